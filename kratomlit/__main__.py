@@ -1,0 +1,5 @@
+"""Allow ``python -m kratomlit``."""
+
+from kratomlit.cli import main
+
+main()

@@ -1,0 +1,232 @@
+"""The kratomlit command line: parse arguments, call the library, format what it returns.
+
+This is the one place where errors become messages and exit codes (see ``errors.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from kratomlit import __version__, render
+from kratomlit.config import Settings, load_settings
+from kratomlit.errors import KratomlitError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="kratomlit",
+    help="Mine PubMed for kratom, mitragynine and opioid use disorder literature.\n\n"
+    "Data come from NCBI E-utilities; run 'kratomlit about' for NCBI's disclaimer and "
+    "copyright notice.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn expected failures into one red line and their exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KratomlitError as exc:
+            render.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            render.error("Interrupted. Everything stored so far is kept; run again to resume.")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        render.out.print(f"kratomlit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    home: Annotated[Path | None, typer.Option(
+        help="Folder for the library, HTTP cache and logs (env: KRATOMLIT_HOME).")] = None,
+    eutils_url: Annotated[str | None, typer.Option(
+        help="E-utilities base URL (env: KRATOMLIT_EUTILS_URL).")] = None,
+    email: Annotated[str | None, typer.Option(
+        help="Contact email sent to NCBI (env: NCBI_EMAIL).")] = None,
+    api_key: Annotated[str | None, typer.Option(
+        help="NCBI API key: 10 instead of 3 requests/s (env: NCBI_API_KEY).")] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    ctx.obj = {"home": home, "eutils_url": eutils_url, "email": email, "api_key": api_key}
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    return load_settings(ctx.obj or {})
+
+
+def _date_opt(value: str | None, *, end: bool, what: str) -> date | None:
+    from kratomlit.queries import parse_date
+
+    return parse_date(value, end=end, what=what) if value else None
+
+
+@app.command()
+@handle_errors
+def search(
+    ctx: typer.Context,
+    term: Annotated[str | None, typer.Argument(
+        help="PubMed query, e.g. '(kratom OR mitragynine) AND withdrawal'.")] = None,
+    saved: Annotated[str | None, typer.Option(
+        help="Run a saved search by name (see 'kratomlit queries').")] = None,
+    mindate: Annotated[str | None, typer.Option(
+        help="Earliest publication date: YYYY, YYYY/MM or YYYY/MM/DD.")] = None,
+    maxdate: Annotated[str | None, typer.Option(
+        help="Latest publication date: YYYY, YYYY/MM or YYYY/MM/DD.")] = None,
+    max_records: Annotated[int | None, typer.Option(
+        "--max", min=1, help="Retrieve at most N hits (PubMed's order, newest first).")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the summary as JSON on stdout and nothing else.")] = False,
+) -> None:
+    """Search PubMed and store every hit in the library, fetching only what is new or revised.
+
+    Example: kratomlit search --saved kratom-oud
+    """
+    from kratomlit.eutils import EUtilsClient
+    from kratomlit.queries import get_query
+    from kratomlit.search import run_search
+    from kratomlit.session import make_session
+    from kratomlit.store import Library
+
+    settings = settings_from(ctx)
+    if (term is None) == (saved is None):
+        raise UsageError("Give a search TERM or --saved NAME (one of them).")
+    name, lo, hi = None, None, None
+    if saved:
+        query = get_query(saved, settings.user_queries_dir)
+        name, term, lo, hi = query.name, query.term, query.mindate, query.maxdate
+    lo = _date_opt(mindate, end=False, what="--mindate") or lo
+    hi = _date_opt(maxdate, end=True, what="--maxdate") or hi
+    if lo and hi and lo > hi:
+        raise UsageError(f"--mindate {lo} is after --maxdate {hi}.")
+    assert term is not None
+    if not term.strip():
+        raise UsageError("The search term is empty.")
+    if not settings.email:
+        render.warning("NCBI_EMAIL is not set. NCBI asks every tool to send a contact email; "
+                       "set NCBI_EMAIL (or --email) so NCBI can reach you before blocking.")
+    with make_session(settings) as session, Library(settings.library_path) as library:
+        client = EUtilsClient(session, settings.eutils_url, tool=settings.tool,
+                              email=settings.email, api_key=settings.api_key,
+                              max_tries=settings.max_tries, timeout=settings.timeout)
+        with render.progress_bar(f"Fetching {name or 'records'}") as progress:
+            summary = run_search(client, library, term, name=name, mindate=lo, maxdate=hi,
+                                 limit=max_records, progress=progress)
+    if as_json:
+        render.print_json(summary.to_dict())
+    else:
+        render.search_summary(summary)
+
+
+@app.command()
+@handle_errors
+def export(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
+    saved: Annotated[str | None, typer.Option(
+        help="Only records found by this saved search.")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Only records first stored on or after this date (YYYY[/MM[/DD]]).")] = None,
+) -> None:
+    """Export library records, one row per PMID, with topic columns when classified.
+
+    Example: kratomlit export --format csv --output kratom.csv
+    """
+    from kratomlit.export import WRITERS, to_frame, write_table
+    from kratomlit.store import Library
+
+    settings = settings_from(ctx)
+    fmt = fmt.lower()
+    if fmt not in WRITERS:
+        raise UsageError(f"Unknown --format {fmt!r}; choose one of {', '.join(WRITERS)}.")
+    since_iso = _date_opt(since, end=False, what="--since")
+    with Library(settings.library_path) as library:
+        if saved and saved not in library.search_names():
+            raise UsageError(f"The library has no records from a saved search named {saved!r}. "
+                             f"Run 'kratomlit search --saved {saved}' first.")
+        rows = list(library.iter_records(
+            search_name=saved, since=since_iso.isoformat() if since_iso else None))
+        labels = library.labels_for([r["pmid"] for r in rows])
+    write_table(to_frame(rows, labels), fmt, output)
+    render.err.print(f"Wrote {len(rows)} records to {output} ({fmt}).")
+
+
+@app.command()
+@handle_errors
+def queries(
+    ctx: typer.Context,
+    terms: Annotated[bool, typer.Option("--terms", help="Show each PubMed term too.")] = False,
+) -> None:
+    """List saved searches (shipped ones and your own in KRATOMLIT_HOME/queries).
+
+    Example: kratomlit queries --terms
+    """
+    from kratomlit.queries import list_queries
+
+    settings = settings_from(ctx)
+    found = list_queries(settings.user_queries_dir)
+    columns = ["name", "description", "dates", *(["term"] if terms else [])]
+    rows = [[q.name, q.description, _span(q.mindate, q.maxdate), *([q.term] if terms else [])]
+            for q in found.values()]
+    render.rows_table("Saved searches", columns, rows)
+
+
+def _span(lo: date | None, hi: date | None) -> str:
+    return f"{lo or '…'} to {hi or '…'}" if lo or hi else "any"
+
+
+@app.command()
+@handle_errors
+def info(ctx: typer.Context) -> None:
+    """Show where data lives, the settings in force and what the library holds.
+
+    Example: kratomlit info
+    """
+    from kratomlit.store import Library
+
+    s = settings_from(ctx)
+    values: dict[str, Any] = {
+        "home (KRATOMLIT_HOME)": s.home, "library": s.library_path, "HTTP cache": s.cache_path,
+        "E-utilities URL": s.eutils_url, "email (NCBI_EMAIL)": s.email or "not set",
+        "API key (NCBI_API_KEY)": "set" if s.api_key else "not set",
+        "request limit": f"{s.requests_per_second}/s"}
+    if s.library_path.exists():
+        with Library(s.library_path) as library:
+            values.update(library.counts())
+    render.key_values("kratomlit", values)
+
+
+@app.command()
+def about() -> None:
+    """Show NCBI's disclaimer and copyright notice, which applies to all data kratomlit fetches.
+
+    Example: kratomlit about
+    """
+    render.out.print(render.DISCLAIMER)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="kratomlit")
+    sys.exit(0)

@@ -1,0 +1,113 @@
+"""Settings, resolved once per command: option > environment > config file > default.
+
+The config file is ``config.toml`` inside ``KRATOMLIT_HOME`` (or the file named by
+``KRATOMLIT_CONFIG``). Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from kratomlit.errors import UsageError
+
+DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+TOOL_NAME = "kratomlit"
+
+# setting name -> environment variable (EDirect's names for the NCBI ones)
+ENV_NAMES = {
+    "home": "KRATOMLIT_HOME",
+    "eutils_url": "KRATOMLIT_EUTILS_URL",
+    "email": "NCBI_EMAIL",
+    "api_key": "NCBI_API_KEY",
+}
+FILE_KEYS = {"eutils_url", "email", "api_key", "timeout", "max_tries"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know about its environment."""
+
+    home: Path
+    eutils_url: str = DEFAULT_EUTILS_URL
+    email: str | None = None
+    api_key: str | None = None
+    tool: str = TOOL_NAME
+    timeout: float = 60.0
+    max_tries: int = 6
+
+    @property
+    def library_path(self) -> Path:
+        return self.home / "library.db"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.home / "http_cache.sqlite"
+
+    @property
+    def ratelimit_path(self) -> Path:
+        return self.home / "ratelimit.sqlite"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def user_queries_dir(self) -> Path:
+        return self.home / "queries"
+
+    @property
+    def requests_per_second(self) -> int:
+        """NCBI's limit: 3 requests/s per IP without a key, 10 with one."""
+        return 10 if self.api_key else 3
+
+
+def default_home() -> Path:
+    """The per-user data folder (e.g. ``~/.local/share/kratomlit`` on Linux)."""
+    return Path(platformdirs.user_data_dir(TOOL_NAME, appauthor=False))
+
+
+def load_settings(
+    options: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve settings from CLI options, then environment, then config file, then defaults."""
+    options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
+    env = os.environ if env is None else env
+    from_env = {k: env[v] for k, v in ENV_NAMES.items() if env.get(v)}
+    home = Path(options.get("home") or from_env.get("home") or default_home()).expanduser()
+    config_path = Path(env.get("KRATOMLIT_CONFIG") or home / "config.toml")
+    from_file = _read_config_file(config_path)
+    merged: dict[str, Any] = {**from_file, **from_env, **options, "home": home}
+    merged["eutils_url"] = _normalise_url(str(merged.get("eutils_url") or DEFAULT_EUTILS_URL))
+    return Settings(**{k: v for k, v in merged.items() if k in Settings.__dataclass_fields__})
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"Config file {path} is not valid TOML: {exc}. Fix or remove it.") from exc
+    unknown = set(data) - FILE_KEYS
+    if unknown:
+        raise UsageError(
+            f"Config file {path} has unknown keys: {', '.join(sorted(unknown))}. "
+            f"Known keys: {', '.join(sorted(FILE_KEYS))}."
+        )
+    return data
+
+
+def _normalise_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(
+            f"E-utilities URL {url!r} must start with http:// or https:// "
+            "(check KRATOMLIT_EUTILS_URL or --eutils-url)."
+        )
+    return url if url.endswith("/") else url + "/"

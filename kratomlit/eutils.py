@@ -1,0 +1,369 @@
+"""The NCBI E-utilities client: the only module that knows URLs, parameters and NCBI's rules.
+
+It is given its HTTP session (see ``session.py``) so tests and benchmarks point it at a
+local server through the base URL, never through mocks. What it does for NCBI:
+
+* identifies itself (``tool``, ``email``, ``api_key``) on every request;
+* retries 429, 5xx, dropped connections and unreadable bodies with exponential backoff,
+  full jitter and ``Retry-After``, removing any bad body from the cache;
+* searches with the history server, pages with ``retstart``, and splits searches of more
+  than 9,999 hits (PubMed's ESearch window) by date, then by PMID range, until each fits;
+* fetches records by PMID with POST in batches of ``BATCH_SIZE``.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, TypeVar
+
+import requests
+from Bio import Entrez
+from Bio.Entrez import Parser as EntrezParser
+
+from kratomlit.errors import NCBIError, NetworkError
+from kratomlit.parse import InBandError, MalformedResponse, ParsedBatch, parse_pubmed_xml
+
+T = TypeVar("T")
+
+# NCBI asks for "several hundred" records per EFetch. 500 keeps a POST answer near 5 MB,
+# a lost batch cheap to redo, and the request count at ceil(new/500).
+BATCH_SIZE = 500
+ESEARCH_WINDOW = 9999  # PubMed: ESearch can only reach the first 9,999 hits of a search
+EARLIEST = date(1700, 1, 1)
+LATEST = date(3000, 12, 31)
+MAX_PMID = 99_999_999
+IN_BAND_TRIES = 3  # an in-band ERROR is usually permanent (bad query); retry it a little
+CONNECT_TRIES = 3  # an unreachable host will not come back within a minute
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 60.0
+
+
+@dataclass
+class RequestStats:
+    """What the client did on the wire; cache hits are not network requests."""
+
+    network: int = 0
+    from_cache: int = 0
+    retries: int = 0
+    esearch: int = 0
+    efetch: int = 0
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    count: int
+    ids: list[int]
+    webenv: str = ""
+    query_key: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class SearchResult:
+    """All PMIDs a search found, however many ESearch calls that took."""
+
+    term: str
+    count: int
+    ids: list[int]
+    slices: int = 1
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Transient(Exception):
+    """A failure worth retrying; ``retry_after`` comes from the server when it said so."""
+
+    def __init__(self, message: str, retry_after: float = 0.0, limit: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.limit = limit
+
+
+class EUtilsClient:
+    """Talks to E-utilities through the session it is given."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str,
+        *,
+        tool: str = "kratomlit",
+        email: str | None = None,
+        api_key: str | None = None,
+        max_tries: int = 6,
+        timeout: float = 60.0,
+        batch_size: int = BATCH_SIZE,
+        page_size: int = ESEARCH_WINDOW,
+        window: int = ESEARCH_WINDOW,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.session = session
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.identity = {"tool": tool, **({"email": email} if email else {}),
+                         **({"api_key": api_key} if api_key else {})}
+        self.max_tries = max(1, max_tries)
+        self.timeout = timeout
+        self.batch_size = batch_size
+        self.window = window
+        self.page_size = min(page_size, window)
+        self.sleep = sleep
+        self.stats = RequestStats()
+
+    # ---- searching -------------------------------------------------------------------
+
+    def esearch(self, term: str, *, mindate: date | None = None, maxdate: date | None = None,
+                retstart: int = 0, retmax: int | None = None) -> SearchPage:
+        """One ESearch call (history server on); dates filter on publication date."""
+        params: dict[str, Any] = {"db": "pubmed", "term": term, "usehistory": "y",
+                                  "retstart": retstart,
+                                  "retmax": self.page_size if retmax is None else retmax}
+        if mindate or maxdate:
+            params.update(datetype="pdat", mindate=_fmt(mindate or EARLIEST),
+                          maxdate=_fmt(maxdate or LATEST))
+        self.stats.esearch += 1
+        return self._call("esearch.fcgi", params, "GET", _read_esearch, IN_BAND_TRIES)
+
+    def search(self, term: str, mindate: date | None = None, maxdate: date | None = None,
+               limit: int | None = None) -> SearchResult:
+        """Every PMID for ``term``; slices by date, then PMID range, past 9,999 hits."""
+        first = self.esearch(term, mindate=mindate, maxdate=maxdate)
+        result = SearchResult(term, first.count, [], 0, list(first.warnings))
+        wanted = first.count if limit is None else min(limit, first.count)
+        if first.count <= self.window:
+            result.ids = self._pages(term, mindate, maxdate, first, wanted)
+            result.slices = 1
+            return result
+        seen: set[int] = set()
+        lo, hi = mindate or EARLIEST, maxdate or LATEST
+        for ids in self._date_slices(term, lo, hi, first.count, result):
+            new = [i for i in ids if i not in seen]
+            seen.update(new)
+            result.ids.extend(new)
+            if len(result.ids) >= wanted:
+                break
+        result.ids = result.ids[:wanted]
+        return result
+
+    def _pages(self, term: str, mindate: date | None, maxdate: date | None,
+               first: SearchPage, wanted: int) -> list[int]:
+        ids = list(first.ids)
+        while len(ids) < wanted:
+            page = self.esearch(term, mindate=mindate, maxdate=maxdate, retstart=len(ids))
+            if not page.ids:
+                break
+            ids.extend(page.ids)
+        return ids[:wanted]
+
+    def _date_slices(self, term: str, lo: date, hi: date, count: int,
+                     result: SearchResult) -> Iterable[list[int]]:
+        """Bisect [lo, hi] until each slice fits the window; one day too big -> PMID ranges."""
+        if count <= self.window:
+            page = self.esearch(term, mindate=lo, maxdate=hi)
+            result.slices += 1
+            yield self._pages(term, lo, hi, page, page.count)
+            return
+        if lo >= hi:
+            yield from self._uid_slices(term, lo, 1, MAX_PMID, result)
+            return
+        mid = _split_date(lo, hi)
+        for a, b in ((lo, mid), (mid + timedelta(days=1), hi)):
+            probe = self.esearch(term, mindate=a, maxdate=b)
+            if probe.count <= self.window:
+                result.slices += 1
+                yield self._pages(term, a, b, probe, probe.count)
+            elif probe.count:
+                yield from self._date_slices(term, a, b, probe.count, result)
+
+    def _uid_slices(self, term: str, day: date, lo: int, hi: int,
+                    result: SearchResult) -> Iterable[list[int]]:
+        """Split one day by PMID range, cutting at the median PMID of the page seen."""
+        sliced = f"({term}) AND {lo}:{hi}[uid]"
+        page = self.esearch(sliced, mindate=day, maxdate=day)
+        if page.count <= self.window or lo >= hi:
+            result.slices += 1
+            yield self._pages(sliced, day, day, page, min(page.count, self.window))
+            return
+        seen = sorted(i for i in page.ids if lo <= i <= hi)
+        mid = seen[len(seen) // 2] if seen else (lo + hi) // 2
+        mid = min(max(mid, lo), hi - 1)
+        yield from self._uid_slices(term, day, lo, mid, result)
+        yield from self._uid_slices(term, day, mid + 1, hi, result)
+
+    # ---- fetching --------------------------------------------------------------------
+
+    def efetch(self, pmids: Sequence[int], *, refresh: bool = False) -> ParsedBatch:
+        """Fetch and parse one batch of records by PMID (POST, so long lists are fine)."""
+        params = {"db": "pubmed", "retmode": "xml", "id": ",".join(str(p) for p in pmids)}
+        self.stats.efetch += 1
+        return self._call("efetch.fcgi", params, "POST", parse_pubmed_xml, IN_BAND_TRIES,
+                          refresh=refresh)
+
+    def batches(self, pmids: Sequence[int]) -> Iterable[list[int]]:
+        for start in range(0, len(pmids), self.batch_size):
+            yield list(pmids[start:start + self.batch_size])
+
+    # ---- the wire --------------------------------------------------------------------
+
+    def _call(self, endpoint: str, params: dict[str, Any], method: str,
+              read: Callable[[bytes], T], in_band_tries: int, refresh: bool = False) -> T:
+        url = self.base_url + endpoint
+        payload = {**params, **self.identity}
+        last = ""
+        in_band = 0
+        for attempt in range(1, self.max_tries + 1):
+            try:
+                return self._attempt(url, method, payload, read, refresh or attempt > 1)
+            except InBandError as exc:
+                in_band += 1
+                last = f"NCBI answered with an error: {exc}"
+                if in_band >= in_band_tries:
+                    raise NCBIError(f"{last} (request: {endpoint}).") from None
+                wait = self._backoff(attempt)
+            except _Transient as exc:
+                last = str(exc)
+                if exc.limit is not None and attempt >= exc.limit:
+                    break
+                wait = max(self._backoff(attempt), exc.retry_after)
+            if attempt < self.max_tries:
+                self.stats.retries += 1
+                self.sleep(wait)
+        raise NetworkError(
+            f"Could not get an answer from {url} after {attempt} tries: {last}. Check your "
+            "network connection and KRATOMLIT_EUTILS_URL, then run the command again; "
+            "everything fetched so far is kept.")
+
+    def _attempt(self, url: str, method: str, payload: dict[str, Any],
+                 read: Callable[[bytes], T], refresh: bool) -> T:
+        try:
+            if method == "POST":
+                resp = self.session.post(url, data=payload, timeout=self.timeout,
+                                         force_refresh=refresh)  # type: ignore[call-arg]
+            else:
+                resp = self.session.get(url, params=payload, timeout=self.timeout,
+                                        force_refresh=refresh)  # type: ignore[call-arg]
+        except requests.ConnectionError as exc:
+            self.stats.network += 1
+            limit = CONNECT_TRIES if _cannot_connect(exc) else None
+            raise _Transient(_describe(exc), limit=limit) from None
+        except requests.RequestException as exc:  # timeouts, truncated bodies
+            self.stats.network += 1
+            raise _Transient(_describe(exc)) from None
+        if getattr(resp, "from_cache", False):
+            self.stats.from_cache += 1
+        else:
+            self.stats.network += 1
+        self._check_status(resp)
+        try:
+            return read(resp.content)
+        except (MalformedResponse, InBandError) as exc:
+            self._forget(resp)
+            if isinstance(exc, InBandError):
+                raise
+            raise _Transient(f"unreadable answer ({exc})") from None
+
+    def _check_status(self, resp: requests.Response) -> None:
+        if resp.status_code == 200:
+            return
+        self._forget(resp)
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise _Transient(f"HTTP {resp.status_code} {_body_hint(resp)}",
+                             retry_after=_retry_after(resp))
+        raise NCBIError(f"NCBI refused the request with HTTP {resp.status_code}: "
+                        f"{_body_hint(resp)}. {_advice(resp)}")
+
+    def _forget(self, resp: requests.Response) -> None:
+        cache = getattr(self.session, "cache", None)
+        if cache is not None and resp.request is not None:
+            cache.delete(requests=[resp.request])
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: 1 s, 2 s, 4 s ... each scaled by 0.5-1.0."""
+        base = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+        return base * random.uniform(0.5, 1.0)
+
+
+def _read_esearch(body: bytes) -> SearchPage:
+    head = body[:512].lstrip().lower()
+    if head.startswith(b"<!doctype html") or head.startswith(b"<html") or b"<" not in head:
+        raise MalformedResponse("an HTML or non-XML page instead of an ESearch result")
+    try:
+        data = Entrez.read(io.BytesIO(body), validate=False)
+    except RuntimeError as exc:  # Biopython raises the text of an <ERROR> element
+        raise InBandError(" ".join(str(exc).split())) from None
+    except (EntrezParser.CorruptedXMLError, EntrezParser.NotXMLError, ValueError) as exc:
+        raise MalformedResponse(f"unreadable ESearch XML ({exc})") from exc
+    if "ERROR" in data and "Count" not in data:
+        raise InBandError(" ".join(str(data["ERROR"]).split()))
+    if "Count" not in data:
+        raise MalformedResponse("ESearch answer without a Count")
+    return SearchPage(count=int(data["Count"]), ids=[int(i) for i in data.get("IdList", [])],
+                      webenv=str(data.get("WebEnv", "")),
+                      query_key=str(data.get("QueryKey", "")), warnings=_warnings(data))
+
+
+def _warnings(data: Any) -> tuple[str, ...]:
+    out = []
+    errors, warnings = data.get("ErrorList", {}) or {}, data.get("WarningList", {}) or {}
+    for key, label in (("PhraseNotFound", "phrase not found"),
+                       ("FieldNotFound", "field not found")):
+        out += [f"{label}: {x}" for x in errors.get(key, [])]
+    for key, label in (("PhraseIgnored", "phrase ignored"),
+                       ("QuotedPhraseNotFound", "quoted phrase not found"),
+                       ("OutputMessage", "PubMed says")):
+        out += [f"{label}: {x}" for x in warnings.get(key, [])]
+    return tuple(out)
+
+
+def _fmt(d: date) -> str:
+    return d.strftime("%Y/%m/%d")
+
+
+def _split_date(lo: date, hi: date) -> date:
+    """A split point inside [lo, hi), biased to where PubMed's records actually are."""
+    eff_lo, eff_hi = max(lo, date(1945, 1, 1)), min(hi, date.today() + timedelta(days=366))
+    if eff_lo >= eff_hi:
+        eff_lo, eff_hi = lo, hi
+    mid = eff_lo + (eff_hi - eff_lo) / 2
+    return min(max(mid, lo), hi - timedelta(days=1))
+
+
+def _cannot_connect(exc: BaseException) -> bool:
+    text = repr(exc)
+    return any(s in text for s in ("NewConnectionError", "NameResolutionError",
+                                   "Connection refused", "Failed to resolve"))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Connection reset", "Failed to resolve",
+                   "Read timed out", "IncompleteRead", "Remote end closed"):
+        if marker.lower() in text.lower():
+            return marker.lower()
+    return type(exc).__name__ + (f": {text[:200]}" if text else "")
+
+
+def _retry_after(resp: requests.Response) -> float:
+    value = resp.headers.get("Retry-After", "")
+    try:
+        return min(BACKOFF_CAP_S, max(0.0, float(value)))
+    except ValueError:
+        return 0.0
+
+
+def _body_hint(resp: requests.Response) -> str:
+    text = resp.text[:300] if resp.content else ""
+    if "<title>" in text.lower():
+        start = text.lower().index("<title>") + 7
+        end = text.lower().find("</title>", start)
+        return text[start:end].strip()
+    return " ".join(text.split())[:200] or resp.reason or ""
+
+
+def _advice(resp: requests.Response) -> str:
+    if "API key invalid" in resp.text:
+        return "Check NCBI_API_KEY (or unset it to run at 3 requests/s)."
+    return "Check the search term and the E-utilities URL."

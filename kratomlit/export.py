@@ -1,0 +1,171 @@
+"""Library records -> one table (pandas) -> a file in the reviewer's format.
+
+A new format is one writer function added to ``WRITERS``. Every file is written to a
+temporary file beside the target and renamed into place, so a failed export never
+leaves a half-written file. CSV and XLSX cells that a spreadsheet would run as a formula
+(OWASP CSV injection: leading ``= + - @``, tab, CR, LF) get a leading apostrophe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kratomlit.errors import ExportError
+from kratomlit.parse import author_name
+
+PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+TOPICS = ("mechanism", "withdrawal", "safety", "dosing")
+SEP = "; "
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+XLSX_CELL_MAX = 32767  # Excel's hard limit per cell
+
+# column -> what it holds (README "Export columns" is written from this)
+COLUMNS: dict[str, str] = {
+    "pmid": "PubMed ID",
+    "title": "article title, inline markup reduced to text",
+    "abstract": "abstract; structured sections as 'LABEL: text' paragraphs",
+    "authors": "authors as 'Last FM', collective names as written, '; '-separated",
+    "affiliations": "distinct author affiliations, '; '-separated",
+    "journal": "journal title (book title for PubMed books)",
+    "journal_iso": "ISO journal abbreviation",
+    "year": "publication year (from MedlineDate when needed)",
+    "pub_date": "publication date: YYYY-MM-DD, YYYY-MM, 'YYYY Season' or PubMed's MedlineDate",
+    "volume": "volume",
+    "issue": "issue",
+    "pages": "pages",
+    "doi": "DOI",
+    "pmcid": "PubMed Central ID",
+    "mesh": "MeSH descriptors, '*' marks a major topic, qualifiers after '/'",
+    "keywords": "author keywords",
+    "publication_types": "PubMed publication types",
+    "language": "language codes",
+    "retracted": "true when PubMed links a retraction notice",
+    "corrections": "retraction/erratum links as 'Type: source (PMID n)'",
+    "url": "PubMed page",
+    "searches": "saved-search names (or terms) that found the record, ' | '-separated",
+    "first_stored": "when the library first stored the record (UTC)",
+    "topics": "topics the classifier assigned, '; '-separated (empty until classified)",
+    **{f"score_{t}": f"classifier score for {t}, 0-1" for t in TOPICS},
+    "classifier_version": "version of the classifier that made the labels",
+}
+
+Writer = Callable[[pd.DataFrame, Path], None]
+
+
+def to_frame(rows: Iterable[Mapping[str, Any]],
+             labels: Mapping[int, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """One row per record with the documented ``COLUMNS``."""
+    labels = labels or {}
+    table = [_row(r, labels.get(int(r["pmid"]))) for r in rows]
+    return pd.DataFrame(table, columns=list(COLUMNS))
+
+
+def _row(rec: Mapping[str, Any], label: Mapping[str, Any] | None) -> dict[str, Any]:
+    affiliations = dict.fromkeys(a for au in rec["authors"] for a in au["affiliations"])
+    scores = label["scores"] if label else {}
+    return {
+        "pmid": int(rec["pmid"]),
+        "title": rec["title"],
+        "abstract": rec["abstract"],
+        "authors": SEP.join(author_name(a) for a in rec["authors"]),
+        "affiliations": SEP.join(affiliations),
+        "journal": rec["journal"],
+        "journal_iso": rec["journal_iso"],
+        "year": rec["pub_year"],
+        "pub_date": rec["pub_date"],
+        "volume": rec["volume"],
+        "issue": rec["issue"],
+        "pages": rec["pages"],
+        "doi": rec["doi"],
+        "pmcid": rec["pmcid"],
+        "mesh": SEP.join(_mesh(m) for m in rec["mesh"]),
+        "keywords": SEP.join(rec["keywords"]),
+        "publication_types": SEP.join(rec["publication_types"]),
+        "language": SEP.join(rec["languages"]),
+        "retracted": any(c["type"] == "RetractionIn" for c in rec["corrections"])
+        or "Retracted Publication" in rec["publication_types"],
+        "corrections": SEP.join(_correction(c) for c in rec["corrections"]),
+        "url": PUBMED_URL.format(pmid=rec["pmid"]),
+        "searches": rec.get("searches", ""),
+        "first_stored": rec.get("first_stored", ""),
+        "topics": SEP.join(label["topics"]) if label else "",
+        **{f"score_{t}": scores.get(t) for t in TOPICS},
+        "classifier_version": label["version"] if label else "",
+    }
+
+
+def _mesh(m: Mapping[str, Any]) -> str:
+    quals = "".join(f"/{q['name']}{'*' if q['major'] else ''}" for q in m["qualifiers"])
+    star = "*" if m["major"] and not any(q["major"] for q in m["qualifiers"]) else ""
+    return f"{m['descriptor']}{star}{quals}"
+
+
+def _correction(c: Mapping[str, str]) -> str:
+    return f"{c['type']}: {c['source']}" + (f" (PMID {c['pmid']})" if c["pmid"] else "")
+
+
+def escape_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """Prefix an apostrophe to text cells a spreadsheet would evaluate."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(_escape_cell)
+    return out
+
+
+def _escape_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    # UTF-8 with BOM so Excel reads accents and Greek letters correctly
+    escape_formulas(df).to_csv(path, index=False, encoding="utf-8-sig")
+
+
+def write_jsonl(df: pd.DataFrame, path: Path) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for rec in df.to_dict(orient="records"):
+            clean = {k: (None if _is_missing(v) else v) for k, v in rec.items()}
+            fh.write(json.dumps(clean, ensure_ascii=False, default=str) + "\n")
+
+
+def _is_missing(value: Any) -> bool:
+    return not isinstance(value, (list, dict, str)) and bool(pd.isna(value))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+WRITERS: dict[str, Writer] = {"csv": write_csv, "jsonl": write_jsonl}
+
+
+def write_table(df: pd.DataFrame, fmt: str, path: Path) -> None:
+    """Write ``df`` as ``fmt`` to ``path`` atomically (temporary file, then rename)."""
+    if fmt not in WRITERS:
+        raise ExportError(f"Unknown export format {fmt!r}; choose one of {', '.join(WRITERS)}.")
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise ExportError(f"Cannot write {path}: folder {directory} does not exist.")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        WRITERS[fmt](df, tmp)
+        tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ExportError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,115 @@
+"""Numbered schema migrations for the library database, applied in order when it is opened.
+
+Add a change as a new ``mNNN_*`` function decorated with ``@migration``; never edit one
+that has shipped. Each runs in its own transaction and is recorded in ``_migrations``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    _script(db, """
+        CREATE TABLE records (
+            pmid INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL DEFAULT 'article',
+            title TEXT NOT NULL DEFAULT '',
+            abstract TEXT NOT NULL DEFAULT '',
+            journal TEXT NOT NULL DEFAULT '',
+            pub_year INTEGER,
+            doi TEXT NOT NULL DEFAULT '',
+            pmcid TEXT NOT NULL DEFAULT '',
+            retracted INTEGER NOT NULL DEFAULT 0,
+            date_revised TEXT NOT NULL DEFAULT '',
+            data TEXT NOT NULL,          -- the whole normalised record as JSON
+            raw_xml TEXT NOT NULL,       -- the record's XML exactly as NCBI sent it
+            first_stored TEXT NOT NULL,  -- UTC ISO time the library first held it
+            last_fetched TEXT NOT NULL,
+            deleted_at TEXT              -- set when PubMed sends a DeleteCitation
+        );
+        CREATE INDEX records_first_stored ON records (first_stored);
+        CREATE TABLE searches (
+            id INTEGER PRIMARY KEY,
+            term TEXT NOT NULL,
+            mindate TEXT NOT NULL DEFAULT '',
+            maxdate TEXT NOT NULL DEFAULT '',
+            name TEXT,                   -- saved-search name, when run with --saved
+            created TEXT NOT NULL,
+            UNIQUE (term, mindate, maxdate)
+        );
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            search_id INTEGER NOT NULL REFERENCES searches (id),
+            started TEXT NOT NULL,
+            finished TEXT,
+            count INTEGER,               -- PubMed's Count for the search
+            retrieved INTEGER,           -- PMIDs listed by ESearch (all slices)
+            new INTEGER, updated INTEGER, held INTEGER,
+            status TEXT NOT NULL DEFAULT 'running'  -- running | complete | failed
+        );
+        CREATE TABLE hits (
+            search_id INTEGER NOT NULL REFERENCES searches (id),
+            pmid INTEGER NOT NULL REFERENCES records (pmid),
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            PRIMARY KEY (search_id, pmid)
+        );
+        CREATE INDEX hits_pmid ON hits (pmid);
+    """)
+
+
+@migration
+def m002_topic_labels(db: sqlite3.Connection) -> None:
+    _script(db, """
+        CREATE TABLE labels (
+            pmid INTEGER PRIMARY KEY REFERENCES records (pmid),
+            version TEXT NOT NULL,       -- classifier version that made the labels
+            topics TEXT NOT NULL,        -- JSON list of decided topics
+            scores TEXT NOT NULL,        -- JSON object topic -> score
+            evidence TEXT NOT NULL,      -- JSON object topic -> [{phrase, sentence, source}]
+            labelled_at TEXT NOT NULL
+        );
+    """)
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Run statements one by one: ``executescript`` would commit the open transaction."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations, each in one transaction; return the names applied.
+
+    The connection must be in autocommit mode (``isolation_level=None``).
+    """
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    applied = []
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            fn(db)
+            db.execute("INSERT INTO _migrations VALUES (?, ?)",
+                       (fn.__name__, datetime.now(UTC).isoformat(timespec="seconds")))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        applied.append(fn.__name__)
+    return applied

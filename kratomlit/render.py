@@ -1,0 +1,99 @@
+"""Everything the CLI shows a person: rich consoles, progress bars and tables.
+
+Library modules never import this; they return data and the CLI hands it here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from kratomlit.search import Progress as ProgressFn
+from kratomlit.search import SearchSummary
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DISCLAIMER = """\
+kratomlit retrieves data from NCBI's E-utilities (PubMed). Please read NCBI's disclaimer
+and copyright notice: https://www.ncbi.nlm.nih.gov/home/about/policies/
+
+  NCBI disclaimer: NCBI does not guarantee the accuracy, completeness or timeliness of
+  the information it makes available, and accepts no liability for its use.
+  Copyright: PubMed abstracts may be protected by copyright held by their publishers or
+  authors; NLM grants no rights to them. Citation data (PMIDs, titles, MeSH) are freely
+  usable with attribution to NLM. Check the rights of any abstract before redistributing it.
+
+kratomlit is not endorsed by NCBI or NLM. Large jobs should run on weekends or between
+9 pm and 5 am US Eastern time, as NCBI asks."""
+
+
+def error(message: str) -> None:
+    err.print(f"[bold red]Error:[/] {message}")
+
+
+def warning(message: str) -> None:
+    err.print(f"[yellow]Warning:[/] {message}")
+
+
+def print_json(data: Any) -> None:
+    out.out(json.dumps(data, ensure_ascii=False, indent=2, default=str), highlight=False)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[ProgressFn]:
+    """A progress bar on stderr (silent when stderr is not a terminal, e.g. under cron)."""
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=err, disable=not err.is_terminal)
+    task = bar.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+def search_summary(summary: SearchSummary) -> None:
+    title = summary.name or summary.term
+    table = Table(title=f"Search: {title}", show_header=True, header_style="bold")
+    table.add_column("", style="bold")
+    table.add_column("value", justify="right")
+    rows = [("hits (PubMed Count)", summary.count), ("PMIDs listed", summary.listed),
+            ("new records", summary.new), ("updated records", summary.updated),
+            ("already held", summary.already_held),
+            ("served from cache", summary.from_cache),
+            ("network requests made", summary.network_requests),
+            ("retries", summary.retries), ("search slices", summary.slices)]
+    if summary.not_returned:
+        rows.append(("listed but not returned by NCBI", summary.not_returned))
+    for label, value in rows:
+        table.add_row(label, str(value))
+    out.print(table)
+    for w in summary.warnings:
+        warning(w)
+
+
+def key_values(title: str, values: Mapping[str, Any]) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in values.items():
+        table.add_row(key, Text(str(value)))
+    out.print(table)
+
+
+def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, header_style="bold")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(str(v)) for v in row))  # terms hold [tiab]: not markup
+    out.print(table)

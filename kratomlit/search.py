@@ -1,0 +1,122 @@
+"""Run a search end to end: ESearch every PMID, EFetch only what the library lacks or
+what PubMed revised since the last run, store each batch in one transaction.
+
+Revisions: when the same search ran before, one extra ESearch restricted to
+``[mdat]`` since that run (less a day of slack) lists held records PubMed changed; they
+are fetched again, bypassing the HTTP cache, and count as updated only if their XML
+changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from kratomlit.eutils import EUtilsClient
+from kratomlit.store import Library
+
+Progress = Callable[[int, int], None]  # (records done, records to fetch)
+
+
+@dataclass
+class SearchSummary:
+    """What a search run did; the CLI prints it as a table or JSON."""
+
+    term: str
+    name: str | None
+    mindate: str
+    maxdate: str
+    count: int = 0  # PubMed's Count
+    listed: int = 0  # PMIDs retrieved by ESearch (equal to count unless --max)
+    new: int = 0
+    updated: int = 0
+    already_held: int = 0
+    not_returned: int = 0  # PMIDs ESearch listed but EFetch did not return
+    slices: int = 1
+    network_requests: int = 0
+    from_cache: int = 0
+    retries: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_search(client: EUtilsClient, library: Library, term: str, *,
+               name: str | None = None, mindate: date | None = None,
+               maxdate: date | None = None, limit: int | None = None,
+               progress: Progress | None = None) -> SearchSummary:
+    """Search PubMed for ``term`` and bring the library up to date with its hits."""
+    lo, hi = (d.isoformat() if d else "" for d in (mindate, maxdate))
+    summary = SearchSummary(term, name, lo, hi)
+    search = library.get_search(term, lo, hi, name)
+    previous = library.last_complete_run(search.id)
+    run_id = library.start_run(search.id)
+    try:
+        _run(client, library, search.id, previous, summary, mindate, maxdate, limit, progress)
+    except BaseException:
+        library.finish_run(run_id, "failed")
+        raise
+    finally:
+        _copy_stats(client, summary)
+    library.finish_run(run_id, "complete", count=summary.count, retrieved=summary.listed,
+                       new=summary.new, updated=summary.updated, held=summary.already_held)
+    return summary
+
+
+def _run(client: EUtilsClient, library: Library, search_id: int, previous: str | None,
+         summary: SearchSummary, mindate: date | None, maxdate: date | None,
+         limit: int | None, progress: Progress | None) -> None:
+    found = client.search(summary.term, mindate, maxdate, limit)
+    summary.count, summary.listed, summary.slices = found.count, len(found.ids), found.slices
+    summary.warnings += found.warnings
+    if limit is None and len(found.ids) != found.count:
+        summary.warnings.append(f"PubMed reported {found.count} hits but listed "
+                                f"{len(found.ids)}; run the search again to complete it.")
+    held = library.held(found.ids)
+    new = [p for p in found.ids if p not in held]
+    revised = _revised(client, library, summary, previous, mindate, maxdate, held)
+    summary.already_held = len(held) - len(revised)
+    library.touch_hits(search_id, [p for p in found.ids if p in held])
+    total, done = len(new) + len(revised), 0
+    if progress:
+        progress(0, total)
+    for pmids, refresh in [(new, False), (revised, True)]:
+        for batch in client.batches(pmids):
+            parsed = client.efetch(batch, refresh=refresh)
+            changed = library.save_batch(search_id, parsed.records, parsed.deleted)
+            returned = {r.pmid for r in parsed.records}
+            summary.not_returned += len(set(batch) - returned)
+            if refresh:
+                summary.updated += changed
+                summary.already_held += len(batch) - changed
+            else:
+                summary.new += len(returned)
+            done += len(batch)
+            if progress:
+                progress(done, total)
+
+
+def _revised(client: EUtilsClient, library: Library, summary: SearchSummary,
+             previous: str | None, mindate: date | None, maxdate: date | None,
+             held: set[int]) -> list[int]:
+    """Held records PubMed modified since the previous complete run of this search.
+
+    ``[mdat]`` counts whole days, so the window starts a day before that run; records the
+    library fetched during or after it already carry those changes and are skipped.
+    """
+    if not previous or not held:
+        return []
+    since = (datetime.fromisoformat(previous) - timedelta(days=1)).strftime("%Y/%m/%d")
+    term = f"({summary.term}) AND {since}:3000[mdat]"
+    changed = [p for p in client.search(term, mindate, maxdate).ids if p in held]
+    stale = library.held(changed, fetched_before=previous)
+    return [p for p in changed if p in stale]
+
+
+def _copy_stats(client: EUtilsClient, summary: SearchSummary) -> None:
+    summary.network_requests = client.stats.network
+    summary.from_cache = client.stats.from_cache
+    summary.retries = client.stats.retries

@@ -1,0 +1,239 @@
+"""A small E-utilities server on 127.0.0.1 for the tests: esearch (history, paging, dates,
+the 9,999 window, ``[uid]`` and ``[mdat]`` slices), efetch by PMID (GET or POST) and
+scripted faults. Formats follow NCBI's recorded answers (see ../shared/ncbi-samples).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PROLOG = ('<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle,'
+          ' 1st January 2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n')
+ESEARCH_PROLOG = ('<?xml version="1.0" encoding="UTF-8" ?>\n<!DOCTYPE eSearchResult PUBLIC '
+                  '"-//NLM//DTD esearch 20060628//EN" '
+                  '"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">\n')
+CAP_ERROR = ("Search Backend failed: Exception:\n'retstart' cannot be larger than 9998. For "
+             "PubMed, ESearch can only retrieve the first 9,999 records matching the query.")
+HTML_500 = ("<html><head><title>500 Internal Server Error</title></head><body>"
+            "<h1>WWW Error 500 Diagnostic</h1></body></html>")
+_UID = re.compile(r"^\((.*)\) AND (\d+):(\d+)\[uid\]$", re.S)
+_MDAT = re.compile(r"^\((.*)\) AND (\d{4})/(\d\d)/(\d\d):3000\[mdat\]$", re.S)
+_CHUNK = re.compile(r"<(PubmedArticle|PubmedBookArticle)>.*?</\1>", re.S)
+_PMID = re.compile(r"<PMID[^>]*>(\d+)</PMID>")
+
+
+@dataclass
+class Doc:
+    pmid: int
+    pdat: date
+    mdat: date
+    xml: str
+
+
+@dataclass
+class Logged:
+    t: float
+    endpoint: str
+    method: str
+    params: dict[str, str]
+    status: int
+
+
+@dataclass
+class State:
+    docs: dict[int, Doc] = field(default_factory=dict)
+    terms: dict[str, list[int]] = field(default_factory=dict)  # term -> matching PMIDs
+    faults: dict[str, list[str]] = field(default_factory=dict)  # endpoint -> queue of faults
+    log: list[Logged] = field(default_factory=list)
+    window: int = 9999
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_docs(self, docs: Iterable[Doc], term: str | None = None) -> list[int]:
+        pmids = []
+        for d in docs:
+            self.docs[d.pmid] = d
+            pmids.append(d.pmid)
+        if term is not None:
+            self.terms.setdefault(term, []).extend(pmids)
+        return pmids
+
+    def requests(self, endpoint: str | None = None) -> list[Logged]:
+        return [e for e in self.log if endpoint is None or e.endpoint == endpoint]
+
+    def max_in_window(self, seconds: float = 1.0) -> int:
+        times = sorted(e.t for e in self.log)
+        best, start = 0, 0
+        for end, t in enumerate(times):
+            while t - times[start] >= seconds:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+
+def fixture_docs() -> list[Doc]:
+    """The hand-written records in fixtures/efetch_kratom.xml."""
+    text = (FIXTURES / "efetch_kratom.xml").read_text(encoding="utf-8")
+    years = {90000001: 2024, 90000002: 2019, 90000003: 2021, 90000004: 2022}
+    docs = []
+    for m in _CHUNK.finditer(text):
+        pmid = int(_PMID.search(m.group(0)).group(1))  # type: ignore[union-attr]
+        y = years.get(pmid, 2020)
+        docs.append(Doc(pmid, date(y, 6, 1), date(y, 6, 2), m.group(0)))
+    return docs
+
+
+def synthetic_doc(pmid: int, pdat: date, title: str = "", mdat: date | None = None) -> Doc:
+    title = title or f"Synthetic kratom record {pmid}"
+    xml = (
+        f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">{pmid}'
+        f"</PMID><DateRevised><Year>{(mdat or pdat).year}</Year><Month>{(mdat or pdat).month:02d}"
+        f"</Month><Day>{(mdat or pdat).day:02d}</Day></DateRevised><Article PubModel=\"Print\">"
+        "<Journal><JournalIssue CitedMedium=\"Print\"><Volume>1</Volume><PubDate>"
+        f"<Year>{pdat.year}</Year><Month>{pdat.month:02d}</Month><Day>{pdat.day:02d}</Day>"
+        "</PubDate></JournalIssue><Title>Synthetic Journal</Title><ISOAbbreviation>Synth J"
+        f"</ISOAbbreviation></Journal><ArticleTitle>{title}</ArticleTitle><Abstract>"
+        f"<AbstractText>Abstract of record {pmid} about mitragynine.</AbstractText></Abstract>"
+        "<AuthorList><Author ValidYN=\"Y\"><LastName>Doe</LastName><ForeName>Jan</ForeName>"
+        "<Initials>J</Initials></Author></AuthorList><Language>eng</Language>"
+        "<PublicationTypeList><PublicationType UI=\"D016428\">Journal Article</PublicationType>"
+        "</PublicationTypeList></Article><MedlineJournalInfo><MedlineTA>Synth J</MedlineTA>"
+        "<NlmUniqueID>1</NlmUniqueID></MedlineJournalInfo></MedlineCitation><PubmedData>"
+        "<PublicationStatus>ppublish</PublicationStatus><ArticleIdList>"
+        f"<ArticleId IdType=\"pubmed\">{pmid}</ArticleId></ArticleIdList></PubmedData>"
+        "</PubmedArticle>")
+    return Doc(pmid, pdat, mdat or pdat, xml)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: EUtilsServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:  # keep pytest output clean
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._handle(parse_qs(urlparse(self.path).query))
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length", 0))
+        body = self.rfile.read(length).decode()
+        params = parse_qs(urlparse(self.path).query)
+        params.update(parse_qs(body))
+        self._handle(params)
+
+    def _handle(self, raw: dict[str, list[str]]) -> None:
+        state = self.server.state
+        params = {k: v[-1] for k, v in raw.items()}
+        endpoint = urlparse(self.path).path.rsplit("/", 1)[-1].replace(".fcgi", "")
+        with state.lock:
+            fault = state.faults.get(endpoint, [None]).pop(0) if state.faults.get(endpoint) \
+                else None
+        status, ctype, body = self._answer(endpoint, params, fault)
+        state.log.append(Logged(time.time(), endpoint, self.command, params, status))
+        if fault == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.close()
+            self.close_connection = True
+            return
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        if status == 429:
+            self.send_header("Retry-After", "0")
+        if fault == "truncate":
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.close_connection = True
+            return
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _answer(self, endpoint: str, p: dict[str, str], fault: str | None) -> tuple[int, str, str]:
+        if fault == "429":
+            return 429, "application/json", '{"error":"API rate limit exceeded","count":"4"}'
+        if fault == "500":
+            return 500, "text/html", HTML_500
+        if fault == "html200":
+            return 200, "text/html", HTML_500
+        if fault == "error":
+            return 200, "text/xml", "<eFetchResult><ERROR>Search Backend failed</ERROR>" \
+                "</eFetchResult>"
+        if endpoint == "esearch":
+            return self._esearch(p)
+        if endpoint == "efetch":
+            return self._efetch(p)
+        return 404, "text/plain", "unknown endpoint"
+
+    def _match(self, term: str) -> list[int] | None:
+        state = self.server.state
+        if m := _UID.match(term):
+            base = self._match(m.group(1))
+            lo, hi = int(m.group(2)), int(m.group(3))
+            return None if base is None else [p for p in base if lo <= p <= hi]
+        if m := _MDAT.match(term):
+            base = self._match(m.group(1))
+            since = date(int(m.group(2)), int(m.group(3)), int(m.group(4)))
+            return None if base is None else [p for p in base if state.docs[p].mdat >= since]
+        return state.terms.get(" ".join(term.split()))
+
+    def _esearch(self, p: dict[str, str]) -> tuple[int, str, str]:
+        term = p.get("term", "")
+        if term.count("(") != term.count(")"):
+            return 200, "text/xml", (ESEARCH_PROLOG + "<eSearchResult><ERROR>Search Backend "
+                                     "failed: query syntax error</ERROR></eSearchResult>")
+        ids = self._match(term)
+        if ids is None:
+            return 200, "text/xml", (
+                ESEARCH_PROLOG + "<eSearchResult><Count>0</Count><RetMax>0</RetMax><RetStart>0"
+                "</RetStart><IdList/><TranslationSet/><QueryTranslation/><ErrorList>"
+                f"<PhraseNotFound>{term}</PhraseNotFound></ErrorList><WarningList>"
+                "<OutputMessage>No items found.</OutputMessage></WarningList></eSearchResult>")
+        docs = self.server.state.docs
+        if p.get("mindate") and p.get("maxdate"):
+            lo, hi = (date(*map(int, p[k].split("/"))) for k in ("mindate", "maxdate"))
+            ids = [i for i in ids if lo <= docs[i].pdat <= hi]
+        ids = sorted(set(ids), reverse=True)
+        start, size = int(p.get("retstart", 0)), int(p.get("retmax", 20))
+        window = self.server.state.window
+        if start > window - 1:
+            return 200, "text/xml", (ESEARCH_PROLOG + f"<eSearchResult><ERROR>{CAP_ERROR}"
+                                     "</ERROR></eSearchResult>")
+        page = ids[start: min(start + size, window)]
+        history = "<QueryKey>1</QueryKey><WebEnv>MCID_000000000000000000000001</WebEnv>" \
+            if p.get("usehistory") == "y" else ""
+        id_xml = "".join(f"<Id>{i}</Id>\n" for i in page)
+        return 200, "text/xml", (
+            ESEARCH_PROLOG + f"<eSearchResult><Count>{len(ids)}</Count><RetMax>{len(page)}"
+            f"</RetMax><RetStart>{start}</RetStart>{history}<IdList>\n{id_xml}</IdList>"
+            f"<TranslationSet/><QueryTranslation>{term}</QueryTranslation></eSearchResult>")
+
+    def _efetch(self, p: dict[str, str]) -> tuple[int, str, str]:
+        docs = self.server.state.docs
+        wanted = [int(x) for x in p.get("id", "").split(",") if x.strip()]
+        body = "\n".join(docs[i].xml for i in wanted if i in docs)
+        return 200, "text/xml", f"{PROLOG}<PubmedArticleSet>\n{body}\n</PubmedArticleSet>\n"
+
+
+class EUtilsServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.state = State()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/entrez/eutils/"

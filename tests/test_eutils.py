@@ -1,0 +1,78 @@
+"""The E-utilities client against the real local server (no mocks): slicing, retries, cache."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+
+import pytest
+import requests
+
+from kratomlit.config import load_settings
+from kratomlit.errors import NCBIError
+from kratomlit.eutils import EUtilsClient
+from kratomlit.session import make_session
+from tests.eutils_server import synthetic_doc
+
+
+@pytest.fixture
+def client(server, env):
+    settings = load_settings()
+    with make_session(settings) as session:
+        yield EUtilsClient(session, server.url, email="t@example.org", api_key="secret-key",
+                           sleep=lambda s: None)
+
+
+def test_one_day_over_the_window_is_split_by_pmid_range(server, client):
+    server.state.window = client.window = 50  # a small window exercises the same logic
+    docs = [synthetic_doc(2_000_000 + i, date(2020, 5, 5)) for i in range(120)]
+    docs += [synthetic_doc(2_100_000 + i, date(2020, 5, 6)) for i in range(30)]
+    server.state.add_docs(docs, term="oneday")
+    found = client.search("oneday")
+    assert found.count == 150 and sorted(found.ids) == sorted(d.pmid for d in docs)
+    assert any("[uid]" in r.params["term"] for r in server.state.requests("esearch"))
+    assert all(int(r.params.get("retstart", 0)) < 50 for r in server.state.requests("esearch"))
+
+
+def test_paging_with_retstart(server, client):
+    client.page_size = 7
+    server.state.add_docs([synthetic_doc(3_000_000 + i, date(2021, 1, 1)) for i in range(20)],
+                          term="paged")
+    found = client.search("paged")
+    assert len(found.ids) == 20 and len(set(found.ids)) == 20
+    assert [r.params["retstart"] for r in server.state.requests("esearch")] == ["0", "7", "14"]
+
+
+def test_cache_keys_ignore_and_never_store_the_api_key(server, client, env):
+    server.state.add_docs([synthetic_doc(4_000_001, date(2021, 1, 1))], term="cached")
+    client.search("cached")
+    client.efetch([4_000_001])
+    client.identity["api_key"] = "another-key"
+    client.search("cached")
+    client.efetch([4_000_001])
+    assert client.stats.network == 2 and client.stats.from_cache == 2
+    raw = (client.session.cache.responses.db_path if hasattr(  # type: ignore[attr-defined]
+        client.session.cache.responses, "db_path") else None)
+    data = b"".join(row[0] for row in sqlite3.connect(raw).execute("SELECT value FROM responses"))
+    assert b"secret-key" not in data and b"another-key" not in data
+
+
+def test_in_band_error_after_retries_is_ncbi_error(server, client):
+    server.state.faults = {"efetch": ["error"] * 5}
+    with pytest.raises(NCBIError, match="Search Backend failed"):
+        client.efetch([1])
+    assert len(server.state.requests("efetch")) == 3
+
+
+def test_truncated_body_is_not_cached(server, client):
+    server.state.add_docs([synthetic_doc(5_000_001, date(2021, 1, 1))])
+    server.state.faults = {"efetch": ["truncate"]}
+    batch = client.efetch([5_000_001])
+    assert [r.pmid for r in batch.records] == [5_000_001]
+    again = client.efetch([5_000_001])
+    assert [r.pmid for r in again.records] == [5_000_001]
+    assert client.stats.from_cache == 1
+
+
+def test_session_is_a_requests_session(client):
+    assert isinstance(client.session, requests.Session)
