@@ -133,11 +133,19 @@ def _bundled_pubmed_dtds() -> tuple[str, ...]:
 
 
 def _local_dtd(body: bytes) -> bytes:
-    """Point a DOCTYPE at a bundled pubmed DTD so Biopython never goes to the network."""
+    """Point the DOCTYPE at a bundled pubmed DTD so Biopython never goes to the network
+    (and add one when a body has none, which Bio.Entrez cannot parse)."""
     head = body[:1024]
-    match = _DOCTYPE_DTD.search(head)
     bundled = _bundled_pubmed_dtds()
-    if not match or match.group(1).decode() in bundled or not bundled:
+    if not bundled:
+        return body
+    if b"<!DOCTYPE" not in head:
+        at = head.index(b"?>") + 2 if head.lstrip().startswith(b"<?xml") else 0
+        doctype = (b'\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle//EN" '
+                   b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/' + bundled[-1].encode() + b'">\n')
+        return body[:at] + doctype + body[at:]
+    match = _DOCTYPE_DTD.search(head)
+    if not match or match.group(1).decode() in bundled:
         return body
     return head.replace(match.group(1), bundled[-1].encode(), 1) + body[1024:]
 

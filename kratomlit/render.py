@@ -22,17 +22,20 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DISCLAIMER = """\
-kratomlit retrieves data from NCBI's E-utilities (PubMed). Please read NCBI's disclaimer
-and copyright notice: https://www.ncbi.nlm.nih.gov/home/about/policies/
+kratomlit retrieves data from NCBI's E-utilities (PubMed). NCBI's Disclaimer and
+Copyright notice applies to everything it fetches:
+  https://www.ncbi.nlm.nih.gov/home/about/policies/
 
-  NCBI disclaimer: NCBI does not guarantee the accuracy, completeness or timeliness of
-  the information it makes available, and accepts no liability for its use.
-  Copyright: PubMed abstracts may be protected by copyright held by their publishers or
-  authors; NLM grants no rights to them. Citation data (PMIDs, titles, MeSH) are freely
-  usable with attribution to NLM. Check the rights of any abstract before redistributing it.
+  PubMed data are produced by the U.S. National Library of Medicine (NLM). They include
+  works of the U.S. Government that are not protected by U.S. copyright law but may be
+  protected by non-US copyright law, and abstracts from publications that may be
+  protected by U.S. or non-US copyright law. NLM assumes no responsibility or liability
+  associated with use of copyrighted material; consult the publishers' notices (or legal
+  counsel) before redistributing abstracts. NCBI/NLM do not warrant the accuracy or
+  completeness of the data. See https://www.nlm.nih.gov/databases/download.html
 
-kratomlit is not endorsed by NCBI or NLM. Large jobs should run on weekends or between
-9 pm and 5 am US Eastern time, as NCBI asks."""
+kratomlit is not affiliated with or endorsed by NCBI or NLM. NCBI asks that large jobs
+run on weekends or between 9 pm and 5 am US Eastern time."""
 
 
 def error(message: str) -> None:

@@ -1,0 +1,72 @@
+"""The library: migrations, one transaction per batch, resuming an interrupted search."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date
+
+from kratomlit.migrations import MIGRATIONS
+from kratomlit.parse import Record
+from kratomlit.store import Library
+from tests.eutils_server import synthetic_doc
+
+EXPECTED_TABLES = {"_migrations", "records", "searches", "runs", "hits", "labels"}
+
+
+def test_migrations_create_schema_once(tmp_path):
+    path = tmp_path / "lib.db"
+    Library(path).close()
+    Library(path).close()  # reopening applies nothing twice
+    db = sqlite3.connect(path)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert EXPECTED_TABLES <= tables
+    applied = [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY name")]
+    assert applied == [m.__name__ for m in MIGRATIONS]
+    cols = {r[1] for r in db.execute("PRAGMA table_info(records)")}
+    assert {"pmid", "data", "raw_xml", "first_stored", "last_fetched", "deleted_at"} <= cols
+
+
+def test_a_failing_batch_leaves_nothing_behind(tmp_path):
+    with Library(tmp_path / "lib.db") as lib:
+        search = lib.get_search("kratom")
+        good = Record(pmid=1, title="ok", raw_xml="<PubmedArticle/>")
+        bad = Record(pmid=2, title="bad", raw_xml="<PubmedArticle/>")
+        bad.mesh = [{"descriptor": object()}]  # not JSON-serialisable: fails mid-batch
+        try:
+            lib.save_batch(search.id, [good, bad])
+        except TypeError:
+            pass
+        assert lib.held([1, 2]) == set()
+        assert lib.db.execute("SELECT count(*) FROM hits").fetchone()[0] == 0
+
+
+def test_unchanged_record_is_not_rewritten(tmp_path):
+    with Library(tmp_path / "lib.db") as lib:
+        search = lib.get_search("kratom")
+        rec = Record(pmid=7, title="t", raw_xml="<x/>")
+        assert lib.save_batch(search.id, [rec]) == 1
+        assert lib.save_batch(search.id, [rec]) == 0
+        rec.raw_xml = "<x>revised</x>"
+        assert lib.save_batch(search.id, [rec]) == 1
+
+
+def test_interrupted_search_resumes_where_it_stopped(cli, server):
+    docs = [synthetic_doc(7_000_000 + i, date(2020, 1, 1)) for i in range(1200)]
+    server.state.add_docs(docs, term="resume")
+    server.state.faults = {"efetch": [None] + ["500"] * 6}  # batch 2 fails every retry
+    first = cli("search", "resume")
+    assert first.exit_code == 3
+    db = sqlite3.connect(_home() / "library.db")
+    assert db.execute("SELECT count(*) FROM records").fetchone()[0] == 500
+    fetched_before = len(server.state.requests("efetch"))
+    second = json.loads(cli("search", "resume", "--json").stdout)
+    assert second["new"] == 700 and second["already_held"] == 500
+    assert len(server.state.requests("efetch")) - fetched_before == 2
+
+
+def _home():
+    import os
+    from pathlib import Path
+
+    return Path(os.environ["KRATOMLIT_HOME"])
