@@ -143,7 +143,7 @@ def search(
 def export(
     ctx: typer.Context,
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, jsonl, xlsx or ris.")] = "csv",
     saved: Annotated[str | None, typer.Option(
         help="Only records found by this saved search.")] = None,
     since: Annotated[str | None, typer.Option(

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import rispy
 
 from kratomlit.errors import ExportError
 from kratomlit.parse import author_name
@@ -148,7 +150,65 @@ def _umask() -> int:
     return mask
 
 
-WRITERS: dict[str, Writer] = {"csv": write_csv, "jsonl": write_jsonl}
+def write_xlsx(df: pd.DataFrame, path: Path) -> None:
+    """Excel via openpyxl; cells past Excel's 32,767-character limit are cut with a marker."""
+    safe = escape_formulas(df)
+    for col in ("title", "abstract", "authors", "affiliations", "mesh", "keywords"):
+        safe[col] = safe[col].map(_fit_cell)
+    safe.to_excel(path, index=False, sheet_name="records", engine="openpyxl")
+
+
+def _fit_cell(value: Any) -> Any:
+    marker = " [truncated: see the JSONL export]"
+    if isinstance(value, str) and len(value) > XLSX_CELL_MAX:
+        return value[: XLSX_CELL_MAX - len(marker)] + marker
+    return value
+
+
+_CITED_NAME = re.compile(
+    r"^(?P<last>.*\S) (?P<initials>[A-Z]{1,4})(?P<suffix> (?:Jr|Sr|I{2,3}|IV))?$")
+
+
+def _ris_author(name: str) -> str:
+    """``Alvarez MJ`` -> ``Alvarez, MJ`` (RIS wants ``Last, First``); collectives unchanged."""
+    m = _CITED_NAME.match(name)
+    if not m:
+        return name
+    return f"{m['last']}, {m['initials']}" + (f",{m['suffix']}" if m["suffix"] else "")
+
+
+def _ris_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+    def text(col: str) -> str:
+        value = row.get(col)
+        return "" if _is_missing(value) else " ".join(str(value).split())  # one line per tag
+
+    start, _, end = text("pages").partition("-")
+    notes = [f"PMID: {row['pmid']}"]
+    notes += [f"PMCID: {text('pmcid')}"] if text("pmcid") else []
+    notes += [f"Topics: {text('topics')}"] if text("topics") else []
+    notes += [f"RETRACTED: {text('corrections')}"] if row.get("retracted") is True else []
+    entry = {
+        "type_of_reference": "JOUR", "title": text("title"),
+        "authors": [_ris_author(a) for a in text("authors").split(SEP) if a],
+        "year": text("year").removesuffix(".0"), "date": text("pub_date"),
+        "secondary_title": text("journal"), "journal_name": text("journal_iso"),
+        "volume": text("volume"), "number": text("issue"), "start_page": start,
+        "end_page": end, "abstract": text("abstract"), "doi": text("doi"),
+        "accession_number": str(row["pmid"]), "language": text("language"),
+        "keywords": [k for k in text("keywords").split(SEP) + text("mesh").split(SEP) if k],
+        "urls": [text("url")], "notes": notes,
+    }
+    return {k: v for k, v in entry.items() if v}
+
+
+def write_ris(df: pd.DataFrame, path: Path) -> None:
+    """RIS for Zotero, Rayyan, Covidence and ASReview: TI, AU, PY, T2, AB, DO, AN=PMID, KW."""
+    entries = [_ris_entry(row) for row in df.to_dict(orient="records")]
+    rispy.dump(entries, path, encoding="utf-8")
+
+
+WRITERS: dict[str, Writer] = {"csv": write_csv, "jsonl": write_jsonl, "xlsx": write_xlsx,
+                              "ris": write_ris}
 
 
 def write_table(df: pd.DataFrame, fmt: str, path: Path) -> None:
