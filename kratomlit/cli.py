@@ -6,6 +6,7 @@ This is the one place where errors become messages and exit codes (see ``errors.
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -75,6 +76,17 @@ def settings_from(ctx: typer.Context) -> Settings:
     return load_settings(ctx.obj or {})
 
 
+def _log_to_file(settings: Settings) -> None:
+    """Requests, retries and failures go to KRATOMLIT_HOME/logs/kratomlit.log (for cron)."""
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(settings.log_dir / "kratomlit.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
+    logger = logging.getLogger("kratomlit")
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def _date_opt(value: str | None, *, end: bool, what: str) -> date | None:
     from kratomlit.queries import parse_date
 
@@ -122,6 +134,7 @@ def search(
     assert term is not None
     if not term.strip():
         raise UsageError("The search term is empty.")
+    _log_to_file(settings)
     if not settings.email:
         render.warning("NCBI_EMAIL is not set. NCBI asks every tool to send a contact email; "
                        "set NCBI_EMAIL (or --email) so NCBI can reach you before blocking.")
@@ -147,7 +160,8 @@ def export(
     saved: Annotated[str | None, typer.Option(
         help="Only records found by this saved search.")] = None,
     since: Annotated[str | None, typer.Option(
-        help="Only records first stored on or after this date (YYYY[/MM[/DD]]).")] = None,
+        help="Only records first stored on or after this date: YYYY, YYYY/MM, YYYY/MM/DD."
+    )] = None,
 ) -> None:
     """Export library records, one row per PMID, with topic columns when classified.
 

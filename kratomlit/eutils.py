@@ -14,6 +14,7 @@ local server through the base URL, never through mocks. What it does for NCBI:
 from __future__ import annotations
 
 import io
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -29,6 +30,7 @@ from kratomlit.errors import NCBIError, NetworkError
 from kratomlit.parse import InBandError, MalformedResponse, ParsedBatch, parse_pubmed_xml
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # NCBI asks for "several hundred" records per EFetch. 500 keeps a POST answer near 5 MB,
 # a lost batch cheap to redo, and the request count at ceil(new/500).
@@ -238,24 +240,29 @@ class EUtilsClient:
 
     def _attempt(self, url: str, method: str, payload: dict[str, Any],
                  read: Callable[[bytes], T], refresh: bool) -> T:
+        # a plain requests.Session works too; only a cached one knows force_refresh
+        extra = {"force_refresh": refresh} if hasattr(self.session, "cache") else {}
+        what = _loggable(url, payload)
         try:
             if method == "POST":
-                resp = self.session.post(url, data=payload, timeout=self.timeout,
-                                         force_refresh=refresh)  # type: ignore[call-arg]
+                resp = self.session.post(url, data=payload, timeout=self.timeout, **extra)
             else:
-                resp = self.session.get(url, params=payload, timeout=self.timeout,
-                                        force_refresh=refresh)  # type: ignore[call-arg]
+                resp = self.session.get(url, params=payload, timeout=self.timeout, **extra)
         except requests.ConnectionError as exc:
             self.stats.network += 1
+            log.warning("%s %s failed: %s", method, what, _describe(exc))
             limit = CONNECT_TRIES if _cannot_connect(exc) else None
             raise _Transient(_describe(exc), limit=limit) from None
         except requests.RequestException as exc:  # timeouts, truncated bodies
             self.stats.network += 1
+            log.warning("%s %s failed: %s", method, what, _describe(exc))
             raise _Transient(_describe(exc)) from None
-        if getattr(resp, "from_cache", False):
+        cached = bool(getattr(resp, "from_cache", False))
+        if cached:
             self.stats.from_cache += 1
         else:
             self.stats.network += 1
+        log.info("%s %s -> HTTP %s%s", method, what, resp.status_code, " (cache)" * cached)
         self._check_status(resp)
         try:
             return read(resp.content)
@@ -316,6 +323,16 @@ def _warnings(data: Any) -> tuple[str, ...]:
                        ("OutputMessage", "PubMed says")):
         out += [f"{label}: {x}" for x in warnings.get(key, [])]
     return tuple(out)
+
+
+def _loggable(url: str, payload: dict[str, Any]) -> str:
+    """Endpoint and query for the log, never the api_key or email."""
+    endpoint = url.rsplit("/", 1)[-1]
+    if "id" in payload:
+        return f"{endpoint} ({len(str(payload['id']).split(','))} PMIDs)"
+    dates = f" {payload['mindate']}-{payload['maxdate']}" if "mindate" in payload else ""
+    return f"{endpoint} term={str(payload.get('term', ''))[:120]!r}{dates} " \
+        f"retstart={payload.get('retstart', 0)}"
 
 
 def _fmt(d: date) -> str:

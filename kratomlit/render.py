@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -39,11 +40,11 @@ run on weekends or between 9 pm and 5 am US Eastern time."""
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]Error:[/] {message}")
+    err.print(f"[bold red]Error:[/] {escape(message)}")  # messages quote [tiab] terms
 
 
 def warning(message: str) -> None:
-    err.print(f"[yellow]Warning:[/] {message}")
+    err.print(f"[yellow]Warning:[/] {escape(message)}")
 
 
 def print_json(data: Any) -> None:
