@@ -15,6 +15,7 @@ from pyrate_limiter import Limiter, Rate, SQLiteBucket
 from requests_cache import CacheMixin
 from requests_ratelimiter import LimiterMixin
 
+from kratomlit import __version__
 from kratomlit.config import Settings
 
 # NCBI counts per second at its end; a 10% longer window absorbs network jitter between
@@ -48,6 +49,8 @@ def make_session(settings: Settings) -> CachedLimiterSession:
     session = CachedLimiterSession(
         cache_name=str(settings.cache_path),
         backend="sqlite",
+        wal=True,  # a cron refresh and an analyst's search may share the cache
+        busy_timeout=60_000,
         expire_after=EFETCH_EXPIRY,
         urls_expire_after={"*esearch.fcgi*": ESEARCH_EXPIRY, "*efetch.fcgi*": EFETCH_EXPIRY},
         allowable_codes=(200,),
@@ -57,5 +60,5 @@ def make_session(settings: Settings) -> CachedLimiterSession:
         per_host=False,
         bucket_name="eutils",
     )
-    session.headers["User-Agent"] = f"{settings.tool} (+{settings.email or 'no email set'})"
+    session.headers["User-Agent"] = f"{settings.tool}/{__version__} (python-requests)"
     return session
