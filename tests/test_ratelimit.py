@@ -52,3 +52,24 @@ def test_two_processes_share_one_budget(tmp_path: Path):
     times = [float(line) for p in procs for line in p.communicate(timeout=60)[0].split()]
     assert len(times) == 12
     assert _max_in_1s(times) <= 3
+
+
+def test_two_cli_runs_side_by_side_stay_under_the_limit(server, env, tmp_path):
+    import json
+    import os
+
+    for name, base in (("cron", 8_000_000), ("analyst", 8_100_000)):
+        server.state.add_docs([synthetic_doc(base + i, date(2021, 3, 3)) for i in range(1100)],
+                              term=name)
+    run_env = {**os.environ, **env}
+    run_env.pop("NCBI_API_KEY")  # 3 requests/s
+    procs = [subprocess.Popen([sys.executable, "-m", "kratomlit", "search", term, "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=run_env, cwd=Path(__file__).resolve().parents[1])
+             for term in ("cron", "analyst")]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert [json.loads(out)["new"] for out, _ in outputs] == [1100, 1100]
+    assert len(server.state.log) == 8
+    assert server.state.max_in_window(1.0) <= 3
+    assert all(e.status == 200 for e in server.state.log)
