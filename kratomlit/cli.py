@@ -188,6 +188,71 @@ def export(
 
 @app.command()
 @handle_errors
+def classify(
+    ctx: typer.Context,
+    redo_all: Annotated[bool, typer.Option(
+        "--all", help="Relabel every record, not only unlabelled or outdated ones.")] = False,
+    input_path: Annotated[Path | None, typer.Option(
+        "--input", help="Classify a JSONL file instead of the library (needs --output).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", help="Where --input's labels go (JSONL, same order).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Label records by topic (mechanism, withdrawal, safety, dosing) with their evidence.
+
+    Example: kratomlit classify
+    """
+    from kratomlit.classify import default_classifier
+    from kratomlit.topics import classify_library, label_file
+
+    if (input_path is None) != (output is None):
+        raise UsageError("--input and --output go together.")
+    classifier = _load_classifier(default_classifier)
+    if input_path is not None and output is not None:
+        summary = label_file(classifier, input_path, output)
+    else:
+        from kratomlit.store import Library
+
+        with Library(settings_from(ctx).library_path) as library:
+            summary = classify_library(classifier, library, redo_all=redo_all)
+    if as_json:
+        render.print_json(summary)
+    else:
+        render.classify_summary(summary)
+
+
+@app.command(name="eval")
+@handle_errors
+def evaluate_gold(
+    gold: Annotated[Path, typer.Option("--gold", help="JSONL with pmid, title, abstract, "
+                                       "labels (and optional mesh, keywords, ...).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """Measure the classifier on labelled abstracts: per-topic P/R/F1, misses, false alarms.
+
+    Example: kratomlit eval --gold gold.jsonl
+    """
+    from kratomlit.classify import default_classifier
+    from kratomlit.topics import evaluate_file
+
+    report = evaluate_file(_load_classifier(default_classifier), gold)
+    if as_json:
+        render.print_json(report.to_dict())
+    else:
+        render.eval_report(report)
+
+
+def _load_classifier(load: Callable[[], Any]) -> Any:
+    from kratomlit.classify import LexiconError
+
+    try:
+        return load()
+    except LexiconError as exc:
+        raise UsageError(f"The topic lexicon cannot be used: {exc}") from exc
+
+
+@app.command()
+@handle_errors
 def queries(
     ctx: typer.Context,
     terms: Annotated[bool, typer.Option("--terms", help="Show each PubMed term too.")] = False,

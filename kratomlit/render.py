@@ -101,3 +101,31 @@ def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for row in rows:
         table.add_row(*(Text(str(v)) for v in row))  # terms hold [tiab]: not markup
     out.print(table)
+
+
+def classify_summary(summary: Mapping[str, Any]) -> None:
+    values = {"classifier version": summary["version"], "labelled now": summary["labelled"]}
+    if "output" in summary:
+        values["written to"] = summary["output"]
+    else:
+        values["records in library"] = summary["library_records"]
+        values.update({f"topic: {t}": n for t, n in summary["topics"].items()})
+    key_values("Topic labels", values)
+
+
+def eval_report(report: Any) -> None:
+    """Per-topic table, pooled F1, then every miss and false alarm with its evidence."""
+    table = Table(title=f"Evaluation on {report.n} abstracts", header_style="bold")
+    for col in ("topic", "precision", "recall", "F1", "support", "TP", "FP", "FN"):
+        table.add_column(col, justify="left" if col == "topic" else "right")
+    for t, m in report.per_topic.items():
+        table.add_row(t, f"{m.precision:.3f}", f"{m.recall:.3f}", f"{m.f1:.3f}",
+                      str(m.support), str(m.tp), str(m.fp), str(m.fn))
+    out.print(table)
+    out.print(f"micro-F1 {report.micro_f1:.3f}   macro-F1 {report.macro_f1:.3f}")
+    for title, errors in (("Misses (gold topic not assigned)", report.misses),
+                          ("False alarms (assigned, not gold)", report.false_alarms)):
+        out.print(f"\n[bold]{title}: {len(errors)}[/]")
+        for e in errors:
+            phrases = "; ".join(ev["phrase"] for ev in e["evidence"]) or "no evidence"
+            out.print(Text(f"  {e['pmid']}  {e['topic']}  score {e['score']:.3f}  {phrases}"))

@@ -1,0 +1,73 @@
+"""Throughput of the classifier's library path (``Classifier.classify``) on one core.
+
+Usage:
+    python bench/bench_classify.py [--data PATH] [--repeat N] [--rounds R]
+
+Classifies the dev abstracts (title + abstract + MeSH) ``repeat`` times per round, ``rounds``
+rounds, and reports the best round's abstracts per second. Exits 0 with a message when the
+dev file is absent (it lives outside the repository, in ``../shared``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "kratom_dev.jsonl"
+TARGET = 20_000  # abstracts per second, one core
+
+sys.path.insert(0, str(REPO))
+from kratomlit.classify import Classifier  # noqa: E402
+
+
+def _records(path: Path) -> list[tuple[str, str, list[str]]]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                item = json.loads(line)
+                rows.append((item.get("title") or "", item.get("abstract") or "",
+                             item.get("mesh") or []))
+    return rows
+
+
+def _round(classifier: Classifier, rows: list[tuple[str, str, list[str]]], repeat: int) -> float:
+    classify = classifier.classify
+    start = time.perf_counter()
+    for _ in range(repeat):
+        for title, abstract, mesh in rows:
+            classify(title, abstract, mesh)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--repeat", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    if not args.data.is_file():
+        print(f"skipped: dev data not found at {args.data} (pass --data PATH)")
+        return 0
+    rows = _records(args.data)
+    t0 = time.perf_counter()
+    classifier = Classifier.load()
+    load_ms = (time.perf_counter() - t0) * 1000
+    _round(classifier, rows, 1)  # warm-up
+    best = min(_round(classifier, rows, args.repeat) for _ in range(args.rounds))
+    n = len(rows) * args.repeat
+    rate = n / best
+    chars = sum(len(t) + len(a) for t, a, _ in rows) / len(rows)
+    print(f"classifier {classifier.version}: lexicon loaded in {load_ms:.0f} ms")
+    print(f"{n} abstracts (mean {chars:.0f} chars) per round, best of {args.rounds}: "
+          f"{best:.3f} s = {rate:,.0f} abstracts/s ({1e6 / rate:.1f} µs each)")
+    print(f"target {TARGET:,}/s: {'met' if rate >= TARGET else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

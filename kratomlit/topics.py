@@ -1,0 +1,67 @@
+"""Topic labelling where it meets the library and files: what ``classify`` and ``eval`` run.
+
+The classifier itself (``classify.py``) and its metrics (``evaluate.py``) stay pure; this
+module stores labels with the classifier version and turns file problems into
+``InputError`` messages that name the line.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from kratomlit.classify import TOPICS, Classifier
+from kratomlit.errors import InputError
+from kratomlit.evaluate import EvalReport, InputLineError, classify_file, evaluate, read_items
+from kratomlit.store import Library
+
+SAVE_EVERY = 2000  # labels per transaction: bounded memory, few commits
+
+
+def classify_library(classifier: Classifier, library: Library,
+                     redo_all: bool = False) -> dict[str, Any]:
+    """Label records that are unlabelled or labelled by another classifier version."""
+    counts: Counter[str] = Counter()
+    pending: list[tuple[int, dict[str, Any]]] = []
+    done = 0
+    for rec in library.records_to_label(classifier.version, redo_all=redo_all):
+        result = classifier.classify(
+            rec["title"], rec["abstract"], mesh=[m["descriptor"] for m in rec["mesh"]],
+            keywords=rec["keywords"], publication_types=rec["publication_types"])
+        counts.update(result.topics or ["(none)"])
+        pending.append((rec["pmid"], result.to_dict()))
+        if len(pending) >= SAVE_EVERY:
+            done += library.save_labels(classifier.version, pending)
+            pending = []
+    done += library.save_labels(classifier.version, pending)
+    return {"version": classifier.version, "labelled": done,
+            "library_records": library.counts()["records"],
+            "topics": {t: counts[t] for t in (*TOPICS, "(none)")}}
+
+
+def label_file(classifier: Classifier, in_path: Path, out_path: Path) -> dict[str, Any]:
+    """Classify a JSONL file into another; no output file unless every line is good."""
+    try:
+        n = classify_file(classifier, in_path, out_path)
+    except InputLineError as exc:
+        raise InputError(f"{in_path}, {exc}. Nothing was written; fix the line and "
+                         "run again.") from None
+    except OSError as exc:
+        raise InputError(f"Cannot read {in_path} or write {out_path}: "
+                         f"{exc.strerror or exc}.") from None
+    return {"version": classifier.version, "labelled": n, "input": str(in_path),
+            "output": str(out_path)}
+
+
+def evaluate_file(classifier: Classifier, gold_path: Path) -> EvalReport:
+    """Per-topic precision, recall and F1 of the classifier on a labelled JSONL file."""
+    try:
+        items = read_items(gold_path, require_labels=True)
+    except InputLineError as exc:
+        raise InputError(f"{gold_path}, {exc}.") from None
+    except OSError as exc:
+        raise InputError(f"Cannot read {gold_path}: {exc.strerror or exc}.") from None
+    if not items:
+        raise InputError(f"{gold_path} holds no labelled abstracts.")
+    return evaluate(classifier, items)

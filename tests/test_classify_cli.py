@@ -1,0 +1,94 @@
+"""`kratomlit classify` and `eval` through the real CLI: library labels, files, gold sets."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+
+ITEMS = [
+    {"pmid": "a1", "title": "Mitragynine binding at the mu-opioid receptor",
+     "abstract": "We measured the binding affinity of mitragynine at cloned mu-opioid receptors "
+                 "and found partial agonist activity with G protein signalling.",
+     "labels": ["mechanism"]},
+    {"pmid": "a2", "title": "Kratom use to self-treat opioid withdrawal",
+     "abstract": "Survey respondents reported using kratom to manage opioid withdrawal "
+                 "symptoms and cravings and to reduce their use of prescription opioids.",
+     "labels": ["withdrawal"]},
+    {"pmid": "a3", "title": "A rainforest tree",
+     "abstract": "We describe the leaf morphology of a tropical tree.", "labels": []},
+]
+
+
+def _db() -> sqlite3.Connection:
+    return sqlite3.connect(Path(os.environ["KRATOMLIT_HOME"]) / "library.db")
+
+
+def test_classify_library_stores_versioned_labels_and_exports_them(cli, kratom_server, tmp_path):
+    assert cli("search", "kratom").exit_code == 0
+    first = json.loads(cli("classify", "--json").stdout)
+    assert first["labelled"] == 4 and first["version"]
+    assert json.loads(cli("classify", "--json").stdout)["labelled"] == 0
+    assert json.loads(cli("classify", "--all", "--json").stdout)["labelled"] == 4
+    with _db() as db:
+        db.execute("UPDATE labels SET version = 'old' WHERE pmid = 90000001")
+    assert json.loads(cli("classify", "--json").stdout)["labelled"] == 1
+    out = tmp_path / "k.csv"
+    assert cli("export", "-o", str(out)).exit_code == 0
+    df = pd.read_csv(out).set_index("pmid")
+    assert "mechanism" in df.loc[90000001, "topics"]
+    assert 0 <= df.loc[90000001, "score_mechanism"] <= 1
+    assert (df["classifier_version"] == first["version"]).all()
+    evidence = json.loads(_db().execute(
+        "SELECT evidence FROM labels WHERE pmid = 90000001").fetchone()[0])
+    assert evidence["mechanism"] and {"phrase", "sentence"} <= set(evidence["mechanism"][0])
+
+
+def test_classify_file_keeps_order(cli, tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps(i) + "\n" for i in ITEMS))
+    result = cli("classify", "--input", str(src), "--output", str(out))
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [x["pmid"] for x in lines] == ["a1", "a2", "a3"]
+    assert lines[0]["topics"] == ["mechanism"] and lines[2]["topics"] == []
+    assert set(lines[1]["scores"]) == {"mechanism", "withdrawal", "safety", "dosing"}
+
+
+def test_classify_file_bad_line_names_it_and_writes_nothing(cli, tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps(ITEMS[0]) + "\n{not json\n")
+    result = cli("classify", "--input", str(src), "--output", str(out))
+    assert result.exit_code == 7 and "line 2" in result.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == [src]
+
+
+def test_classify_needs_both_file_options(cli, tmp_path):
+    assert cli("classify", "--input", str(tmp_path / "x.jsonl")).exit_code == 2
+
+
+def test_eval_reports_numbers_and_errors(cli, tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps(i) + "\n" for i in ITEMS))
+    report = json.loads(cli("eval", "--gold", str(gold), "--json").stdout)
+    assert report["n"] == 3 and set(report["per_topic"]) == {"mechanism", "withdrawal",
+                                                              "safety", "dosing"}
+    text = cli("eval", "--gold", str(gold))
+    assert text.exit_code == 0 and "macro-F1" in text.stdout and "Misses" in text.stdout
+
+
+def test_eval_without_labels_is_an_input_error(cli, tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"pmid": "x", "title": "t", "abstract": "a"}) + "\n")
+    result = cli("eval", "--gold", str(gold))
+    assert result.exit_code == 7 and "line 1" in result.stderr and "labels" in result.stderr
+
+
+def test_eval_on_the_dev_set_meets_the_target(cli, shared):
+    report = json.loads(cli("eval", "--gold", str(shared / "data" / "kratom_dev.jsonl"),
+                            "--json").stdout)
+    assert report["macro_f1"] >= 0.90
+    assert min(m["f1"] for m in report["per_topic"].values()) >= 0.85
