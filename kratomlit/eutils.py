@@ -135,20 +135,31 @@ class EUtilsClient:
         first = self.esearch(term, mindate=mindate, maxdate=maxdate)
         result = SearchResult(term, first.count, [], 0, list(first.warnings))
         wanted = first.count if limit is None else min(limit, first.count)
-        if first.count <= self.window:
+        if wanted <= self.window:  # also --max N of a huge search: no slicing needed
             result.ids = self._pages(term, mindate, maxdate, first, wanted)
             result.slices = 1
             return result
         seen: set[int] = set()
         lo, hi = mindate or EARLIEST, maxdate or LATEST
-        for ids in self._date_slices(term, lo, hi, first.count, result):
+        self._collect(self._date_slices(term, lo, hi, first.count, result), seen, result, wanted)
+        if len(result.ids) < wanted:
+            # records whose publication date falls in no slice: PMID ranges cover everything
+            result.warnings.append(f"date slices found {len(result.ids)} of {first.count}; "
+                                   "completed by PMID ranges")
+            self._collect(self._uid_slices(term, mindate, maxdate, 1, MAX_PMID, result), seen,
+                          result, wanted)
+        result.ids = result.ids[:wanted]
+        return result
+
+    @staticmethod
+    def _collect(slices: Iterable[list[int]], seen: set[int], result: SearchResult,
+                 wanted: int) -> None:
+        for ids in slices:
             new = [i for i in ids if i not in seen]
             seen.update(new)
             result.ids.extend(new)
             if len(result.ids) >= wanted:
-                break
-        result.ids = result.ids[:wanted]
-        return result
+                return
 
     def _pages(self, term: str, mindate: date | None, maxdate: date | None,
                first: SearchPage, wanted: int) -> list[int]:
@@ -169,7 +180,7 @@ class EUtilsClient:
             yield self._pages(term, lo, hi, page, page.count)
             return
         if lo >= hi:
-            yield from self._uid_slices(term, lo, 1, MAX_PMID, result)
+            yield from self._uid_slices(term, lo, lo, 1, MAX_PMID, result)
             return
         mid = _split_date(lo, hi)
         for a, b in ((lo, mid), (mid + timedelta(days=1), hi)):
@@ -180,20 +191,20 @@ class EUtilsClient:
             elif probe.count:
                 yield from self._date_slices(term, a, b, probe.count, result)
 
-    def _uid_slices(self, term: str, day: date, lo: int, hi: int,
-                    result: SearchResult) -> Iterable[list[int]]:
-        """Split one day by PMID range, cutting at the median PMID of the page seen."""
+    def _uid_slices(self, term: str, first_day: date | None, last_day: date | None, lo: int,
+                    hi: int, result: SearchResult) -> Iterable[list[int]]:
+        """Split by PMID range, cutting at the median PMID of the page seen."""
         sliced = f"({term}) AND {lo}:{hi}[uid]"
-        page = self.esearch(sliced, mindate=day, maxdate=day)
+        page = self.esearch(sliced, mindate=first_day, maxdate=last_day)
         if page.count <= self.window or lo >= hi:
             result.slices += 1
-            yield self._pages(sliced, day, day, page, min(page.count, self.window))
+            yield self._pages(sliced, first_day, last_day, page, min(page.count, self.window))
             return
         seen = sorted(i for i in page.ids if lo <= i <= hi)
         mid = seen[len(seen) // 2] if seen else (lo + hi) // 2
         mid = min(max(mid, lo), hi - 1)
-        yield from self._uid_slices(term, day, lo, mid, result)
-        yield from self._uid_slices(term, day, mid + 1, hi, result)
+        yield from self._uid_slices(term, first_day, last_day, lo, mid, result)
+        yield from self._uid_slices(term, first_day, last_day, mid + 1, hi, result)
 
     # ---- fetching --------------------------------------------------------------------
 

@@ -76,3 +76,22 @@ def test_truncated_body_is_not_cached(server, client):
 
 def test_session_is_a_requests_session(client):
     assert isinstance(client.session, requests.Session)
+
+
+def test_records_outside_every_date_slice_are_found_by_pmid_range(server, client):
+    server.state.window = client.window = 40
+    docs = [synthetic_doc(9_000_000 + i, date(2010 + i % 10, 1, 1)) for i in range(90)]
+    docs += [synthetic_doc(9_100_000 + i, date(1200, 1, 1)) for i in range(5)]  # before 1700
+    server.state.add_docs(docs, term="undated")
+    found = client.search("undated")
+    assert found.count == 95 and sorted(found.ids) == sorted(d.pmid for d in docs)
+    assert any("PMID ranges" in w for w in found.warnings)
+
+
+def test_max_of_a_huge_search_needs_no_slicing(server, client):
+    server.state.window = client.window = 40
+    server.state.add_docs([synthetic_doc(9_200_000 + i, date(2015, 1, 1)) for i in range(90)],
+                          term="huge")
+    found = client.search("huge", limit=25)
+    assert found.count == 90 and len(found.ids) == 25
+    assert len(server.state.requests("esearch")) == 1

@@ -36,7 +36,7 @@ def test_export_csv_loads_in_pandas_one_row_per_pmid(cli, kratom_server, tmp_pat
     out = tmp_path / "kratom.csv"
     result = cli("export", "--format", "csv", "--output", str(out))
     assert result.exit_code == 0, result.stderr
-    df = pd.read_csv(out, encoding="utf-8-sig")
+    df = pd.read_csv(out)  # as a user would: pandas skips the BOM
     assert sorted(df["pmid"]) == [90000001, 90000002, 90000003, 90000004]
     row = df.set_index("pmid").loc[90000002]
     assert row["title"].startswith("'=HYPERLINK")  # formula neutralised
