@@ -25,7 +25,7 @@ import hashlib
 import math
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
@@ -56,14 +56,18 @@ _SHOW_NUMBER, _SHOW_WORD = 1, 2  # how evidence widens a hit: take in the number
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _NUMBER_CHARS = frozenset("0123456789.,-–")
 
-# An automaton value: key length, kind flags, phrase label, ((topic, weight), ...),
-# evidence display (0 / _SHOW_NUMBER / _SHOW_WORD), and whether the word must end there.
-Entry = tuple[int, int, str, tuple[tuple[int, float], ...], int, bool]
+# An automaton value, laid out for the per-hit loop: the characters that must not follow the
+# key (word characters, or none for a prefix such as "hepatotox*"), key length - 2 (so a hit's
+# start is ``end - entry[1]``), whether the key is a plain topical phrase (no cue, no amount),
+# phrase label, ((topic, weight), ...), evidence display (0 / _SHOW_NUMBER / _SHOW_WORD),
+# kind flags, and whether the key is a hedge.
+Entry = tuple[frozenset[str], int, bool, str, tuple[tuple[int, float], ...], int, int, bool]
+_NOTHING: frozenset[str] = frozenset()
 # Per phrase label: [best multiplier, summed multipliers, weights, source, context for the
 # evidence (text, matched text, abstract start, sentence cache) or None for a heading,
 # start offset or heading name, end offset or heading as given, evidence display].
 _Acc = dict[str, list[Any]]
-_first = itemgetter(0)
+_first, _second = itemgetter(0), itemgetter(1)
 
 
 def _make_table() -> bytes:
@@ -168,8 +172,9 @@ class _LexiconBuilder:
         automaton = ahocorasick.Automaton()
         for key, (flags, label, weights, prefix) in self.keys.items():
             display = _SHOW_WORD if prefix else _SHOW_NUMBER if flags & _AMOUNT else 0
-            entry: Entry = (len(key), flags, label, tuple(sorted(weights.items())), display,
-                            not prefix)
+            entry: Entry = (_NOTHING if prefix else _WORD, len(key) - 2, flags == _TOPICAL,
+                            label, tuple(sorted(weights.items())), display, flags,
+                            bool(flags & _HEDGE))
             automaton.add_word(key, entry)
         automaton.make_automaton()
         return automaton
@@ -276,6 +281,7 @@ class Classifier:
         self._read_off_topic(data, builder)
         self._read_pubtypes(data)
         self._automaton = builder.build()
+        self._topic_thresholds = tuple((t, self.thresholds[t]) for t in TOPICS)
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -365,68 +371,112 @@ class Classifier:
         return self._decide(acc, background)
 
     def _score_text(self, title: str, abstract: str, acc: _Acc, bg_acc: _Acc) -> None:
-        """One pass over title + abstract: zone and hedge every phrase as it streams by."""
+        """One pass over title + abstract: zone and hedge every phrase as it streams by.
+
+        The hits come in text order. Until the background's end is known (``_scan_lead``),
+        abstract phrases wait; from there on every phrase is in the body (``_scan_body``),
+        so the rest of the same pass runs a shorter loop.
+        """
         text = f" {title}\n{abstract} "
         m = _matchable(text)
-        sc = self._scoring
-        zones = _Zones(len(title) + 2)
-        body_start, bg_end = zones.body, -1  # bg_end: -1 until the background's end is known
-        pending: list[tuple[int, int, Entry, float]] = []  # abstract phrases seen before that
         # ctx: what evidence needs later (text, matched text, where the abstract starts, and
         # the sentences already cut out, by the offset of the '. ' before them)
-        hedge_end, window, ctx = -1_000_000, sc.hedge_window, (text, m, body_start, {})
-        word, body, hedged = _WORD, sc.body, sc.hedge
-        for end, entry in self._automaton.iter_long(m):
-            if entry[5] and m[end + 1] in word:
+        ctx = (text, m, len(title) + 2, {})
+        hits = self._automaton.iter_long(m)
+        hedge_end = self._scan_lead(hits, ctx, acc, bg_acc)
+        if hedge_end is not None:
+            self._scan_body(hits, ctx, acc, hedge_end)
+
+    def _scan_lead(self, hits: Iterator[tuple[int, Entry]], ctx: tuple[Any, ...], acc: _Acc,
+                   bg_acc: _Acc) -> int | None:
+        """Title and abstract up to the background's end; returns where the last hedge ended,
+        or None when the hits ran out first."""
+        text, m, body_start, _ = ctx
+        sc = self._scoring
+        zones = _Zones(body_start)
+        pending: list[tuple[int, int, Entry, float]] = []  # abstract phrases, zone unknown
+        hedge_end, window, hedged, title = -1_000_000, sc.hedge_window, sc.hedge, sc.title
+        for end, entry in hits:
+            if m[end + 1] in entry[0]:  # the word goes on
                 continue
-            flags = entry[1]
-            start = end - entry[0] + 2  # keys begin with a space
-            if flags & _TOPICAL and (flags == _TOPICAL or _after_number(m, start - 1)):
+            start = end - entry[1]
+            flags = entry[6]
+            if entry[2] or (flags & _TOPICAL and start > 1 and m[start - 2].isdigit()):
                 # a hedge shortly before, in the same sentence, makes the mention speculative
                 hedge = hedged if hedge_end >= start - window and m.find(
                     ". ", hedge_end, start) < 0 else 1.0
-                if start >= bg_end >= 0:  # the hot path: _add() inlined
-                    item = acc.get(entry[2])
+                if start < body_start:  # _add() inlined
+                    mult = title * hedge
+                    item = acc.get(entry[3])
                     if item is None:
-                        acc[entry[2]] = [body * hedge, body * hedge, entry[3], "abstract", ctx,
-                                         start, end, entry[4]]
+                        acc[entry[3]] = [mult, mult, entry[4], "title", ctx, start, end, entry[5]]
                     else:
-                        _add(acc, entry, body * hedge, "abstract", ctx, start, end)
-                elif start < body_start:
-                    _add(acc, entry, sc.title * hedge, "title", ctx, start, end)
-                elif bg_end < 0:
-                    pending.append((start, end, entry, hedge))
+                        item[1] += mult
+                        if mult > item[0]:
+                            item[0], item[3], item[5], item[6] = mult, "title", start, end
                 else:
-                    _add(bg_acc, entry, sc.background * hedge, "abstract", ctx, start, end)
-            if flags != _TOPICAL:
+                    pending.append((start, end, entry, hedge))
+            if not entry[2]:
                 if flags & _HEDGE:
                     hedge_end = end
-                if bg_end < 0:
-                    zones.note(text, m, start, end, flags)
-                    bg_end = zones.end
-                    if pending and bg_end >= 0:
-                        self._flush(acc, bg_acc, bg_end, ctx, pending)
+                zones.note(text, m, start, end, flags)
+                if zones.end >= 0:
+                    self._flush(acc, bg_acc, zones.end, ctx, pending)
+                    return hedge_end
         zones.finish(m)
         self._flush(acc, bg_acc, zones.end, ctx, pending)
+        return None
+
+    def _scan_body(self, hits: Iterator[tuple[int, Entry]], ctx: tuple[Any, ...], acc: _Acc,
+                   hedge_end: int) -> None:
+        """The rest of the abstract, all body: the hot loop, with ``_add()`` inlined."""
+        m = ctx[1]
+        sc = self._scoring
+        window, body, hedged = sc.hedge_window, sc.body, sc.body * sc.hedge
+        get = acc.get
+        for end, entry in hits:
+            if m[end + 1] in entry[0]:  # the word goes on
+                continue
+            start = end - entry[1]
+            if entry[2] or (entry[6] & _TOPICAL and start > 1 and m[start - 2].isdigit()):
+                if hedge_end >= start - window and m.find(". ", hedge_end, start) < 0:
+                    mult = hedged
+                else:
+                    mult = body
+                item = get(entry[3])
+                if item is None:
+                    acc[entry[3]] = [mult, mult, entry[4], "abstract", ctx, start, end, entry[5]]
+                else:
+                    item[1] += mult
+                    if mult > item[0]:
+                        item[0], item[3], item[5], item[6] = mult, "abstract", start, end
+            if entry[7]:
+                hedge_end = end
 
     def _flush(self, acc: _Acc, bg_acc: _Acc, bg_end: int, ctx: tuple[Any, ...],
                pending: list[tuple[int, int, Entry, float]]) -> None:
         """Place the abstract's early phrases once the background's end is known."""
         sc = self._scoring
-        for start, end, entry, hedge in pending:
+        for start, end, entry, hedge in pending:  # _add() inlined
             if start < bg_end:
-                _add(bg_acc, entry, sc.background * hedge, "abstract", ctx, start, end)
+                target, mult = bg_acc, sc.background * hedge
             else:
-                _add(acc, entry, sc.body * hedge, "abstract", ctx, start, end)
-        pending.clear()
+                target, mult = acc, sc.body * hedge
+            item = target.get(entry[3])
+            if item is None:
+                target[entry[3]] = [mult, mult, entry[4], "abstract", ctx, start, end, entry[5]]
+            else:
+                item[1] += mult
+                if mult > item[0]:
+                    item[0], item[3], item[5], item[6] = mult, "abstract", start, end
 
     def _score_keywords(self, keywords: Sequence[str], acc: _Acc) -> None:
         text = " " + ". ".join(k.strip() for k in keywords if k and k.strip()) + " "
         m = _matchable(text)
-        ctx, mult, word = (text, m, 0, {}), self._scoring.keywords, _WORD
+        ctx, mult = (text, m, 0, {}), self._scoring.keywords
         for end, entry in self._automaton.iter_long(m):
-            if entry[1] & _TOPICAL and not (entry[5] and m[end + 1] in word):
-                _add(acc, entry, mult, "keywords", ctx, end - entry[0] + 2, end)
+            if entry[6] & _TOPICAL and m[end + 1] not in entry[0]:
+                _add(acc, entry, mult, "keywords", ctx, end - entry[1], end)
 
     def _score_mesh(self, mesh: Sequence[str], acc: _Acc) -> None:
         descriptors, qualifiers = [], []
@@ -455,18 +505,7 @@ class Classifier:
 
     def _decide(self, acc: _Acc, bg_acc: _Acc) -> Classification:
         repeat = self._scoring.repeat
-        sums = [0.0, 0.0, 0.0, 0.0]
-        found: tuple[list[tuple[float, Evidence]], ...] = ([], [], [], [])
-        for item in acc.values():
-            best = item[0]
-            value = best + repeat * (item[1] - best)
-            shown = None
-            for topic, weight in item[2]:
-                sums[topic] += weight * value
-                if weight > 0:
-                    if shown is None:
-                        shown = _evidence(item)
-                    found[topic].append((weight * best, shown))
+        sums, found = _foreground(acc, repeat)
         if bg_acc:
             # Background mentions add to the score, capped (they never decide on their own),
             # and are not shown as evidence: evidence explains decisions.
@@ -478,69 +517,113 @@ class Classifier:
                     background[topic] += weight * value
             cap = self._scoring.background_cap
             sums = [s + min(b, cap) for s, b in zip(sums, background, strict=True)]
-        exp, thresholds = math.exp, self.thresholds
-        scores = {t: round(1.0 - exp(-x), 3) if x > 0 else 0.0
-                  for t, x in zip(TOPICS, sums, strict=True)}
-        evidence: dict[str, list[Evidence]] = {}
-        for topic, pairs in zip(TOPICS, found, strict=True):
-            if len(pairs) > 1:
-                pairs.sort(key=_first, reverse=True)
-            evidence[topic] = [pair[1] for pair in pairs]
-        result = _new(Classification)  # Classification(...) minus the frozen __init__
-        fields = result.__dict__
-        fields["topics"] = [t for t in TOPICS if scores[t] >= thresholds[t]]
-        fields["scores"], fields["evidence"] = scores, evidence
-        return result
+        return _result(sums, found, self._topic_thresholds)
 
 
-def _after_number(m: str, start: int) -> bool:
-    """A unit key (' mg', starting at ``start``) counts only right after a number ('5 mg')."""
-    return start > 0 and m[start - 1].isdigit()
+def _result(sums: list[float], found: tuple[list[tuple[float, Evidence]], ...],
+            thresholds: tuple[tuple[str, float], ...]) -> Classification:
+    """Scores, decided topics and evidence (strongest first) from the topics' sums."""
+    exp = math.exp
+    topics: list[str] = []
+    scores: dict[str, float] = {}
+    evidence: dict[str, list[Evidence]] = {}
+    for (topic, threshold), x, pairs in zip(thresholds, sums, found, strict=True):
+        score = scores[topic] = round(1.0 - exp(-x), 3) if x > 0 else 0.0
+        if score >= threshold:
+            topics.append(topic)
+        if len(pairs) > 1:
+            pairs.sort(key=_first, reverse=True)
+            evidence[topic] = list(map(_second, pairs))
+        else:
+            evidence[topic] = [pairs[0][1]] if pairs else []
+    result = _new(Classification)  # Classification(...) minus the frozen __init__
+    fields = result.__dict__
+    fields["topics"], fields["scores"], fields["evidence"] = topics, scores, evidence
+    return result
 
 
 def _add(acc: _Acc, entry: Entry, mult: float, source: str, ctx: tuple[Any, ...], start: int,
          end: int) -> None:
     """Keep, per phrase, the strongest occurrence and the sum of all occurrences."""
-    item = acc.get(entry[2])
+    item = acc.get(entry[3])
     if item is None:
-        acc[entry[2]] = [mult, mult, entry[3], source, ctx, start, end, entry[4]]
+        acc[entry[3]] = [mult, mult, entry[4], source, ctx, start, end, entry[5]]
     else:
         item[1] += mult
         if mult > item[0]:
             item[0], item[3], item[5], item[6] = mult, source, start, end
 
 
+def _foreground(acc: _Acc, repeat: float) -> tuple[list[float],
+                                                   tuple[list[tuple[float, Evidence]], ...]]:
+    """Each topic's sum, and its evidence keyed by strength, from the foreground phrases."""
+    sums = [0.0, 0.0, 0.0, 0.0]
+    found: tuple[list[tuple[float, Evidence]], ...] = ([], [], [], [])
+    for item in acc.values():
+        best = item[0]
+        value = best + repeat * (item[1] - best)
+        shown = None
+        for topic, weight in item[2]:
+            sums[topic] += weight * value
+            if weight > 0:
+                if shown is None:
+                    shown = _evidence(item) if item[4] is None else _text_evidence(item)
+                found[topic].append((weight * best, shown))
+    return sums, found
+
+
 def _evidence(item: list[Any]) -> Evidence:
     """Display text for a kept occurrence: the phrase as written and its sentence."""
-    ctx = item[4]
+    if item[4] is not None:
+        return _text_evidence(item)
     shown = _new(Evidence)  # Evidence(...) minus the frozen-dataclass __init__ cost
-    fields = shown.__dict__
-    fields["source"] = item[3]
-    if ctx is None:  # a heading: the matched name and the full heading
-        fields["phrase"], fields["sentence"] = item[5], item[6]
-        return shown
-    text, m, body, sentences = ctx
-    start, end, display = item[5], item[6] + 1, item[7]
-    lo, hi = (1, body - 1) if start < body else (body, len(text))
+    fields = shown.__dict__  # a heading: the matched name and the full heading
+    fields["source"], fields["phrase"], fields["sentence"] = item[3], item[5], item[6]
+    return shown
+
+
+def _text_evidence(item: list[Any]) -> Evidence:
+    """A phrase found in a text: as written there (widened if asked), and its sentence."""
+    text, m, body, sentences = item[4]
+    start = item[5]
+    if start < body:
+        lo, hi = 1, body - 1
+    else:
+        lo, hi = body, len(text)
     left = m.rfind(". ", lo, start)
-    while left >= 0 and text[left + 2 : left + 3].islower():  # "i.p. administered"
+    while left >= 0 and text[left + 2].islower():  # "i.p. administered"
         left = m.rfind(". ", lo, left)
-    sentence = sentences.get(left)
+    end = item[6] + 1
+    # cache key: where the sentence starts; the title's and the abstract's first sentences
+    # both have no ". " before them, so they are told apart by their zone's start
+    key = left if left >= 0 else lo - 2
+    sentence = sentences.get(key)
     if sentence is None:
         right = m.find(". ", end, hi)
         while right >= 0 and text[right + 2 : right + 3].islower():
             right = m.find(". ", right + 2, hi)
-        sentence = sentences[left] = text[lo if left < 0 else left + 2 : hi if right < 0 else
-                                          right + 1].strip()
-    if display == _SHOW_NUMBER:  # "mg" -> "500 mg"
+        sentence = sentences[key] = text[lo if left < 0 else left + 2 : hi if right < 0 else
+                                         right + 1].strip()
+    shown = _new(Evidence)  # Evidence(...) minus the frozen-dataclass __init__ cost
+    fields = shown.__dict__
+    fields["source"] = item[3]
+    # A key starts and ends with a letter, digit, '.' or stand-in, never whitespace, so the
+    # plain phrase needs no strip(); a widened one may (" mg" with no number before it).
+    fields["phrase"] = _widened(text, start, end, item[7]) if item[7] else text[start:end]
+    fields["sentence"] = sentence
+    return shown
+
+
+def _widened(text: str, start: int, end: int, display: int) -> str:
+    """The phrase with its number ("mg" -> "500 mg") or its whole word ("hepatotox*")."""
+    if display == _SHOW_NUMBER:
         start -= 1
         while start and text[start - 1] in _NUMBER_CHARS:
             start -= 1
-    elif display == _SHOW_WORD:  # "hepatotox*" -> "hepatotoxicity"
+    else:
         while text[end].isalnum():
             end += 1
-    fields["phrase"], fields["sentence"] = text[start:end].strip(), sentence
-    return shown
+    return text[start:end].strip()
 
 
 _new = object.__new__

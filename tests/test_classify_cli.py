@@ -92,3 +92,13 @@ def test_eval_on_the_dev_set_meets_the_target(cli, shared):
                             "--json").stdout)
     assert report["macro_f1"] >= 0.90
     assert min(m["f1"] for m in report["per_topic"].values()) >= 0.85
+
+
+def test_evidence_in_the_first_abstract_sentence_quotes_that_sentence():
+    from kratomlit.classify import default_classifier
+
+    result = default_classifier().classify(
+        "Kratom liver injury", "We describe a hepatotoxic case. Another sentence.")
+    shown = {(e.source, e.sentence) for e in result.evidence["safety"]}
+    assert ("abstract", "We describe a hepatotoxic case.") in shown
+    assert ("abstract", "Kratom liver injury") not in shown
