@@ -94,22 +94,24 @@ def _script(db: sqlite3.Connection, sql: str) -> None:
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply pending migrations, each in one transaction; return the names applied.
 
-    The connection must be in autocommit mode (``isolation_level=None``).
+    The connection must be in autocommit mode (``isolation_level=None``). Whether a
+    migration is pending is decided inside its write transaction, so two processes opening
+    a new library at once never run the same migration twice.
     """
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT)")
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
     applied = []
     for fn in MIGRATIONS:
-        if fn.__name__ in done:
-            continue
         db.execute("BEGIN IMMEDIATE")
         try:
-            fn(db)
-            db.execute("INSERT INTO _migrations VALUES (?, ?)",
-                       (fn.__name__, datetime.now(UTC).isoformat(timespec="seconds")))
+            done = db.execute("SELECT 1 FROM _migrations WHERE name = ?",
+                              (fn.__name__,)).fetchone()
+            if not done:
+                fn(db)
+                db.execute("INSERT INTO _migrations VALUES (?, ?)",
+                           (fn.__name__, datetime.now(UTC).isoformat(timespec="seconds")))
+                applied.append(fn.__name__)
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-        applied.append(fn.__name__)
     return applied

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,20 @@ from kratomlit.migrations import migrate
 from kratomlit.parse import Record
 
 BUSY_TIMEOUT_S = 60
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL; SQLite answers 'locked' at once (no busy wait) while another process
+    creates the same new file, so retry for a while."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def now_iso() -> str:
@@ -45,7 +60,7 @@ class Library:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            _wal(self.db)
             self.db.execute("PRAGMA foreign_keys=ON")
             migrate(self.db)
         except (sqlite3.Error, OSError) as exc:

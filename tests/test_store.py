@@ -70,3 +70,30 @@ def _home():
     from pathlib import Path
 
     return Path(os.environ["KRATOMLIT_HOME"])
+
+
+OPEN = """
+import sys, time
+from pathlib import Path
+from kratomlit.store import Library
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+Library(Path(sys.argv[1])).close()
+"""
+
+
+def test_processes_opening_a_new_library_at_once_all_succeed(tmp_path):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    for trial in range(3):
+        path = tmp_path / f"lib{trial}.db"
+        start = str(time.time() + 1.5)
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN, str(path), start], cwd=repo,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
