@@ -40,7 +40,7 @@ class Settings:
     api_key: str | None = None
     tool: str = TOOL_NAME
     timeout: float = 60.0
-    max_tries: int = 6
+    max_tries: int = 10  # a burst of 429s and dropped connections must not end a run
 
     @property
     def library_path(self) -> Path:

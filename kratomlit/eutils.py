@@ -96,7 +96,7 @@ class EUtilsClient:
         tool: str = "kratomlit",
         email: str | None = None,
         api_key: str | None = None,
-        max_tries: int = 6,
+        max_tries: int = 10,
         timeout: float = 60.0,
         batch_size: int = BATCH_SIZE,
         page_size: int = ESEARCH_WINDOW,

@@ -9,6 +9,7 @@ changed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -80,23 +81,44 @@ def _run(client: EUtilsClient, library: Library, search_id: int, previous: str |
     revised = _revised(client, library, summary, previous, mindate, maxdate, held)
     summary.already_held = len(held) - len(revised)
     library.touch_hits(search_id, [p for p in found.ids if p in held])
-    total, done = len(new) + len(revised), 0
-    if progress:
-        progress(0, total)
-    for pmids, refresh in [(new, False), (revised, True)]:
-        for batch in client.batches(pmids):
-            parsed = client.efetch(batch, refresh=refresh)
-            changed = library.save_batch(search_id, parsed.records, parsed.deleted)
-            returned = {r.pmid for r in parsed.records}
-            summary.not_returned += len(set(batch) - returned)
-            if refresh:
-                summary.updated += changed
-                summary.already_held += len(batch) - changed
-            else:
-                summary.new += len(returned)
-            done += len(batch)
-            if progress:
-                progress(done, total)
+    tracker = _Tracker(len(new) + len(revised), progress)
+    for batch in client.batches(new):
+        # another kratomlit process may have stored some of these since we looked
+        meanwhile = library.held(batch)
+        if meanwhile:
+            library.touch_hits(search_id, meanwhile)
+            summary.already_held += len(meanwhile)
+        fresh = [p for p in batch if p not in meanwhile]
+        if fresh:
+            out = _fetch_and_store(client, library, search_id, fresh, False, summary)
+            summary.new += out["inserted"]
+            summary.already_held += out["unchanged"] + out["updated"]
+        tracker.advance(len(batch))
+    for batch in client.batches(revised):
+        out = _fetch_and_store(client, library, search_id, batch, True, summary)
+        summary.updated += out["updated"] + out["inserted"]
+        summary.already_held += out["unchanged"]
+        tracker.advance(len(batch))
+
+
+class _Tracker:
+    """Reports progress as (done, total) to the optional callback."""
+
+    def __init__(self, total: int, progress: Progress | None):
+        self.done, self.total, self.progress = 0, total, progress
+        self.advance(0)
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.progress:
+            self.progress(self.done, self.total)
+
+
+def _fetch_and_store(client: EUtilsClient, library: Library, search_id: int,
+                     batch: list[int], refresh: bool, summary: SearchSummary) -> Counter[str]:
+    parsed = client.efetch(batch, refresh=refresh)
+    summary.not_returned += len(set(batch) - {r.pmid for r in parsed.records})
+    return library.save_batch(search_id, parsed.records, parsed.deleted)
 
 
 def _revised(client: EUtilsClient, library: Library, summary: SearchSummary,

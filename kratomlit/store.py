@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -138,20 +139,24 @@ class Library:
         return held
 
     def save_batch(self, search_id: int, records: Sequence[Record],
-                   deleted: Sequence[int] = ()) -> int:
-        """Store a fetched batch and its hits in one transaction; return records changed."""
+                   deleted: Sequence[int] = ()) -> Counter[str]:
+        """Store a fetched batch and its hits in one transaction.
+
+        Returns how many records were ``inserted``, ``updated`` (their XML changed) and
+        ``unchanged`` (e.g. stored meanwhile by another process).
+        """
         stamp = now_iso()
-        changed = 0
+        outcome: Counter[str] = Counter(inserted=0, updated=0, unchanged=0)
         with self.transaction() as db:
             for rec in records:
-                changed += self._upsert(db, rec, stamp)
+                outcome[self._upsert(db, rec, stamp)] += 1
             db.executemany(
                 "INSERT INTO hits (search_id, pmid, first_seen, last_seen) VALUES (?,?,?,?) "
                 "ON CONFLICT DO UPDATE SET last_seen = excluded.last_seen",
                 [(search_id, r.pmid, stamp, stamp) for r in records])
             db.executemany("UPDATE records SET deleted_at=? WHERE pmid=?",
                            [(stamp, p) for p in deleted])
-        return changed
+        return outcome
 
     def touch_hits(self, search_id: int, pmids: Iterable[int]) -> None:
         """Record that a search found records the library already held."""
@@ -163,11 +168,11 @@ class Library:
                 [(search_id, p, stamp, stamp) for p in pmids])
 
     @staticmethod
-    def _upsert(db: sqlite3.Connection, rec: Record, stamp: str) -> int:
+    def _upsert(db: sqlite3.Connection, rec: Record, stamp: str) -> str:
         old = db.execute("SELECT raw_xml FROM records WHERE pmid=?", (rec.pmid,)).fetchone()
         if old and old[0] == rec.raw_xml:
             db.execute("UPDATE records SET last_fetched=? WHERE pmid=?", (stamp, rec.pmid))
-            return 0
+            return "unchanged"
         data = json.dumps(rec.to_dict(), ensure_ascii=False)
         db.execute(
             "INSERT INTO records (pmid, kind, title, abstract, journal, pub_year, doi, pmcid, "
@@ -180,7 +185,7 @@ class Library:
             "last_fetched=excluded.last_fetched, deleted_at=NULL",
             (rec.pmid, rec.kind, rec.title, rec.abstract, rec.journal, rec.pub_year, rec.doi,
              rec.pmcid, int(rec.retracted), rec.date_revised, data, rec.raw_xml, stamp, stamp))
-        return 1
+        return "updated" if old else "inserted"
 
     def iter_records(self, *, search_name: str | None = None, since: str | None = None,
                      pmids: Sequence[int] | None = None) -> Iterator[dict[str, Any]]:

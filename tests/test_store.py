@@ -45,20 +45,21 @@ def test_unchanged_record_is_not_rewritten(tmp_path):
     with Library(tmp_path / "lib.db") as lib:
         search = lib.get_search("kratom")
         rec = Record(pmid=7, title="t", raw_xml="<x/>")
-        assert lib.save_batch(search.id, [rec]) == 1
-        assert lib.save_batch(search.id, [rec]) == 0
+        assert lib.save_batch(search.id, [rec])["inserted"] == 1
+        assert lib.save_batch(search.id, [rec])["unchanged"] == 1
         rec.raw_xml = "<x>revised</x>"
-        assert lib.save_batch(search.id, [rec]) == 1
+        assert lib.save_batch(search.id, [rec])["updated"] == 1
 
 
 def test_interrupted_search_resumes_where_it_stopped(cli, server):
     docs = [synthetic_doc(7_000_000 + i, date(2020, 1, 1)) for i in range(1200)]
     server.state.add_docs(docs, term="resume")
-    server.state.faults = {"efetch": [None] + ["500"] * 6}  # batch 2 fails every retry
+    server.state.faults = {"efetch": [None] + ["500"] * 12}  # batch 2 fails every retry
     first = cli("search", "resume")
     assert first.exit_code == 3
     db = sqlite3.connect(_home() / "library.db")
     assert db.execute("SELECT count(*) FROM records").fetchone()[0] == 500
+    server.state.faults = {}
     fetched_before = len(server.state.requests("efetch"))
     second = json.loads(cli("search", "resume", "--json").stdout)
     assert second["new"] == 700 and second["already_held"] == 500
@@ -97,3 +98,24 @@ def test_processes_opening_a_new_library_at_once_all_succeed(tmp_path):
                                   stderr=subprocess.PIPE, text=True) for _ in range(4)]
         errors = [p.communicate(timeout=60)[1] for p in procs]
         assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+
+
+def test_two_runs_of_one_search_side_by_side_count_each_record_once(server, env):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    server.state.add_docs([synthetic_doc(7_500_000 + i, date(2021, 1, 1)) for i in range(1500)],
+                          term="same")
+    procs = [subprocess.Popen([sys.executable, "-m", "kratomlit", "search", "same", "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, **env}, cwd=Path(__file__).resolve().parents[1])
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    summaries = [json.loads(out) for out, _ in outputs]
+    assert sum(s["new"] for s in summaries) == 1500
+    assert all(s["new"] + s["already_held"] == 1500 for s in summaries)
+    assert sqlite3.connect(_home() / "library.db").execute(
+        "SELECT count(*) FROM records").fetchone()[0] == 1500
