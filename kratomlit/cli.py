@@ -183,7 +183,7 @@ def export(
             search_name=saved, since=since_iso.isoformat() if since_iso else None))
         labels = library.labels_for([r["pmid"] for r in rows])
     write_table(to_frame(rows, labels), fmt, output)
-    render.err.print(f"Wrote {len(rows)} records to {output} ({fmt}).")
+    render.note(f"Wrote {len(rows)} records to {output} ({fmt}).")
 
 
 @app.command()

@@ -16,10 +16,12 @@ from __future__ import annotations
 import io
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
@@ -27,9 +29,16 @@ from Bio import Entrez
 from Bio.Entrez import Parser as EntrezParser
 
 from kratomlit.errors import NCBIError, NetworkError
-from kratomlit.parse import InBandError, MalformedResponse, ParsedBatch, parse_pubmed_xml
+from kratomlit.parse import (
+    InBandError,
+    MalformedResponse,
+    ParsedBatch,
+    local_esearch_dtd,
+    parse_pubmed_xml,
+)
 
 T = TypeVar("T")
+_API_KEY_FIELD = re.compile(r'("api[-_]key"\s*:\s*)"[^"]*"')
 log = logging.getLogger(__name__)
 
 # NCBI asks for "several hundred" records per EFetch. 500 keeps a POST answer near 5 MB,
@@ -183,7 +192,7 @@ class EUtilsClient:
             yield from self._uid_slices(term, lo, lo, 1, MAX_PMID, result)
             return
         mid = _split_date(lo, hi)
-        for a, b in ((lo, mid), (mid + timedelta(days=1), hi)):
+        for a, b in ((mid + timedelta(days=1), hi), (lo, mid)):  # newest first, as PubMed
             probe = self.esearch(term, mindate=a, maxdate=b)
             if probe.count <= self.window:
                 result.slices += 1
@@ -203,8 +212,8 @@ class EUtilsClient:
         seen = sorted(i for i in page.ids if lo <= i <= hi)
         mid = seen[len(seen) // 2] if seen else (lo + hi) // 2
         mid = min(max(mid, lo), hi - 1)
-        yield from self._uid_slices(term, first_day, last_day, lo, mid, result)
         yield from self._uid_slices(term, first_day, last_day, mid + 1, hi, result)
+        yield from self._uid_slices(term, first_day, last_day, lo, mid, result)
 
     # ---- fetching --------------------------------------------------------------------
 
@@ -225,25 +234,26 @@ class EUtilsClient:
               read: Callable[[bytes], T], in_band_tries: int, refresh: bool = False) -> T:
         url = self.base_url + endpoint
         payload = {**params, **self.identity}
-        last = ""
-        in_band = 0
+        last, in_band, last_in_band = "", 0, False
         for attempt in range(1, self.max_tries + 1):
             try:
                 return self._attempt(url, method, payload, read, refresh or attempt > 1)
             except InBandError as exc:
                 in_band += 1
-                last = f"NCBI answered with an error: {exc}"
+                last, last_in_band = f"NCBI answered with an error: {exc}", True
                 if in_band >= in_band_tries:
-                    raise NCBIError(f"{last} (request: {endpoint}).") from None
+                    break
                 wait = self._backoff(attempt)
             except _Transient as exc:
-                last = str(exc)
+                last, last_in_band = str(exc), False
                 if exc.limit is not None and attempt >= exc.limit:
                     break
                 wait = max(self._backoff(attempt), exc.retry_after)
             if attempt < self.max_tries:
                 self.stats.retries += 1
                 self.sleep(wait)
+        if last_in_band:
+            raise NCBIError(f"{last} (request: {endpoint}).")
         raise NetworkError(
             f"Could not get an answer from {url} after {attempt} tries: {last}. Check your "
             "network connection and KRATOMLIT_EUTILS_URL, then run the command again; "
@@ -261,13 +271,15 @@ class EUtilsClient:
                 resp = self.session.get(url, params=payload, timeout=self.timeout, **extra)
         except requests.ConnectionError as exc:
             self.stats.network += 1
-            log.warning("%s %s failed: %s", method, what, _describe(exc))
+            reason = self.redact(_describe(exc))
+            log.warning("%s %s failed: %s", method, what, reason)
             limit = CONNECT_TRIES if _cannot_connect(exc) else None
-            raise _Transient(_describe(exc), limit=limit) from None
+            raise _Transient(reason, limit=limit) from None
         except requests.RequestException as exc:  # timeouts, truncated bodies
             self.stats.network += 1
-            log.warning("%s %s failed: %s", method, what, _describe(exc))
-            raise _Transient(_describe(exc)) from None
+            reason = self.redact(_describe(exc))
+            log.warning("%s %s failed: %s", method, what, reason)
+            raise _Transient(reason) from None
         cached = bool(getattr(resp, "from_cache", False))
         if cached:
             self.stats.from_cache += 1
@@ -287,11 +299,19 @@ class EUtilsClient:
         if resp.status_code == 200:
             return
         self._forget(resp)
+        hint = self.redact(_body_hint(resp))
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise _Transient(f"HTTP {resp.status_code} {_body_hint(resp)}",
-                             retry_after=_retry_after(resp))
-        raise NCBIError(f"NCBI refused the request with HTTP {resp.status_code}: "
-                        f"{_body_hint(resp)}. {_advice(resp)}")
+            raise _Transient(f"HTTP {resp.status_code} {hint}", retry_after=_retry_after(resp))
+        raise NCBIError(f"NCBI refused the request with HTTP {resp.status_code}: {hint}. "
+                        f"{_advice(resp)}")
+
+    def redact(self, text: str) -> str:
+        """Remove the API key and email from text shown or logged (NCBI's 429 body and
+        exception messages may quote them)."""
+        for secret in (self.identity.get("api_key"), self.identity.get("email")):
+            if secret:
+                text = text.replace(secret, "***")
+        return _API_KEY_FIELD.sub(r'\1"***"', text)
 
     def _forget(self, resp: requests.Response) -> None:
         cache = getattr(self.session, "cache", None)
@@ -309,9 +329,11 @@ def _read_esearch(body: bytes) -> SearchPage:
     if head.startswith(b"<!doctype html") or head.startswith(b"<html") or b"<" not in head:
         raise MalformedResponse("an HTML or non-XML page instead of an ESearch result")
     try:
-        data = Entrez.read(io.BytesIO(body), validate=False)
-    except RuntimeError as exc:  # Biopython raises the text of an <ERROR> element
-        raise InBandError(" ".join(str(exc).split())) from None
+        data = Entrez.read(io.BytesIO(local_esearch_dtd(body)), validate=False)
+    except RuntimeError as exc:  # Biopython raises the text of an <ERROR> element ...
+        if b"<ERROR>" in body:
+            raise InBandError(" ".join(str(exc).split())) from None
+        raise MalformedResponse(f"unreadable ESearch XML ({exc})") from exc  # ... or others
     except (EntrezParser.CorruptedXMLError, EntrezParser.NotXMLError, ValueError) as exc:
         raise MalformedResponse(f"unreadable ESearch XML ({exc})") from exc
     if "ERROR" in data and "Count" not in data:
@@ -375,11 +397,16 @@ def _describe(exc: BaseException) -> str:
 
 
 def _retry_after(resp: requests.Response) -> float:
-    value = resp.headers.get("Retry-After", "")
+    """Seconds to wait from ``Retry-After`` (seconds or an HTTP date), capped."""
+    value = resp.headers.get("Retry-After", "").strip()
     try:
-        return min(BACKOFF_CAP_S, max(0.0, float(value)))
+        seconds = float(value)
     except ValueError:
-        return 0.0
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return 0.0
+    return min(BACKOFF_CAP_S, max(0.0, seconds))
 
 
 def _body_hint(resp: requests.Response) -> str:

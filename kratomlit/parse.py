@@ -9,11 +9,10 @@ Anything that is not a PubMed article set (an HTML error page, a truncated body,
 
 from __future__ import annotations
 
-import html
 import io
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,9 @@ from Bio.Entrez import Parser as EntrezParser
 
 MONTHS = {m: i for i, m in enumerate(
     "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
-_TAG = re.compile(r"<[^>]+>")
+# Bio.Entrez keeps inline markup as literal tags in decoded text, where "p < 0.05" is a
+# literal "<" too: remove only the inline elements PubMed uses, never "<...>" in general.
+_TAG = re.compile(r"</?(?:i|b|u|sup|sub|em|strong|mml:[A-Za-z][\w.-]*)(?:\s[^<>]*)?/?>")
 _SPACE = re.compile(r"\s+")
 _YEAR = re.compile(r"\b(1[6-9]\d\d|2\d\d\d)\b")
 _DOCTYPE_DTD = re.compile(rb"(pubmed_\d{6}\.dtd)")
@@ -82,7 +83,9 @@ class Record:
         return [m["descriptor"] for m in self.mesh]
 
     def to_dict(self, raw: bool = False) -> dict[str, Any]:
-        data = asdict(self)
+        """The fields as a dict (shallow: nested lists/dicts are shared, already JSON-ready;
+        ``dataclasses.asdict`` deep-copies and cost two thirds of storing a record)."""
+        data = dict(vars(self))
         if not raw:
             data.pop("raw_xml")
         return data
@@ -132,6 +135,19 @@ def _bundled_pubmed_dtds() -> tuple[str, ...]:
     return tuple(sorted(p.name for p in folder.glob("pubmed_*.dtd")))
 
 
+_ESEARCH_DTD = re.compile(rb'(<!DOCTYPE eSearchResult[^>]*?")([^"]*?)(esearch[^"/]*\.dtd)"')
+
+
+def local_esearch_dtd(body: bytes) -> bytes:
+    """Point an eSearchResult DOCTYPE at Biopython's bundled esearch.dtd (no download)."""
+    head = body[:1024]
+    m = _ESEARCH_DTD.search(head)
+    if not m or m.group(3) == b"esearch.dtd" and not m.group(2):
+        return body
+    fixed = head[:m.start()] + m.group(1) + b'esearch.dtd"' + head[m.end():]
+    return fixed + body[1024:]
+
+
 def _local_dtd(body: bytes) -> bytes:
     """Point the DOCTYPE at a bundled pubmed DTD so Biopython never goes to the network
     (and add one when a body has none, which Bio.Entrez cannot parse)."""
@@ -160,11 +176,11 @@ def _raw_chunks(body: bytes) -> dict[int, str]:
 
 
 def clean_text(value: Any) -> str:
-    """Inline markup (``<i>``, ``<sup>``, MathML) reduced to text, entities decoded."""
+    """Inline markup (``<i>``, ``<sup>``, MathML) reduced to text; Bio.Entrez has already
+    decoded entities, so they are not decoded again."""
     if value is None:
         return ""
-    text = html.unescape(_TAG.sub("", str(value)))
-    return _SPACE.sub(" ", text).strip()
+    return _SPACE.sub(" ", _TAG.sub("", str(value))).strip()
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -47,6 +47,11 @@ def warning(message: str) -> None:
     err.print(f"[yellow]Warning:[/] {escape(message)}")
 
 
+def note(message: str) -> None:
+    """A plain line on stderr (paths and terms are printed as written)."""
+    err.print(Text(message))
+
+
 def print_json(data: Any) -> None:
     out.out(json.dumps(data, ensure_ascii=False, indent=2, default=str), highlight=False)
 
@@ -66,8 +71,8 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
 
 
 def search_summary(summary: SearchSummary) -> None:
-    title = summary.name or summary.term
-    table = Table(title=f"Search: {title}", show_header=True, header_style="bold")
+    title = Text(f"Search: {summary.name or summary.term}")  # terms hold [tiab]: not markup
+    table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("", style="bold")
     table.add_column("value", justify="right")
     rows = [("hits (PubMed Count)", summary.count), ("PMIDs listed", summary.listed),
@@ -86,7 +91,7 @@ def search_summary(summary: SearchSummary) -> None:
 
 
 def key_values(title: str, values: Mapping[str, Any]) -> None:
-    table = Table(title=title, show_header=False)
+    table = Table(title=Text(title), show_header=False)
     table.add_column(style="bold")
     table.add_column()
     for key, value in values.items():
@@ -95,7 +100,7 @@ def key_values(title: str, values: Mapping[str, Any]) -> None:
 
 
 def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    table = Table(title=title, header_style="bold")
+    table = Table(title=Text(title), header_style="bold")
     for col in columns:
         table.add_column(col, overflow="fold")
     for row in rows:

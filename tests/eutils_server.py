@@ -162,8 +162,10 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _answer(self, endpoint: str, p: dict[str, str], fault: str | None) -> tuple[int, str, str]:
-        if fault == "429":
-            return 429, "application/json", '{"error":"API rate limit exceeded","count":"4"}'
+        if fault == "429":  # NCBI's body names the key (or the caller's address)
+            who = p.get("api_key", "127.0.0.1")
+            return 429, "application/json", ('{"error":"API rate limit exceeded","api-key":"'
+                                             f'{who}","count":"4","limit":"3"}}')
         if fault == "500":
             return 500, "text/html", HTML_500
         if fault == "html200":
@@ -205,7 +207,7 @@ class Handler(BaseHTTPRequestHandler):
         if p.get("mindate") and p.get("maxdate"):
             lo, hi = (date(*map(int, p[k].split("/"))) for k in ("mindate", "maxdate"))
             ids = [i for i in ids if lo <= docs[i].pdat <= hi]
-        ids = sorted(set(ids), reverse=True)
+        ids = sorted(set(ids), key=lambda i: (docs[i].pdat, i), reverse=True)  # newest first
         start, size = int(p.get("retstart", 0)), int(p.get("retmax", 20))
         window = self.server.state.window
         if start > window - 1:

@@ -95,3 +95,48 @@ def test_max_of_a_huge_search_needs_no_slicing(server, client):
     found = client.search("huge", limit=25)
     assert found.count == 90 and len(found.ids) == 25
     assert len(server.state.requests("esearch")) == 1
+
+
+def test_more_than_the_window_with_max_returns_the_newest(server, client):
+    server.state.window = client.window = 40
+    docs = [synthetic_doc(9_300_000 + i, date(1990 + i % 30, 6, 1)) for i in range(90)]
+    server.state.add_docs(docs, term="aged")
+    found = client.search("aged", limit=60)
+    newest = sorted(docs, key=lambda d: d.pdat, reverse=True)[:60]
+    assert len(found.ids) == 60
+    assert min(d.pdat for d in docs if d.pmid in set(found.ids)) >= newest[-1].pdat
+
+
+def test_in_band_error_is_ncbi_error_even_with_few_tries(server, client):
+    client.max_tries = 2
+    with pytest.raises(NCBIError, match="query syntax error"):
+        client.search("((kratom")
+
+
+def test_esearch_with_an_unknown_dtd_is_parsed_offline(monkeypatch, shared):
+    import Bio.Entrez.Parser as P
+
+    from kratomlit.eutils import _read_esearch
+
+    monkeypatch.setattr(P, "urlopen", lambda *a, **k: pytest.fail("DTD fetched from network"))
+    body = (shared / "ncbi-samples" / "biopython" / "esearch2.xml").read_bytes()
+    body = body.replace(b"20060628/esearch.dtd", b"20250101/esearch_2025.dtd")
+    page = _read_esearch(body)
+    assert page.count == 42249 and len(page.ids) == 100 and page.webenv.startswith("MCID_")
+
+
+def test_retry_after_accepts_seconds_and_http_dates():
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from kratomlit.eutils import _retry_after
+
+    def resp(value):
+        r = requests.Response()
+        r.headers["Retry-After"] = value
+        return r
+
+    assert _retry_after(resp("2")) == 2.0
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 < _retry_after(resp(later)) <= 30
+    assert _retry_after(resp("soon")) == 0.0

@@ -138,3 +138,19 @@ def test_missing_email_warns_but_works(cli, kratom_server, monkeypatch):
     assert result.exit_code == 0
     assert result.stderr.count("NCBI_EMAIL is not set") == 1
     assert "email" not in kratom_server.state.requests("esearch")[0].params
+
+
+def test_rate_limit_errors_never_show_the_api_key(cli, kratom_server, env):
+    kratom_server.state.faults = {"esearch": ["429"] * 12}
+    result = cli("search", "kratom")
+    assert result.exit_code == 3 and "API rate limit exceeded" in result.stderr
+    assert env["NCBI_API_KEY"] not in result.stderr
+    log = (__import__("pathlib").Path(env["KRATOMLIT_HOME"]) / "logs" / "kratomlit.log")
+    assert env["NCBI_API_KEY"] not in log.read_text()
+
+
+def test_markup_in_a_term_is_shown_literally(cli, server):
+    server.state.add_docs([synthetic_doc(9_400_001, date(2020, 1, 1))], term="kratom[/tiab]")
+    result = cli("search", "kratom[/tiab]")
+    assert result.exit_code == 0, result.stderr
+    assert "kratom[/tiab]" in result.stdout
