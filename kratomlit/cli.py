@@ -17,7 +17,7 @@ import typer
 
 from kratomlit import __version__, render
 from kratomlit.config import Settings, load_settings
-from kratomlit.errors import KratomlitError, UsageError
+from kratomlit.errors import IncompleteError, KratomlitError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -149,6 +149,9 @@ def search(
         render.print_json(summary.to_dict())
     else:
         render.search_summary(summary)
+    if not summary.complete:
+        raise IncompleteError(f"PubMed listed {summary.listed} of {summary.count} hits; what "
+                              "it listed is stored. Run the search again to complete it.")
 
 
 @app.command()

@@ -6,7 +6,8 @@
     ├── NCBIError                   exit 4   NCBI answered with an error (bad query, error page)
     ├── StorageError                exit 5   the library database cannot be used
     ├── ExportError                 exit 6   the export file cannot be written
-    └── InputError                  exit 7   a bad line in a file given to classify/eval
+    ├── InputError                  exit 7   a bad line in a file given to classify/eval
+    └── IncompleteError             exit 8   a search listed fewer PMIDs than PubMed's Count
 
 Each message says what went wrong and what to do; the library never exits the process.
 """
@@ -52,3 +53,9 @@ class InputError(KratomlitError):
     """A file given to ``classify``/``eval`` holds a bad line."""
 
     exit_code = 7
+
+
+class IncompleteError(KratomlitError):
+    """A search finished but PubMed listed fewer PMIDs than its Count."""
+
+    exit_code = 8

@@ -123,6 +123,7 @@ class EUtilsClient:
         self.page_size = min(page_size, window)
         self.sleep = sleep
         self.stats = RequestStats()
+        self._refresh = False  # set only while search(refresh=True) runs
 
     # ---- searching -------------------------------------------------------------------
 
@@ -136,11 +137,23 @@ class EUtilsClient:
             params.update(datetype="pdat", mindate=_fmt(mindate or EARLIEST),
                           maxdate=_fmt(maxdate or LATEST))
         self.stats.esearch += 1
-        return self._call("esearch.fcgi", params, "GET", _read_esearch, IN_BAND_TRIES)
+        return self._call("esearch.fcgi", params, "GET", _read_esearch, IN_BAND_TRIES,
+                          refresh=self._refresh)
 
     def search(self, term: str, mindate: date | None = None, maxdate: date | None = None,
-               limit: int | None = None) -> SearchResult:
-        """Every PMID for ``term``; slices by date, then PMID range, past 9,999 hits."""
+               limit: int | None = None, refresh: bool = False) -> SearchResult:
+        """Every PMID for ``term``; slices by date, then PMID range, past 9,999 hits.
+
+        ``refresh`` bypasses the HTTP cache (for "what changed since" searches).
+        """
+        self._refresh = refresh
+        try:
+            return self._search(term, mindate, maxdate, limit)
+        finally:
+            self._refresh = False
+
+    def _search(self, term: str, mindate: date | None, maxdate: date | None,
+                limit: int | None) -> SearchResult:
         first = self.esearch(term, mindate=mindate, maxdate=maxdate)
         result = SearchResult(term, first.count, [], 0, list(first.warnings))
         wanted = first.count if limit is None else min(limit, first.count)

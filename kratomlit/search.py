@@ -39,6 +39,7 @@ class SearchSummary:
     network_requests: int = 0
     from_cache: int = 0
     retries: int = 0
+    complete: bool = True  # False when ESearch listed fewer PMIDs than its Count
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,7 +63,8 @@ def run_search(client: EUtilsClient, library: Library, term: str, *,
         raise
     finally:
         _copy_stats(client, summary)
-    library.finish_run(run_id, "complete", count=summary.count, retrieved=summary.listed,
+    status = "complete" if summary.complete else "incomplete"  # not a base for [mdat]
+    library.finish_run(run_id, status, count=summary.count, retrieved=summary.listed,
                        new=summary.new, updated=summary.updated, held=summary.already_held)
     return summary
 
@@ -74,6 +76,7 @@ def _run(client: EUtilsClient, library: Library, search_id: int, previous: str |
     summary.count, summary.listed, summary.slices = found.count, len(found.ids), found.slices
     summary.warnings += found.warnings
     if limit is None and len(found.ids) != found.count:
+        summary.complete = False
         summary.warnings.append(f"PubMed reported {found.count} hits but listed "
                                 f"{len(found.ids)}; run the search again to complete it.")
     held = library.held(found.ids)
@@ -126,15 +129,18 @@ def _revised(client: EUtilsClient, library: Library, summary: SearchSummary,
              held: set[int]) -> list[int]:
     """Held records PubMed modified since the previous complete run of this search.
 
-    ``[mdat]`` counts whole days, so the window starts a day before that run; records the
-    library fetched during or after it already carry those changes and are skipped.
+    ``[mdat]`` counts whole days, so the window starts a day before that run. A listed
+    record is refetched when the revision the library holds predates the window, or when
+    it was fetched before that run; otherwise it already carries the change.
     """
     if not previous or not held:
         return []
     since = (datetime.fromisoformat(previous) - timedelta(days=1)).strftime("%Y/%m/%d")
     term = f"({summary.term}) AND {since}:3000[mdat]"
-    changed = [p for p in client.search(term, mindate, maxdate).ids if p in held]
-    stale = library.held(changed, fetched_before=previous)
+    found = client.search(term, mindate, maxdate, refresh=True)  # never a cached answer
+    changed = [p for p in found.ids if p in held]
+    stale = library.stale(changed, revised_before=since.replace("/", "-"),
+                          fetched_before=previous)
     return [p for p in changed if p in stale]
 
 

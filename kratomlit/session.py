@@ -18,9 +18,9 @@ from requests_ratelimiter import LimiterMixin
 from kratomlit import __version__
 from kratomlit.config import Settings
 
-# NCBI counts per second at its end; a 10% longer window absorbs network jitter between
-# the moment we take a token and the moment the request arrives.
-RATE_WINDOW_MS = 1100
+# NCBI counts requests per second as they arrive; a 20% longer window absorbs up to 200 ms
+# of jitter (a busy CPU, a slow connection) between taking a token and the request arriving.
+RATE_WINDOW_MS = 1200
 ESEARCH_EXPIRY = timedelta(hours=1)  # search results change daily; stay fresh within a session
 EFETCH_EXPIRY = timedelta(days=30)  # a record by PMID rarely changes; revisions are refetched
 IGNORED_PARAMS = ["api_key", "email", "tool"]  # never part of a cache key, never stored

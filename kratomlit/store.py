@@ -138,6 +138,21 @@ class Library:
                 f"SELECT pmid FROM records WHERE pmid IN ({marks}){extra}", args))
         return held
 
+    def stale(self, pmids: Iterable[int], revised_before: str,
+              fetched_before: str) -> set[int]:
+        """Of ``pmids``, those whose stored revision date predates ``revised_before`` or
+        that were last fetched before ``fetched_before`` (both ISO strings)."""
+        stale: set[int] = set()
+        ids = list(pmids)
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            stale.update(r[0] for r in self.db.execute(
+                f"SELECT pmid FROM records WHERE pmid IN ({marks}) AND ((date_revised != '' "
+                "AND date_revised < ?) OR last_fetched < ?)",
+                [*chunk, revised_before, fetched_before]))
+        return stale
+
     def save_batch(self, search_id: int, records: Sequence[Record],
                    deleted: Sequence[int] = ()) -> Counter[str]:
         """Store a fetched batch and its hits in one transaction.

@@ -133,13 +133,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, raw: dict[str, list[str]]) -> None:
         state = self.server.state
+        arrived = time.time()  # NCBI counts requests as they arrive
         params = {k: v[-1] for k, v in raw.items()}
         endpoint = urlparse(self.path).path.rsplit("/", 1)[-1].replace(".fcgi", "")
         with state.lock:
             fault = state.faults.get(endpoint, [None]).pop(0) if state.faults.get(endpoint) \
                 else None
         status, ctype, body = self._answer(endpoint, params, fault)
-        state.log.append(Logged(time.time(), endpoint, self.command, params, status))
+        state.log.append(Logged(arrived, endpoint, self.command, params, status))
         if fault == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                        b"\x01\x00\x00\x00\x00\x00\x00\x00")

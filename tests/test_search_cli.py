@@ -154,3 +154,20 @@ def test_markup_in_a_term_is_shown_literally(cli, server):
     result = cli("search", "kratom[/tiab]")
     assert result.exit_code == 0, result.stderr
     assert "kratom[/tiab]" in result.stdout
+
+
+def test_a_revised_record_is_refetched_and_an_unrevised_one_is_not(cli, server, tmp_path):
+    today = date.today()
+    old = synthetic_doc(9_500_001, date(2020, 1, 1), mdat=date(2020, 2, 2))
+    fresh = synthetic_doc(9_500_002, date(2020, 1, 1), mdat=today)  # revised today, pre-run
+    server.state.add_docs([old, fresh], term="revised")
+    assert json.loads(cli("search", "revised", "--json").stdout)["new"] == 2
+    fetches = len(server.state.requests("efetch"))
+    again = json.loads(cli("search", "revised", "--json").stdout)
+    assert again["updated"] == 0 and again["already_held"] == 2
+    assert len(server.state.requests("efetch")) == fetches  # identical run: no efetch
+    server.state.docs[old.pmid] = synthetic_doc(old.pmid, old.pdat, "Corrected title", today)
+    third = json.loads(cli("search", "revised", "--json").stdout)
+    assert third["updated"] == 1 and third["new"] == 0 and third["already_held"] == 1
+    assert cli("export", "-f", "jsonl", "-o", str(tmp_path / "r.jsonl")).exit_code == 0
+    assert "Corrected title" in (tmp_path / "r.jsonl").read_text()
