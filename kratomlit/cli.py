@@ -17,7 +17,7 @@ import typer
 
 from kratomlit import __version__, render
 from kratomlit.config import Settings, load_settings
-from kratomlit.errors import IncompleteError, KratomlitError, UsageError
+from kratomlit.errors import IncompleteError, KratomlitError, StorageError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,8 +78,12 @@ def settings_from(ctx: typer.Context) -> Settings:
 
 def _log_to_file(settings: Settings) -> None:
     """Requests, retries and failures go to KRATOMLIT_HOME/logs/kratomlit.log (for cron)."""
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(settings.log_dir / "kratomlit.log", encoding="utf-8")
+    try:
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(settings.log_dir / "kratomlit.log", encoding="utf-8")
+    except OSError as exc:
+        raise StorageError(f"Cannot write to {settings.log_dir}: {exc.strerror or exc}. "
+                           "Check KRATOMLIT_HOME (it must be a writable folder).") from exc
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
     logger = logging.getLogger("kratomlit")
     logger.handlers = [handler]
@@ -178,6 +182,9 @@ def export(
     if fmt not in WRITERS:
         raise UsageError(f"Unknown --format {fmt!r}; choose one of {', '.join(WRITERS)}.")
     since_iso = _date_opt(since, end=False, what="--since")
+    if not settings.library_path.exists():
+        raise UsageError(f"There is no library at {settings.library_path} yet. Run "
+                         "'kratomlit search' first (or set KRATOMLIT_HOME).")
     with Library(settings.library_path) as library:
         if saved and saved not in library.search_names():
             raise UsageError(f"The library has no records from a saved search named {saved!r}. "
@@ -267,7 +274,10 @@ def queries(
     from kratomlit.queries import list_queries
 
     settings = settings_from(ctx)
-    found = list_queries(settings.user_queries_dir)
+    problems: list[str] = []
+    found = list_queries(settings.user_queries_dir, problems)
+    for problem in problems:
+        render.warning(problem)
     columns = ["name", "description", "dates", *(["term"] if terms else [])]
     rows = [[q.name, q.description, _span(q.mindate, q.maxdate), *([q.term] if terms else [])]
             for q in found.values()]

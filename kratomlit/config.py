@@ -81,8 +81,12 @@ def load_settings(
     env = os.environ if env is None else env
     from_env = {k: env[v] for k, v in ENV_NAMES.items() if env.get(v)}
     home = Path(options.get("home") or from_env.get("home") or default_home()).expanduser()
-    config_path = Path(env.get("KRATOMLIT_CONFIG") or home / "config.toml")
+    named = env.get("KRATOMLIT_CONFIG")
+    if named and not Path(named).is_file():
+        raise UsageError(f"KRATOMLIT_CONFIG names {named}, which is not a file.")
+    config_path = Path(named or home / "config.toml")
     from_file = _read_config_file(config_path)
+    _check_types(from_file, config_path)
     merged: dict[str, Any] = {**from_file, **from_env, **options, "home": home}
     merged["eutils_url"] = _normalise_url(str(merged.get("eutils_url") or DEFAULT_EUTILS_URL))
     return Settings(**{k: v for k, v in merged.items() if k in Settings.__dataclass_fields__})
@@ -95,6 +99,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"Config file {path} is not valid TOML: {exc}. Fix or remove it.") from exc
+    except OSError as exc:
+        raise UsageError(f"Config file {path} cannot be read: {exc.strerror or exc}.") from exc
     unknown = set(data) - FILE_KEYS
     if unknown:
         raise UsageError(
@@ -102,6 +108,19 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             f"Known keys: {', '.join(sorted(FILE_KEYS))}."
         )
     return data
+
+
+def _check_types(data: dict[str, Any], path: Path) -> None:
+    """Config values of the wrong type fail here, with the file named, not deep inside."""
+    for key in ("eutils_url", "email", "api_key"):
+        if key in data and not isinstance(data[key], str):
+            raise UsageError(f"Config file {path}: {key} must be a string.")
+    timeout = data.get("timeout", 1.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise UsageError(f"Config file {path}: timeout must be a positive number of seconds.")
+    tries = data.get("max_tries", 1)
+    if isinstance(tries, bool) or not isinstance(tries, int) or not 1 <= tries <= 50:
+        raise UsageError(f"Config file {path}: max_tries must be a whole number from 1 to 50.")
 
 
 def _normalise_url(url: str) -> str:

@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 import rispy
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.utils.exceptions import IllegalCharacterError
 
 from kratomlit.errors import ExportError
 from kratomlit.parse import author_name
@@ -66,17 +68,20 @@ def to_frame(rows: Iterable[Mapping[str, Any]],
     """One row per record with the documented ``COLUMNS``."""
     labels = labels or {}
     table = [_row(r, labels.get(int(r["pmid"]))) for r in rows]
-    return pd.DataFrame(table, columns=list(COLUMNS))
+    df = pd.DataFrame(table, columns=list(COLUMNS))
+    df["year"] = df["year"].astype("Int64")  # stays 2020, not 2020.0, when a year is missing
+    return df
 
 
 def _row(rec: Mapping[str, Any], label: Mapping[str, Any] | None) -> dict[str, Any]:
-    affiliations = dict.fromkeys(a for au in rec["authors"] for a in au["affiliations"])
+    authors = [a for a in rec["authors"] if a.get("valid", True)]  # ValidYN="N": misspellings
+    affiliations = dict.fromkeys(a for au in authors for a in au["affiliations"])
     scores = label["scores"] if label else {}
     return {
         "pmid": int(rec["pmid"]),
         "title": rec["title"],
         "abstract": rec["abstract"],
-        "authors": SEP.join(author_name(a) for a in rec["authors"]),
+        "authors": SEP.join(author_name(a) for a in authors),
         "affiliations": SEP.join(affiliations),
         "journal": rec["journal"],
         "journal_iso": rec["journal_iso"],
@@ -117,9 +122,13 @@ def escape_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """Prefix an apostrophe to text cells a spreadsheet would evaluate."""
     out = df.copy()
     for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+        if _is_text(out[col]):
             out[col] = out[col].map(_escape_cell)
     return out
+
+
+def _is_text(column: pd.Series) -> bool:
+    return column.dtype == object or pd.api.types.is_string_dtype(column)
 
 
 def _escape_cell(value: Any) -> Any:
@@ -151,16 +160,21 @@ def _umask() -> int:
 
 
 def write_xlsx(df: pd.DataFrame, path: Path) -> None:
-    """Excel via openpyxl; cells past Excel's 32,767-character limit are cut with a marker."""
+    """Excel via openpyxl; control characters Excel refuses are dropped, and cells past its
+    32,767-character limit are cut with a marker."""
     safe = escape_formulas(df)
-    for col in ("title", "abstract", "authors", "affiliations", "mesh", "keywords"):
-        safe[col] = safe[col].map(_fit_cell)
+    for col in safe.columns:
+        if _is_text(safe[col]):
+            safe[col] = safe[col].map(_fit_cell)
     safe.to_excel(path, index=False, sheet_name="records", engine="openpyxl")
 
 
 def _fit_cell(value: Any) -> Any:
     marker = " [truncated: see the JSONL export]"
-    if isinstance(value, str) and len(value) > XLSX_CELL_MAX:
+    if not isinstance(value, str):
+        return value
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if len(value) > XLSX_CELL_MAX:
         return value[: XLSX_CELL_MAX - len(marker)] + marker
     return value
 
@@ -227,5 +241,7 @@ def write_table(df: pd.DataFrame, fmt: str, path: Path) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise ExportError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
+    except (ValueError, IllegalCharacterError) as exc:  # a writer refusing a value
+        raise ExportError(f"Cannot write {path} as {fmt}: {exc}. Try --format jsonl.") from exc
     finally:
         tmp.unlink(missing_ok=True)

@@ -42,6 +42,8 @@ def parse_date(text: str, *, end: bool = False, what: str = "date") -> date:
     if not m:
         raise UsageError(f"{what} {text!r} is not a date: use YYYY, YYYY/MM or YYYY/MM/DD.")
     year, month, day = int(m.group(1)), m.group(2), m.group(3)
+    if year < 1000:
+        raise UsageError(f"{what} {text!r}: PubMed has nothing before the year 1000.")
     try:
         if month is None:
             return date(year, 12, 31) if end else date(year, 1, 1)
@@ -81,21 +83,34 @@ def _opt_date(value: object, end: bool, path: Path) -> date | None:
     return parse_date(str(value), end=end, what=f"{path.name}: date")
 
 
-def list_queries(user_dir: Path | None = None) -> dict[str, SavedQuery]:
-    """All saved searches by name; the user's folder overrides the shipped one."""
+def list_queries(user_dir: Path | None = None,
+                 problems: list[str] | None = None) -> dict[str, SavedQuery]:
+    """All saved searches by name; the user's folder overrides the shipped one.
+
+    A broken file is skipped and described in ``problems`` (when given), so one bad file
+    does not disable every saved search.
+    """
     found: dict[str, SavedQuery] = {}
     for folder in (packaged_queries_dir(), user_dir):
         if folder and folder.is_dir():
             for path in sorted(folder.glob("*.toml")):
-                query = load_query_file(path)
+                try:
+                    query = load_query_file(path)
+                except UsageError as exc:
+                    if problems is None:
+                        raise
+                    problems.append(str(exc))
+                    continue
                 found[query.name] = query
     return found
 
 
 def get_query(name: str, user_dir: Path | None = None) -> SavedQuery:
-    queries = list_queries(user_dir)
+    problems: list[str] = []
+    queries = list_queries(user_dir, problems)
     if name not in queries:
         known = ", ".join(sorted(queries)) or "none"
+        broken = f" Unreadable files: {' '.join(problems)}" if problems else ""
         raise UsageError(f"No saved search named {name!r}. Known: {known}. "
-                         "Run 'kratomlit queries' to see them.")
+                         f"Run 'kratomlit queries' to see them.{broken}")
     return queries[name]

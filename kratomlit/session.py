@@ -8,6 +8,7 @@ per IP: a cron refresh and an analyst's search running side by side share one bu
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
 import requests
@@ -17,6 +18,7 @@ from requests_ratelimiter import LimiterMixin
 
 from kratomlit import __version__
 from kratomlit.config import Settings
+from kratomlit.errors import StorageError
 
 # NCBI counts requests per second as they arrive; a 20% longer window absorbs up to 200 ms
 # of jitter (a busy CPU, a slow connection) between taking a token and the request arriving.
@@ -45,6 +47,16 @@ def make_limiter(settings: Settings) -> Limiter:
 
 def make_session(settings: Settings) -> CachedLimiterSession:
     """Build the cached, rate-limited session the E-utilities client is given."""
+    try:
+        return _make_session(settings)
+    except (OSError, sqlite3.DatabaseError) as exc:
+        raise StorageError(
+            f"Cannot use the HTTP cache or rate-limit files in {settings.home}: {exc}. Check "
+            "that KRATOMLIT_HOME is a writable folder; a damaged http_cache.sqlite or "
+            "ratelimit.sqlite can be deleted (they are rebuilt).") from exc
+
+
+def _make_session(settings: Settings) -> CachedLimiterSession:
     settings.home.mkdir(parents=True, exist_ok=True)
     session = CachedLimiterSession(
         cache_name=str(settings.cache_path),
