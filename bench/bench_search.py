@@ -1,0 +1,724 @@
+"""End-to-end benchmark of ``kratomlit search`` against the local E-utilities simulator.
+
+Usage:
+    python bench/bench_search.py [--sim-dir DIR] [--corpus FILE ...] [--records N]
+                                 [--big-records N] [--latency-ms MS] [--only NAMES]
+                                 [--out FILE | --no-write] [--strict]
+
+Starts ``eutils_sim`` (from ``../shared/tools`` by default) as a subprocess on a free port
+with ``--latency-ms`` latency and a corpus grown with ``--clone-to``, runs the real CLI
+(``python cli.py search TERM --json``) in fresh ``KRATOMLIT_HOME`` folders, and measures,
+from the simulator's ``/__stats`` and JSON request log:
+
+* cold   network requests vs the ideal (ESearch calls needed + ceil(new / 500)),
+         the most requests in any 1-second window (must be <= 3 without an API key),
+         wall time vs the lower bound requests / 3 s;
+* warm   the same search again: EFetch requests (must be 0) and wall time;
+* conc   two processes started together on one KRATOMLIT_HOME (different terms, then the
+         same term): combined max_in_1s <= 3, no HTTP 429, every record stored;
+* big    a search with more than 9,999 hits (date slicing), cold and warm;
+* faults injected 429 bursts, 5xx, resets, disconnects and truncated bodies (both
+         truncate modes): every PMID the simulator lists for the term must end up in
+         ``library.db``; retries are reported;
+* parse  records/s of ``parse_pubmed_xml`` + ``Library.save_batch`` vs ``Bio.Entrez.read``
+         alone on the same EFetch batches of 500.
+
+Prints a results table and writes it as markdown to ``docs/benchmarks.md``. The simulator
+and the real PubMed records it serves live outside the repository (``../shared``); the
+script exits with status 2 and a message when they are absent. Exit status is 0 unless
+``--strict`` is given and a check failed (then 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DEFAULT_SIM_DIR = SHARED / "tools"
+DEFAULT_CORPORA = [SHARED / "ncbi-samples" / "real-records" / "real_metapub.xml",
+                   SHARED / "ncbi-samples" / "real-records" / "real_fatcat.xml"]
+DEFAULT_OUT = REPO / "docs" / "benchmarks.md"
+TERM_ALL = "1:99999999[uid]"  # every record in the simulator's corpus
+LIMIT = 3  # NCBI's requests per second without an API key
+WINDOW = 9999  # PubMed's ESearch window
+SCENARIOS = ("cold", "warm", "conc", "big", "faults", "parse")
+CLI_TIMEOUT_S = 900
+EMAIL = "bench@example.org"
+
+sys.path.insert(0, str(REPO))
+from kratomlit.eutils import BATCH_SIZE  # noqa: E402
+
+# Injected faults. Probabilities are per request (one seeded draw each); the "*" schedule
+# adds two bursts of three consecutive 429s (counted over all E-utility requests).
+FAULTS: dict[str, Any] = {
+    "*": {"schedule": {"2": "429", "3": "429", "4": "429",
+                       "9": "429", "10": "429", "11": "429"}},
+    "esearch": {"probabilities": {"429": 0.1, "503": 0.05, "reset": 0.05, "disconnect": 0.05,
+                                  "truncate": 0.1}},
+    "efetch": {"probabilities": {"429": 0.06, "500": 0.04, "502": 0.04, "503": 0.04,
+                                 "reset": 0.06, "disconnect": 0.04, "truncate": 0.05,
+                                 "truncate:0.98": 0.08}},
+}
+
+
+class BenchError(Exception):
+    """The benchmark cannot run (missing simulator, simulator died, ...)."""
+
+
+# ---- the simulator ------------------------------------------------------------------------
+
+
+class Sim:
+    """One ``eutils_sim`` subprocess; ``mark()`` starts a measurement window."""
+
+    def __init__(self, sim_dir: Path, corpora: list[Path], work: Path, name: str, *,
+                 clone_to: int, latency_ms: int, faults: dict[str, Any] | None = None,
+                 seed: int = 0):
+        self.dir = work / name
+        self.dir.mkdir(parents=True)
+        self.log = self.dir / "requests.jsonl"
+        port_file = self.dir / "port"
+        cmd = [sys.executable, "-m", "eutils_sim", "--port", "0", "--port-file", str(port_file),
+               "--log", str(self.log), "--latency-ms", str(latency_ms), "--seed", str(seed),
+               "--clone-to", str(clone_to), "--quiet"]
+        for path in corpora:
+            cmd += ["--corpus", str(path)]
+        if faults is not None:
+            conf = self.dir / "faults.json"
+            conf.write_text(json.dumps(faults, indent=1), encoding="utf-8")
+            cmd += ["--faults", str(conf)]
+        self.cmd = cmd
+        self.stderr = (self.dir / "sim.err").open("wb")
+        self.proc = subprocess.Popen(cmd, cwd=sim_dir, stdout=subprocess.DEVNULL,
+                                     stderr=self.stderr)
+        deadline = time.monotonic() + 300
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                err = (self.dir / "sim.err").read_text(errors="replace")[-800:]
+                raise BenchError(f"the simulator did not start ({' '.join(cmd)}):\n{err}")
+            time.sleep(0.05)
+        self.root = f"http://127.0.0.1:{int(port_file.read_text())}"
+        self.url = self.root + "/entrez/eutils/"
+        self.offset = 0
+
+    def get(self, path: str) -> dict[str, Any]:
+        with urllib.request.urlopen(self.root + path, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def mark(self) -> None:
+        """Clear statistics, fault streams, WebEnvs and rate windows; skip the log so far."""
+        self.get("/__reset?all=1")
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
+
+    def entries(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        with self.log.open("rb") as handle:
+            handle.seek(self.offset)
+            return [json.loads(line) for line in handle if line.strip()]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+
+    def __enter__(self) -> Sim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def eutil(sim: Sim, endpoint: str, params: dict[str, str], tries: int = 30) -> bytes:
+    """One E-utility call made by the benchmark itself, at <= 2 requests/s, retried
+    through injected faults until a complete, well-formed answer arrives."""
+    data = urllib.parse.urlencode({**params, "tool": "kratomlit-bench",
+                                   "email": EMAIL}).encode()
+    for _ in range(tries):
+        time.sleep(0.5)
+        try:
+            with urllib.request.urlopen(sim.url + endpoint, data=data, timeout=60) as resp:
+                body = resp.read()
+        except (urllib.error.URLError, OSError, ValueError,  # 429/5xx, resets
+                http.client.HTTPException):  # short reads, no response
+            continue
+        done = body.rstrip().endswith((b"</eSearchResult>", b"</PubmedArticleSet>"))
+        if done and (b"<Count>" in body or b"<PubmedArticleSet>" in body):
+            return body
+    raise BenchError(f"{endpoint} kept failing after {tries} tries ({params})")
+
+
+def sim_pmids(sim: Sim, term: str, lo: int = 0, hi: int = 99_999_999) -> list[int]:
+    """Every PMID the simulator lists for ``term``, past the 9,999 window too (by bisecting
+    the PMID range until each part fits one ESearch page)."""
+    query = term if not lo else f"({term}) AND {lo}:{hi}[uid]"
+    body = eutil(sim, "esearch.fcgi", {"db": "pubmed", "term": query, "retmax": str(WINDOW)})
+    count = int(re.search(rb"<Count>(\d+)</Count>", body).group(1))  # type: ignore[union-attr]
+    ids = [int(x) for x in re.findall(rb"<Id>(\d+)</Id>", body)]
+    if count <= len(ids):
+        return ids
+    lo = max(lo, 1)
+    mid = (lo + hi) // 2
+    return sim_pmids(sim, term, lo, mid) + sim_pmids(sim, term, mid + 1, hi)
+
+
+# ---- running the CLI ----------------------------------------------------------------------
+
+
+@dataclass
+class CliRun:
+    term: str
+    rc: int
+    wall_s: float
+    summary: dict[str, Any]
+    stderr: str
+
+
+def cli_env(home: Path, sim: Sim) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NCBI_API_KEY", "KRATOMLIT_CONFIG")}
+    env.update(KRATOMLIT_HOME=str(home), KRATOMLIT_EUTILS_URL=sim.url, NCBI_EMAIL=EMAIL,
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+def run_cli(home: Path, sim: Sim, terms: list[str]) -> list[CliRun]:
+    """Start one ``kratomlit search TERM --json`` per term at the same moment; wait for all."""
+    started = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, str(REPO / "cli.py"), "search", term, "--json"],
+                              cwd=REPO, env=cli_env(home, sim), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for term in terms]
+    runs = []
+    for term, proc in zip(terms, procs, strict=True):
+        out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
+        wall = time.perf_counter() - started
+        try:
+            summary = json.loads(out)
+        except json.JSONDecodeError:
+            summary = {}
+        runs.append(CliRun(term, proc.returncode, wall, summary,
+                           err.decode("utf-8", "replace")))
+    return runs
+
+
+def library_pmids(home: Path) -> set[int]:
+    import sqlite3
+
+    path = home / "library.db"
+    if not path.exists():
+        return set()
+    db = sqlite3.connect(path)
+    try:
+        return {r[0] for r in db.execute("SELECT pmid FROM records")}
+    finally:
+        db.close()
+
+
+# ---- measuring ----------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One scenario's numbers, as printed and written to the markdown table."""
+
+    name: str
+    hits: int = 0
+    new: int = 0
+    requests: int = 0  # E-utility requests the simulator saw
+    ideal: int = 0
+    reported: int = 0  # network_requests as kratomlit reported it
+    esearch: int = 0
+    efetch: int = 0
+    max_in_1s: int = 0
+    http_429: int = 0  # rate-limiter refusals (injected 429s are counted as faults)
+    faults: int = 0
+    retries: int = 0
+    from_cache: int = 0
+    slices: int = 0
+    wall_s: float = 0.0
+    bound_s: float = 0.0
+    stored: int = 0
+    expected: int = 0
+    dup_records: int = 0  # records served by EFetch more than once
+    notes: list[str] = field(default_factory=list)
+
+
+def window_max(entries: list[dict[str, Any]]) -> int:
+    """Most requests arriving in any 1-second window, from the log (arrival = ts - latency)."""
+    times = sorted(datetime.fromisoformat(e["ts"]).timestamp() - (e.get("latency_ms") or 0) / 1e3
+                   for e in entries)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= 1.0:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def measure(row: Row, sim: Sim, runs: list[CliRun]) -> Row:
+    """Fill ``row`` from the simulator's stats and log since ``sim.mark()`` and the runs."""
+    stats = sim.get("/__stats")
+    entries = sim.entries()
+    clients = stats.get("clients", {}).values()
+    row.requests = sum(c["requests"] for c in clients)
+    row.max_in_1s = max((c["max_in_1s"] for c in clients), default=0)
+    row.http_429 = sum(c["rate_limited"] for c in clients)
+    row.faults = sum(stats.get("faults", {}).values())
+    by_ep = Counter(e["endpoint"] for e in entries)
+    row.esearch, row.efetch = by_ep["esearch"], by_ep["efetch"]
+    served = Counter(p for e in entries if e["endpoint"] == "efetch" and e.get("status") == 200
+                     and e.get("action") != "truncate" for p in e.get("pmids", []))
+    row.dup_records = sum(n - 1 for n in served.values())
+    log_max = window_max(entries)
+    if len(entries) != row.requests or log_max > row.max_in_1s:
+        row.notes.append(f"log: {len(entries)} requests, max {log_max}/s")
+    for run in runs:
+        s = run.summary
+        row.hits += s.get("count", 0)
+        row.new += s.get("new", 0)
+        row.reported += s.get("network_requests", 0)
+        row.retries += s.get("retries", 0)
+        row.slices += s.get("slices", 0)
+        row.from_cache += s.get("from_cache", 0)
+        row.wall_s = max(row.wall_s, run.wall_s)
+        if run.rc != 0 or not s:
+            tail = " | ".join(run.stderr.strip().splitlines()[-3:])
+            row.notes.append(f"exit {run.rc} for {run.term!r}: {tail[:300]}")
+    row.bound_s = row.requests / LIMIT
+    return row
+
+
+def esearch_needed(hits: int) -> int:
+    """Fewest ESearch calls that can list ``hits`` PMIDs: one, or a count probe plus one
+    call per 9,999-hit slice."""
+    return 1 if hits <= WINDOW else 1 + math.ceil(hits / WINDOW)
+
+
+def cold_ideal(row: Row) -> int:
+    return esearch_needed(row.hits) + math.ceil(row.new / BATCH_SIZE)
+
+
+# ---- scenarios ----------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    work: Path
+    rows: list[Row] = field(default_factory=list)
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    parse: dict[str, Any] = field(default_factory=dict)
+
+    def sim(self, name: str, clone_to: int, faults: dict[str, Any] | None = None) -> Sim:
+        return Sim(self.args.sim_dir, self.args.corpus, self.work, name, clone_to=clone_to,
+                   latency_ms=self.args.latency_ms, faults=faults, seed=self.args.seed)
+
+    def check(self, what: str, ok: bool, detail: str) -> None:
+        self.checks.append((what, ok, detail))
+        print(f"  [{'ok' if ok else 'FAIL'}] {what}: {detail}", flush=True)
+
+    def home(self, name: str) -> Path:
+        return self.work / "homes" / name
+
+    def common_checks(self, row: Row, expected: set[int] | None, home: Path) -> None:
+        self.check(f"{row.name}: max requests in 1 s <= {LIMIT}", row.max_in_1s <= LIMIT,
+                   f"max_in_1s={row.max_in_1s}")
+        self.check(f"{row.name}: no rate-limit 429", row.http_429 == 0,
+                   f"{row.http_429} refused")
+        exits = [n for n in row.notes if n.startswith("exit ")]
+        if not exits:  # a failed run prints no summary
+            self.check(f"{row.name}: reported network requests = simulator's",
+                       row.reported == row.requests,
+                       f"kratomlit {row.reported}, simulator {row.requests}")
+        self.check(f"{row.name}: every run exited 0", not exits, "; ".join(exits) or "all 0")
+        if expected is not None:
+            held = library_pmids(home)
+            row.stored, row.expected = len(held), len(expected)
+            missing = sorted(expected - held)
+            self.check(f"{row.name}: every listed PMID stored", not missing,
+                       f"{len(held)} stored of {len(expected)}"
+                       + (f"; missing e.g. {missing[:5]}" if missing else ""))
+
+    def cold_warm(self, sim: Sim, label: str, expected: set[int], warm: bool) -> None:
+        home = self.home(label)
+        sim.mark()
+        row = measure(Row(f"{label} cold"), sim, run_cli(home, sim, [TERM_ALL]))
+        row.ideal = cold_ideal(row)
+        self.rows.append(row)
+        self.common_checks(row, expected, home)
+        fetches = math.ceil(row.new / BATCH_SIZE)
+        if row.hits <= WINDOW:
+            self.check(f"{row.name}: requests = ideal", row.requests == row.ideal,
+                       f"{row.requests} vs ideal {row.ideal} "
+                       f"({row.esearch} esearch, {row.efetch} efetch)")
+        else:  # bisection needs probes beyond the ideal; EFetch must still be minimal
+            self.check(f"{row.name}: EFetch = ceil(new / {BATCH_SIZE})", row.efetch == fetches,
+                       f"{row.efetch} efetch vs {fetches}; {row.esearch} esearch vs "
+                       f"{esearch_needed(row.hits)} ideal ({row.slices} slices)")
+        if not warm:
+            return
+        sim.mark()
+        again = measure(Row(f"{label} warm"), sim, run_cli(home, sim, [TERM_ALL]))
+        again.ideal = 1  # the [mdat] revision check; the ESearch itself is cached for 1 h
+        self.rows.append(again)
+        self.common_checks(again, expected, home)
+        self.check(f"{again.name}: no EFetch", again.efetch == 0, f"{again.efetch} efetch")
+
+    def run_cold(self) -> None:
+        with self.sim("sim-cold", self.args.records) as sim:
+            expected = set(sim_pmids(sim, TERM_ALL))
+            self.cold_warm(sim, f"{len(expected)} hits", expected, "warm" in self.args.only)
+
+    def run_big(self) -> None:
+        with self.sim("sim-big", self.args.big_records) as sim:
+            expected = set(sim_pmids(sim, TERM_ALL))
+            self.cold_warm(sim, f"{len(expected)} hits", expected, True)
+
+    def run_conc(self) -> None:
+        with self.sim("sim-conc", self.args.records) as sim:
+            ids = sorted(sim_pmids(sim, TERM_ALL))
+            mid = ids[len(ids) // 2 - 1]  # two halves of equal size
+            halves = [f"1:{mid}[uid]", f"{mid + 1}:99999999[uid]"]
+            for label, terms in (("2 procs, 2 terms", halves), ("2 procs, same term",
+                                                               [TERM_ALL, TERM_ALL])):
+                home = self.home(label.replace(" ", "_").replace(",", ""))
+                sim.mark()
+                runs = run_cli(home, sim, terms)
+                row = measure(Row(label), sim, runs)
+                row.hits = len(ids)  # distinct hits of both terms
+                # each process must search; between them each record needs fetching once
+                row.ideal = sum(esearch_needed(r.summary.get("count", 0)) for r in runs)
+                row.ideal += sum(math.ceil(r.summary.get("count", 0) / BATCH_SIZE)
+                                 for r in runs[:len(set(terms))])
+                self.rows.append(row)
+                self.common_checks(row, set(ids), home)
+
+    def run_faults(self) -> None:
+        for mode in ("length", "close"):
+            conf = {"faults": FAULTS, "fault_options": {"truncate_mode": mode}}
+            with self.sim(f"sim-faults-{mode}", self.args.records, conf) as sim:
+                expected = set(sim_pmids(sim, TERM_ALL))
+                home = self.home(f"faults-{mode}")
+                sim.mark()
+                row = measure(Row(f"faults, truncate={mode}"), sim,
+                              run_cli(home, sim, [TERM_ALL]))
+                row.ideal = cold_ideal(row)
+                if any(n.startswith("exit ") for n in row.notes):
+                    self.rerun(sim, home, row, expected)
+                kinds = sim.get("/__stats").get("faults", {})
+                row.notes.append("injected: " + ", ".join(f"{k} {v}"
+                                                          for k, v in sorted(kinds.items())))
+                self.rows.append(row)
+                self.common_checks(row, expected, home)
+
+    def rerun(self, sim: Sim, home: Path, row: Row, expected: set[int]) -> None:
+        """After a failed run, do what its message says: run the command again (twice at
+        most), and record whether the library then holds every PMID."""
+        for attempt in (1, 2):
+            again = run_cli(home, sim, [TERM_ALL])[0]
+            held = library_pmids(home)
+            row.notes.append(f"re-run {attempt}: exit {again.rc}, {len(held)} stored, "
+                             f"summary new={again.summary.get('new')} "
+                             f"already_held={again.summary.get('already_held')}")
+            if again.rc == 0:
+                break
+        self.check(f"{row.name}: complete after re-running", expected <= library_pmids(home),
+                   row.notes[-1])
+
+    def run_parse(self) -> None:
+        with self.sim("sim-parse", self.args.records) as sim:
+            ids = sorted(sim_pmids(sim, TERM_ALL))
+            bodies = [eutil(sim, "efetch.fcgi", {"db": "pubmed", "retmode": "xml",
+                                                 "id": ",".join(map(str, ids[i:i + BATCH_SIZE]))})
+                      for i in range(0, len(ids), BATCH_SIZE)]
+        self.parse = parse_bench(bodies, self.work / "parse", self.args.rounds)
+        self.check("parse: every record parsed and stored", self.parse["stored"] == len(ids),
+                   f"{self.parse['stored']} of {len(ids)}")
+
+
+# ---- parse + store vs Bio.Entrez.read -------------------------------------------------------
+
+
+def parse_bench(bodies: list[bytes], work: Path, rounds: int) -> dict[str, Any]:
+    """Best-of-``rounds`` records/s: Entrez.read alone, parse_pubmed_xml, parse + save."""
+    from Bio import Entrez
+
+    from kratomlit.parse import parse_pubmed_xml
+    from kratomlit.store import Library
+
+    work.mkdir(parents=True, exist_ok=True)
+    n_records = sum(len(parse_pubmed_xml(b).records) for b in bodies)  # also warms caches
+
+    def entrez() -> None:
+        for body in bodies:
+            Entrez.read(io.BytesIO(body), validate=False)
+
+    def parse() -> None:
+        for body in bodies:
+            parse_pubmed_xml(body)
+
+    stored = 0
+
+    def parse_store() -> None:
+        nonlocal stored
+        path = Path(tempfile.mkdtemp(dir=work)) / "library.db"
+        with Library(path) as lib:
+            sid = lib.get_search(TERM_ALL).id
+            for body in bodies:
+                lib.save_batch(sid, parse_pubmed_xml(body).records)
+            stored = lib.counts()["records"]
+
+    out: dict[str, Any] = {"batches": len(bodies), "records": n_records,
+                           "mb": sum(map(len, bodies)) / 1e6}
+    for name, fn in (("entrez", entrez), ("parse", parse), ("parse_store", parse_store)):
+        best = min(_timed(fn) for _ in range(rounds))
+        out[name] = n_records / best
+        out[name + "_s"] = best
+    out["stored"] = stored
+    return out
+
+
+def _timed(fn: Any) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# ---- output -------------------------------------------------------------------------------
+
+COLUMNS = [("scenario", "name", "{}"), ("hits", "hits", "{}"), ("new", "new", "{}"),
+           ("req", "requests", "{}"), ("ideal", "ideal", "{}"), ("reported", "reported", "{}"),
+           ("esearch", "esearch", "{}"), ("efetch", "efetch", "{}"),
+           ("max/1s", "max_in_1s", "{}"), ("429", "http_429", "{}"),
+           ("faults", "faults", "{}"), ("retries", "retries", "{}"),
+           ("cached", "from_cache", "{}"),
+           ("slices", "slices", "{}"),
+           ("wall s", "wall_s", "{:.1f}"), ("req/3 s", "bound_s", "{:.1f}"),
+           ("stored", "stored", "{}"), ("dup", "dup_records", "{}")]
+
+
+def table_rows(rows: list[Row]) -> list[list[str]]:
+    out = [[c[0] for c in COLUMNS]]
+    for row in rows:
+        out.append([fmt.format(getattr(row, attr)) for _, attr, fmt in COLUMNS])
+    return out
+
+
+def print_table(bench: Bench) -> None:
+    rows = table_rows(bench.rows)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print()
+    for i, r in enumerate(rows):
+        print("  ".join(c.rjust(w) if i and j else c.ljust(w)
+                        for j, (c, w) in enumerate(zip(r, widths, strict=True))))
+    for row in bench.rows:
+        for note in row.notes:
+            print(f"  {row.name}: {note}")
+    p = bench.parse
+    if p:
+        print(f"\nparse ({p['records']} records in {p['batches']} batches, {p['mb']:.1f} MB): "
+              f"Bio.Entrez.read {p['entrez']:.0f} rec/s, parse_pubmed_xml {p['parse']:.0f} "
+              f"rec/s, parse + save_batch {p['parse_store']:.0f} rec/s")
+    failed = [c for c in bench.checks if not c[1]]
+    print(f"\nchecks: {len(bench.checks) - len(failed)} passed, {len(failed)} failed")
+    for what, _, detail in failed:
+        print(f"  FAIL {what}: {detail}")
+
+
+def markdown(bench: Bench, command: str) -> str:
+    a = bench.args
+    rows = table_rows(bench.rows)
+    lines = [
+        "# Benchmarks", "",
+        "## `kratomlit search` against the E-utilities simulator", "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on a {os.cpu_count()}-core "
+        f"{platform.system()} machine ({platform.machine()}), "
+        f"Python {platform.python_version()}.", "",
+        "Command (from the repository root):", "", "```sh", command, "```", "",
+        f"The simulator (`{_shown(a.sim_dir)}/eutils_sim`) serves the 343 real PubMed records of "
+        f"`{', '.join(p.name for p in a.corpus)}` cloned to {a.records} records "
+        f"({a.big_records} for the sliced search), with {a.latency_ms} ms latency per "
+        "response and NCBI's 3 requests/s limit (no API key). Every run uses a fresh "
+        f"`KRATOMLIT_HOME` and the term `{TERM_ALL}` (all records) unless noted.", "",
+        "| " + " | ".join(rows[0]) + " |",
+        "| " + " | ".join("---" if i == 0 else "---:" for i in range(len(rows[0]))) + " |",
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    lines += ["", *LEGEND, ""]
+    notes = [f"* {row.name}: {n}" for row in bench.rows for n in row.notes]
+    if notes:
+        lines += ["Notes:", "", *notes, ""]
+    lines += parse_markdown(bench.parse)
+    lines += observations(bench)
+    lines += ["## Checks", ""]
+    lines += [f"* {'ok' if ok else '**FAIL**'} {what}: {detail}"
+              for what, ok, detail in bench.checks]
+    return "\n".join(lines) + "\n"
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the repository's parent when it lies there (``../shared/...``)."""
+    try:
+        return str(Path("..") / path.resolve().relative_to(REPO.parent))
+    except ValueError:
+        return str(path)
+
+
+def observations(bench: Bench) -> list[str]:
+    """What the numbers say, computed from this run."""
+    out = []
+    rate = bench.parse.get("parse_store")
+    for row in bench.rows:
+        if row.new and row.bound_s and not row.faults:
+            line = (f"* {row.name}: wall time {row.wall_s:.1f} s is "
+                    f"{row.wall_s / row.bound_s:.1f}x the {row.bound_s:.1f} s that "
+                    f"{row.requests} requests need at 3/s")
+            if rate and "procs" not in row.name:
+                line += (f"; parsing and storing {row.new} records at the measured "
+                         f"{rate:.0f} records/s takes about {row.new / rate:.1f} s of it "
+                         "(fetching and parsing run one after the other)")
+            out.append(line + ".")
+        if row.dup_records:
+            out.append(f"* {row.name}: {row.dup_records} records were served twice "
+                       f"({row.efetch} EFetch requests where {row.ideal - row.esearch} would "
+                       "do); processes share the HTTP cache and rate limit, not the work, and "
+                       "`new` is summed over processes.")
+    return ["## Observations", "", *out, ""] if out else []
+
+
+LEGEND = [
+    "* `req`: E-utility requests the simulator received (its `/__stats`, cross-checked "
+    "with its request log); `ideal`: ESearch calls needed (1, or 1 + ceil(hits / 9,999) "
+    "past the window) + ceil(new / 500) EFetch calls; warm runs: 1 (the `[mdat]` revision "
+    "check; the ESearch itself is cached); `reported`: `network_requests` from "
+    "kratomlit's JSON summary (summed over processes).",
+    "* `max/1s`: most requests in any sliding 1-second window (simulator's `max_in_1s`, "
+    "refused requests included); must be <= 3. `429`: requests the rate limiter refused; "
+    "`faults`: injected faults (injected 429s included); `retries`: as kratomlit reports.",
+    "* `wall s`: wall time of the CLI process(es), start to exit; `req/3 s`: the lower "
+    "bound 3 requests/s sets for that many requests.",
+    "* `stored`: rows in `library.db` table `records` afterwards (expected: every PMID the "
+    "simulator lists for the term); `dup`: records EFetch served more than once.",
+    "* Fault runs inject, by seeded probability per request, 429, 500/502/503, TCP reset, "
+    "disconnect and truncated bodies (half, and 98 %), plus two bursts of three "
+    "consecutive 429s; once with `truncate_mode: length` (short body under a full "
+    "Content-Length) and once with `close` (short body, no length).",
+]
+
+
+def parse_markdown(p: dict[str, Any]) -> list[str]:
+    if not p:
+        return []
+    return [
+        "## Parse and store throughput", "",
+        f"{p['records']} records in {p['batches']} EFetch batches of {BATCH_SIZE} "
+        f"({p['mb']:.1f} MB), fetched once from the simulator, then timed in-process "
+        "(best of the rounds, one core):", "",
+        "| step | records/s | seconds |", "| --- | ---: | ---: |",
+        f"| `Bio.Entrez.read(validate=False)` alone | {p['entrez']:.0f} | {p['entrez_s']:.2f} |",
+        f"| `parse_pubmed_xml` | {p['parse']:.0f} | {p['parse_s']:.2f} |",
+        f"| `parse_pubmed_xml` + `Library.save_batch` (new SQLite file) | "
+        f"{p['parse_store']:.0f} | {p['parse_store_s']:.2f} |", "",
+    ]
+
+
+# ---- main ---------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sim-dir", type=Path, default=DEFAULT_SIM_DIR,
+                        help="folder holding the eutils_sim package (default: %(default)s)")
+    parser.add_argument("--corpus", type=Path, action="append",
+                        help="corpus file for the simulator, repeatable (default: the two "
+                        "real-records XML files in ../shared/ncbi-samples)")
+    parser.add_argument("--records", type=int, default=3000,
+                        help="grow the corpus to N records with --clone-to (default 3000)")
+    parser.add_argument("--big-records", type=int, default=12000,
+                        help="corpus size for the > 9,999-hit search (default 12000)")
+    parser.add_argument("--latency-ms", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0, help="simulator fault seed")
+    parser.add_argument("--rounds", type=int, default=3, help="parse benchmark rounds")
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--no-write", action="store_true", help="do not write --out")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
+    args = parser.parse_args(argv)
+    args.corpus = args.corpus or DEFAULT_CORPORA
+    args.only = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = args.only - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}")
+    if args.big_records <= WINDOW:
+        parser.error("--big-records must exceed 9999")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    missing = [p for p in [args.sim_dir / "eutils_sim" / "__main__.py", *args.corpus]
+               if not p.exists()]
+    if missing:
+        print("bench_search: cannot run, not found: " + ", ".join(map(str, missing)) +
+              "\n(the simulator and corpora live in ../shared; pass --sim-dir / --corpus)",
+              file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="kratomlit-bench-"))
+    bench = Bench(args, work)
+    command = "python bench/bench_search.py " + " ".join(
+        a for a in (argv if argv is not None else sys.argv[1:]))
+    steps = [("cold", bench.run_cold), ("conc", bench.run_conc), ("big", bench.run_big),
+             ("faults", bench.run_faults), ("parse", bench.run_parse)]
+    try:
+        for name, step in steps:
+            if name in args.only:
+                print(f"== {name}", flush=True)
+                step()
+    except BenchError as exc:
+        print(f"bench_search: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if args.keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print_table(bench)
+    if not args.no_write:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(markdown(bench, command.strip()), encoding="utf-8")
+        print(f"wrote {args.out}")
+    failed = any(not ok for _, ok, _ in bench.checks)
+    return 1 if failed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
