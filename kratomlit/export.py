@@ -215,10 +215,18 @@ def _ris_entry(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if v}
 
 
+class _PlainRisWriter(rispy.RisWriter):
+    """rispy's writer without its "1." line before each record: importers that detect RIS
+    by an early ``TY  -`` line (Zotero) or read strict tag lines expect none."""
+
+    def set_header(self, count: int) -> str:
+        return ""
+
+
 def write_ris(df: pd.DataFrame, path: Path) -> None:
     """RIS for Zotero, Rayyan, Covidence and ASReview: TI, AU, PY, T2, AB, DO, AN=PMID, KW."""
     entries = [_ris_entry(row) for row in df.to_dict(orient="records")]
-    rispy.dump(entries, path, encoding="utf-8")
+    rispy.dump(entries, path, encoding="utf-8", implementation=_PlainRisWriter)
 
 
 WRITERS: dict[str, Writer] = {"csv": write_csv, "jsonl": write_jsonl, "xlsx": write_xlsx,
