@@ -124,34 +124,27 @@ class Library:
 
     # ---- records ------------------------------------------------------------------
 
-    def held(self, pmids: Iterable[int], fetched_before: str | None = None) -> set[int]:
-        """Which of ``pmids`` the library holds (deleted ones too), optionally only those
-        last fetched before an ISO time."""
-        held: set[int] = set()
+    def _rows_in(self, sql: str, pmids: Iterable[int], *args: Any) -> Iterator[tuple]:
+        """Rows of ``sql`` (with ``{marks}`` for the PMID list) over PMIDs in chunks small
+        enough for SQLite's parameter limit."""
         ids = list(pmids)
-        extra = " AND last_fetched < ?" if fetched_before else ""
         for start in range(0, len(ids), 900):
             chunk = ids[start:start + 900]
-            marks = ",".join("?" * len(chunk))
-            args = [*chunk, fetched_before] if fetched_before else chunk
-            held.update(r[0] for r in self.db.execute(
-                f"SELECT pmid FROM records WHERE pmid IN ({marks}){extra}", args))
-        return held
+            yield from self.db.execute(sql.format(marks=",".join("?" * len(chunk))),
+                                       [*chunk, *args])
+
+    def held(self, pmids: Iterable[int]) -> set[int]:
+        """Which of ``pmids`` the library holds (deleted ones too)."""
+        return {r[0] for r in self._rows_in(
+            "SELECT pmid FROM records WHERE pmid IN ({marks})", pmids)}
 
     def stale(self, pmids: Iterable[int], revised_before: str,
               fetched_before: str) -> set[int]:
         """Of ``pmids``, those whose stored revision date predates ``revised_before`` or
         that were last fetched before ``fetched_before`` (both ISO strings)."""
-        stale: set[int] = set()
-        ids = list(pmids)
-        for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
-            marks = ",".join("?" * len(chunk))
-            stale.update(r[0] for r in self.db.execute(
-                f"SELECT pmid FROM records WHERE pmid IN ({marks}) AND ((date_revised != '' "
-                "AND date_revised < ?) OR last_fetched < ?)",
-                [*chunk, revised_before, fetched_before]))
-        return stale
+        return {r[0] for r in self._rows_in(
+            "SELECT pmid FROM records WHERE pmid IN ({marks}) AND ((date_revised != '' "
+            "AND date_revised < ?) OR last_fetched < ?)", pmids, revised_before, fetched_before)}
 
     def save_batch(self, search_id: int, records: Sequence[Record],
                    deleted: Sequence[int] = ()) -> Counter[str]:
@@ -242,17 +235,11 @@ class Library:
 
     def labels_for(self, pmids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """Stored labels by PMID: ``topics``, ``scores``, ``evidence``, ``version``."""
-        out: dict[int, dict[str, Any]] = {}
-        ids = list(pmids)
-        for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
-            marks = ",".join("?" * len(chunk))
-            for pmid, version, topics, scores, evidence in self.db.execute(
+        return {pmid: {"version": version, "topics": json.loads(topics),
+                       "scores": json.loads(scores), "evidence": json.loads(evidence)}
+                for pmid, version, topics, scores, evidence in self._rows_in(
                     "SELECT pmid, version, topics, scores, evidence FROM labels "
-                    f"WHERE pmid IN ({marks})", chunk):
-                out[pmid] = {"version": version, "topics": json.loads(topics),
-                             "scores": json.loads(scores), "evidence": json.loads(evidence)}
-        return out
+                    "WHERE pmid IN ({marks})", pmids)}
 
     def records_to_label(self, version: str, redo_all: bool = False
                          ) -> Iterator[dict[str, Any]]:
