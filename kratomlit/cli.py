@@ -11,13 +11,16 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from kratomlit import __version__, render
 from kratomlit.config import Settings, load_settings
 from kratomlit.errors import IncompleteError, KratomlitError, StorageError, UsageError
+
+if TYPE_CHECKING:
+    from kratomlit.queries import SavedQuery
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -119,35 +122,21 @@ def search(
     Example: kratomlit search --saved kratom-oud
     """
     from kratomlit.eutils import EUtilsClient
-    from kratomlit.queries import get_query
     from kratomlit.search import run_search
     from kratomlit.session import make_session
     from kratomlit.store import Library
 
     settings = settings_from(ctx)
-    if (term is None) == (saved is None):
-        raise UsageError("Give a search TERM or --saved NAME (one of them).")
-    name, lo, hi = None, None, None
-    if saved:
-        query = get_query(saved, settings.user_queries_dir)
-        name, term, lo, hi = query.name, query.term, query.mindate, query.maxdate
-    lo = _date_opt(mindate, end=False, what="--mindate") or lo
-    hi = _date_opt(maxdate, end=True, what="--maxdate") or hi
-    if lo and hi and lo > hi:
-        raise UsageError(f"--mindate {lo} is after --maxdate {hi}.")
-    assert term is not None
-    if not term.strip():
-        raise UsageError("The search term is empty.")
+    query = _search_request(settings, term, saved, mindate, maxdate)
     _log_to_file(settings)
     if not settings.email:
         render.warning("NCBI_EMAIL is not set. NCBI asks every tool to send a contact email; "
                        "set NCBI_EMAIL (or --email) so NCBI can reach you before blocking.")
     with make_session(settings) as session, Library(settings.library_path) as library:
-        client = EUtilsClient(session, settings.eutils_url, tool=settings.tool,
-                              email=settings.email, api_key=settings.api_key,
-                              max_tries=settings.max_tries, timeout=settings.timeout)
-        with render.progress_bar(f"Fetching {name or 'records'}") as progress:
-            summary = run_search(client, library, term, name=name, mindate=lo, maxdate=hi,
+        client = EUtilsClient.from_settings(session, settings)
+        with render.progress_bar(f"Fetching {query.name or 'records'}") as progress:
+            summary = run_search(client, library, query.term, name=query.name or None,
+                                 mindate=query.mindate, maxdate=query.maxdate,
                                  limit=max_records, progress=progress)
     if as_json:
         render.print_json(summary.to_dict())
@@ -156,6 +145,23 @@ def search(
     if not summary.complete:
         raise IncompleteError(f"PubMed listed {summary.listed} of {summary.count} hits; what "
                               "it listed is stored. Run the search again to complete it.")
+
+
+def _search_request(settings: Settings, term: str | None, saved: str | None,
+                    mindate: str | None, maxdate: str | None) -> SavedQuery:
+    """The term, name and dates a search runs with: a saved search, overridden by flags."""
+    from kratomlit.queries import SavedQuery, get_query
+
+    if (term is None) == (saved is None):
+        raise UsageError("Give a search TERM or --saved NAME (one of them).")
+    query = get_query(saved, settings.user_queries_dir) if saved else SavedQuery("", term or "")
+    lo = _date_opt(mindate, end=False, what="--mindate") or query.mindate
+    hi = _date_opt(maxdate, end=True, what="--maxdate") or query.maxdate
+    if lo and hi and lo > hi:
+        raise UsageError(f"--mindate {lo} is after --maxdate {hi}.")
+    if not query.term.strip():
+        raise UsageError("The search term is empty.")
+    return SavedQuery(query.name, query.term, query.description, lo, hi)  # name "": ad hoc
 
 
 @app.command()

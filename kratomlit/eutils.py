@@ -28,6 +28,7 @@ import requests
 from Bio import Entrez
 from Bio.Entrez import Parser as EntrezParser
 
+from kratomlit.config import Settings
 from kratomlit.errors import NCBIError, NetworkError
 from kratomlit.parse import (
     InBandError,
@@ -124,6 +125,13 @@ class EUtilsClient:
         self.sleep = sleep
         self.stats = RequestStats()
         self._refresh = False  # set only while search(refresh=True) runs
+
+    @classmethod
+    def from_settings(cls, session: requests.Session, settings: Settings) -> EUtilsClient:
+        """The client a command uses: URL, identity and patience from the settings."""
+        return cls(session, settings.eutils_url, tool=settings.tool, email=settings.email,
+                   api_key=settings.api_key, max_tries=settings.max_tries,
+                   timeout=settings.timeout)
 
     # ---- searching -------------------------------------------------------------------
 
