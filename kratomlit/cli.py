@@ -147,6 +147,13 @@ def search(
                               "it listed is stored. Run the search again to complete it.")
 
 
+def _existing_library(settings: Settings) -> Path:
+    if not settings.library_path.exists():
+        raise UsageError(f"There is no library at {settings.library_path} yet. Run "
+                         "'kratomlit search' first (or set KRATOMLIT_HOME).")
+    return settings.library_path
+
+
 def _search_request(settings: Settings, term: str | None, saved: str | None,
                     mindate: str | None, maxdate: str | None) -> SavedQuery:
     """The term, name and dates a search runs with: a saved search, overridden by flags."""
@@ -188,10 +195,7 @@ def export(
     if fmt not in WRITERS:
         raise UsageError(f"Unknown --format {fmt!r}; choose one of {', '.join(WRITERS)}.")
     since_iso = _date_opt(since, end=False, what="--since")
-    if not settings.library_path.exists():
-        raise UsageError(f"There is no library at {settings.library_path} yet. Run "
-                         "'kratomlit search' first (or set KRATOMLIT_HOME).")
-    with Library(settings.library_path) as library:
+    with Library(_existing_library(settings)) as library:
         if saved and saved not in library.search_names():
             raise UsageError(f"The library has no records from a saved search named {saved!r}. "
                              f"Run 'kratomlit search --saved {saved}' first.")
@@ -223,13 +227,16 @@ def classify(
 
     if (input_path is None) != (output is None):
         raise UsageError("--input and --output go together.")
+    if input_path is not None and redo_all:
+        raise UsageError("--all applies to the library; --input files are always labelled "
+                         "in full.")
     classifier = _load_classifier(default_classifier)
     if input_path is not None and output is not None:
         summary = label_file(classifier, input_path, output)
     else:
         from kratomlit.store import Library
 
-        with Library(settings_from(ctx).library_path) as library:
+        with Library(_existing_library(settings_from(ctx))) as library:
             summary = classify_library(classifier, library, redo_all=redo_all)
     if as_json:
         render.print_json(summary)
@@ -306,6 +313,8 @@ def info(ctx: typer.Context) -> None:
     s = settings_from(ctx)
     values: dict[str, Any] = {
         "home (KRATOMLIT_HOME)": s.home, "library": s.library_path, "HTTP cache": s.cache_path,
+        "rate-limit state": s.ratelimit_path, "log": s.log_dir / "kratomlit.log",
+        "your saved searches": s.user_queries_dir,
         "E-utilities URL": s.eutils_url, "email (NCBI_EMAIL)": s.email or "not set",
         "API key (NCBI_API_KEY)": "set" if s.api_key else "not set",
         "request limit": f"{s.requests_per_second}/s"}

@@ -270,8 +270,11 @@ class EUtilsClient:
                 if exc.limit is not None and attempt >= exc.limit:
                     break
                 wait = max(self._backoff(attempt), exc.retry_after)
+            log.warning("%s failed (try %d of %d): %s", endpoint, attempt, self.max_tries,
+                        self.redact(last))
             if attempt < self.max_tries:
                 self.stats.retries += 1
+                log.info("retrying %s in %.1f s", endpoint, wait)
                 self.sleep(wait)
         if last_in_band:
             raise NCBIError(f"{last} (request: {endpoint}).")

@@ -77,8 +77,14 @@ def _check_labels(item: dict[str, Any], require_labels: bool) -> str | None:
 def read_items(path: Path, require_labels: bool = False) -> list[dict[str, Any]]:
     """Read and validate a JSONL file; raise InputLineError naming the first bad line."""
     items: list[dict[str, Any]] = []
-    with Path(path).open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with Path(path).open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a BOM from Windows editors
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputLineError(number, "not valid UTF-8") from exc
             if not line.strip():
                 continue
             try:
@@ -117,6 +123,9 @@ def classify_file(classifier: _Classifies, in_path: Path, out_path: Path) -> int
                 result = classify_item(classifier, item).to_dict()
                 out.write(json.dumps({"pmid": item["pmid"], **result}, ensure_ascii=False))
                 out.write("\n")
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp_name, 0o666 & ~mask)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp_name, out_path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

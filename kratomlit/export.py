@@ -22,7 +22,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils.exceptions import IllegalCharacterError
 
 from kratomlit.errors import ExportError
-from kratomlit.parse import author_name
+from kratomlit.parse import author_name, mesh_heading
 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 TOPICS = ("mechanism", "withdrawal", "safety", "dosing")
@@ -92,7 +92,7 @@ def _row(rec: Mapping[str, Any], label: Mapping[str, Any] | None) -> dict[str, A
         "pages": rec["pages"],
         "doi": rec["doi"],
         "pmcid": rec["pmcid"],
-        "mesh": SEP.join(_mesh(m) for m in rec["mesh"]),
+        "mesh": SEP.join(mesh_heading(m) for m in rec["mesh"]),
         "keywords": SEP.join(rec["keywords"]),
         "publication_types": SEP.join(rec["publication_types"]),
         "language": SEP.join(rec["languages"]),
@@ -106,12 +106,6 @@ def _row(rec: Mapping[str, Any], label: Mapping[str, Any] | None) -> dict[str, A
         **{f"score_{t}": scores.get(t) for t in TOPICS},
         "classifier_version": label["version"] if label else "",
     }
-
-
-def _mesh(m: Mapping[str, Any]) -> str:
-    quals = "".join(f"/{q['name']}{'*' if q['major'] else ''}" for q in m["qualifiers"])
-    star = "*" if m["major"] and not any(q["major"] for q in m["qualifiers"]) else ""
-    return f"{m['descriptor']}{star}{quals}"
 
 
 def _correction(c: Mapping[str, str]) -> str:

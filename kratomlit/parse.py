@@ -308,6 +308,13 @@ def author_name(author: Mapping[str, Any]) -> str:
     return " ".join(x for x in (name, author.get("suffix")) if x)
 
 
+def mesh_heading(m: Mapping[str, Any]) -> str:
+    """``Descriptor/Qualifier`` as PubMed writes it; ``*`` marks a major topic."""
+    quals = "".join(f"/{q['name']}{'*' if q['major'] else ''}" for q in m["qualifiers"])
+    star = "*" if m["major"] and not any(q["major"] for q in m["qualifiers"]) else ""
+    return f"{m['descriptor']}{star}{quals}"
+
+
 def _pub_date(pub: Mapping[str, Any]) -> tuple[int | None, str]:
     """Year and a display date; MedlineDate strings such as ``2019 Jan-Feb`` are kept."""
     if pub.get("MedlineDate"):

@@ -53,7 +53,9 @@ def note(message: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    out.out(json.dumps(data, ensure_ascii=False, indent=2, default=str), highlight=False)
+    """Indented on a terminal; one line otherwise, so cron can append JSON lines."""
+    indent = 2 if out.is_terminal else None
+    out.out(json.dumps(data, ensure_ascii=False, indent=indent, default=str), highlight=False)
 
 
 @contextmanager
@@ -132,5 +134,7 @@ def eval_report(report: Any) -> None:
                           ("False alarms (assigned, not gold)", report.false_alarms)):
         out.print(f"\n[bold]{title}: {len(errors)}[/]")
         for e in errors:
-            phrases = "; ".join(ev["phrase"] for ev in e["evidence"]) or "no evidence"
+            phrases = "; ".join(ev["phrase"] for ev in e["evidence"]) or "no phrase fired"
             out.print(Text(f"  {e['pmid']}  {e['topic']}  score {e['score']:.3f}  {phrases}"))
+            for ev in e["evidence"][:3]:
+                out.print(Text(f"      {ev['source']}: \"{ev['sentence']}\""), style="dim")

@@ -43,7 +43,10 @@ class SearchSummary:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for key in ("name", "mindate", "maxdate"):
+            data[key] = data[key] or None  # one JSON spelling for "not given"
+        return data
 
 
 def run_search(client: EUtilsClient, library: Library, term: str, *,

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from pyrate_limiter import Limiter, Rate, SQLiteBucket
-from requests_cache import CacheMixin
+from requests_cache import CacheMixin, create_key
 from requests_ratelimiter import LimiterMixin
 
 from kratomlit import __version__
@@ -26,6 +28,26 @@ RATE_WINDOW_MS = 1200
 ESEARCH_EXPIRY = timedelta(hours=1)  # search results change daily; stay fresh within a session
 EFETCH_EXPIRY = timedelta(days=30)  # a record by PMID rarely changes; revisions are refetched
 IGNORED_PARAMS = ["api_key", "email", "tool"]  # never part of a cache key, never stored
+
+
+def cache_key(request: requests.PreparedRequest, **kwargs: Any) -> str:
+    """requests-cache's key, computed as if ``api_key``, ``email`` and ``tool`` were never
+    sent: its ``ignored_parameters`` only blanks their values, so merely adding an email
+    or a key would change every key."""
+    stripped = request.copy()
+    stripped.url = _strip_query(request.url or "")
+    if isinstance(request.body, bytes | str) and request.body:
+        body = request.body.decode() if isinstance(request.body, bytes) else request.body
+        stripped.body = urlencode([(k, v) for k, v in parse_qsl(body, keep_blank_values=True)
+                                   if k not in IGNORED_PARAMS])
+    return create_key(stripped, **kwargs)
+
+
+def _strip_query(url: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k not in IGNORED_PARAMS]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 class CachedLimiterSession(CacheMixin, LimiterMixin, requests.Session):
@@ -67,7 +89,8 @@ def _make_session(settings: Settings) -> CachedLimiterSession:
         urls_expire_after={"*esearch.fcgi*": ESEARCH_EXPIRY, "*efetch.fcgi*": EFETCH_EXPIRY},
         allowable_codes=(200,),
         allowable_methods=("GET", "POST"),
-        ignored_parameters=IGNORED_PARAMS,
+        ignored_parameters=IGNORED_PARAMS,  # still used to redact what is stored
+        key_fn=cache_key,
         limiter=make_limiter(settings),
         per_host=False,
         bucket_name="eutils",

@@ -193,6 +193,8 @@ class Library:
             "last_fetched=excluded.last_fetched, deleted_at=NULL",
             (rec.pmid, rec.kind, rec.title, rec.abstract, rec.journal, rec.pub_year, rec.doi,
              rec.pmcid, int(rec.retracted), rec.date_revised, data, rec.raw_xml, stamp, stamp))
+        if old:  # its labels describe the old text: classify labels it again
+            db.execute("DELETE FROM labels WHERE pmid=?", (rec.pmid,))
         return "updated" if old else "inserted"
 
     def iter_records(self, *, search_name: str | None = None, since: str | None = None,
@@ -245,11 +247,17 @@ class Library:
                          ) -> Iterator[dict[str, Any]]:
         """Records with no labels, or labels from another classifier version."""
         where = "" if redo_all else "AND (l.version IS NULL OR l.version != ?)"
-        args = [] if redo_all else [version]
-        sql = ("SELECT r.data FROM records r LEFT JOIN labels l ON l.pmid = r.pmid "
-               f"WHERE r.deleted_at IS NULL {where} ORDER BY r.pmid")
-        for (data,) in self.db.execute(sql, args).fetchall():
-            yield json.loads(data)
+        args: list[Any] = [] if redo_all else [version]
+        sql = ("SELECT r.pmid, r.data FROM records r LEFT JOIN labels l ON l.pmid = r.pmid "
+               f"WHERE r.deleted_at IS NULL AND r.pmid > ? {where} ORDER BY r.pmid LIMIT 1000")
+        last = -1
+        while True:  # pages by PMID: bounded memory, and safe while labels are written
+            rows = self.db.execute(sql, [last, *args]).fetchall()
+            if not rows:
+                return
+            for _pmid, data in rows:
+                yield json.loads(data)
+            last = rows[-1][0]
 
     def save_labels(self, version: str, labels: Iterable[tuple[int, dict[str, Any]]]) -> int:
         """Store ``(pmid, classification dict)`` pairs in one transaction."""

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from kratomlit.classify import TOPICS, Classifier
-from kratomlit.errors import InputError
+from kratomlit.errors import ExportError, InputError
 from kratomlit.evaluate import EvalReport, InputLineError, classify_file, evaluate, read_items
+from kratomlit.parse import mesh_heading
 from kratomlit.store import Library
 
 SAVE_EVERY = 2000  # labels per transaction: bounded memory, few commits
@@ -27,7 +28,7 @@ def classify_library(classifier: Classifier, library: Library,
     done = 0
     for rec in library.records_to_label(classifier.version, redo_all=redo_all):
         result = classifier.classify(
-            rec["title"], rec["abstract"], mesh=[m["descriptor"] for m in rec["mesh"]],
+            rec["title"], rec["abstract"], mesh=[mesh_heading(m) for m in rec["mesh"]],
             keywords=rec["keywords"], publication_types=rec["publication_types"])
         counts.update(result.topics or ["(none)"])
         pending.append((rec["pmid"], result.to_dict()))
@@ -42,14 +43,18 @@ def classify_library(classifier: Classifier, library: Library,
 
 def label_file(classifier: Classifier, in_path: Path, out_path: Path) -> dict[str, Any]:
     """Classify a JSONL file into another; no output file unless every line is good."""
+    if not out_path.parent.is_dir():
+        raise ExportError(f"Cannot write {out_path}: folder {out_path.parent} does not exist.")
+    if not in_path.is_file():
+        raise InputError(f"Cannot read {in_path}: no such file.")
     try:
         n = classify_file(classifier, in_path, out_path)
     except InputLineError as exc:
         raise InputError(f"{in_path}, {exc}. Nothing was written; fix the line and "
                          "run again.") from None
     except OSError as exc:
-        raise InputError(f"Cannot read {in_path} or write {out_path}: "
-                         f"{exc.strerror or exc}.") from None
+        raise ExportError(f"Cannot read {in_path} or write {out_path}: "
+                          f"{exc.strerror or exc}.") from None
     return {"version": classifier.version, "labelled": n, "input": str(in_path),
             "output": str(out_path)}
 

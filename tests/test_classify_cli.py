@@ -102,3 +102,66 @@ def test_evidence_in_the_first_abstract_sentence_quotes_that_sentence():
     shown = {(e.source, e.sentence) for e in result.evidence["safety"]}
     assert ("abstract", "We describe a hepatotoxic case.") in shown
     assert ("abstract", "Kratom liver injury") not in shown
+
+
+def test_library_and_file_classification_agree_with_mesh_qualifiers(cli, kratom_server,
+                                                                      tmp_path):
+    from kratomlit.parse import mesh_heading
+
+    assert cli("search", "kratom").exit_code == 0
+    assert cli("classify").exit_code == 0
+    rec = json.loads(_db().execute("SELECT data FROM records WHERE pmid = 90000003"
+                                   ).fetchone()[0])
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps({"pmid": 90000003, "title": rec["title"],
+                               "abstract": rec["abstract"], "keywords": rec["keywords"],
+                               "publication_types": rec["publication_types"],
+                               "mesh": [mesh_heading(m) for m in rec["mesh"]]}) + "\n")
+    assert cli("classify", "--input", str(src), "--output", str(out)).exit_code == 0
+    from_file = json.loads(out.read_text())
+    stored = json.loads(_db().execute("SELECT scores FROM labels WHERE pmid = 90000003"
+                                      ).fetchone()[0])
+    assert stored == from_file["scores"]
+    evidence = json.loads(_db().execute("SELECT evidence FROM labels WHERE pmid = 90000003"
+                                        ).fetchone()[0])
+    assert {"phrase": "poisoning", "sentence": "Mitragyna/poisoning*",
+            "source": "mesh"} in evidence["safety"]  # the qualifier counted
+
+
+def test_a_revised_record_is_labelled_again(cli, kratom_server):
+    from kratomlit.parse import Record
+    from kratomlit.store import Library
+
+    cli("search", "kratom")
+    cli("classify")
+    with Library(Path(os.environ["KRATOMLIT_HOME"]) / "library.db") as lib:
+        search = lib.get_search("kratom")
+        lib.save_batch(search.id, [Record(pmid=90000002, title="Fatal kratom overdose deaths",
+                                          abstract="Poisoning deaths were reported.",
+                                          raw_xml="<revised/>")])
+    summary = json.loads(cli("classify", "--json").stdout)
+    assert summary["labelled"] == 1
+
+
+def test_file_problems_have_their_own_exit_codes(cli, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'\xef\xbb\xbf{"pmid": "1", "title": "kratom"}\n')  # BOM is fine
+    assert cli("classify", "--input", str(src), "--output", str(tmp_path / "o.jsonl")
+               ).exit_code == 0
+    src.write_bytes(b'{"pmid": "1", "title": "a"}\n\xff\n')
+    bad = cli("classify", "--input", str(src), "--output", str(tmp_path / "o2.jsonl"))
+    assert bad.exit_code == 7 and "line 2: not valid UTF-8" in bad.stderr
+    assert cli("eval", "--gold", str(src)).exit_code == 7
+    nowhere = cli("classify", "--input", str(src), "--output", str(tmp_path / "no" / "o.jsonl"))
+    assert nowhere.exit_code == 6
+    assert cli("classify", "--all", "--input", str(src), "--output", "x").exit_code == 2
+
+
+def test_classify_without_a_library_says_so(cli):
+    result = cli("classify")
+    assert result.exit_code == 2 and "kratomlit search" in result.stderr
+
+
+def test_json_summary_is_one_line_when_piped(cli, kratom_server):
+    out = cli("search", "kratom", "--json").stdout
+    assert len(out.strip().splitlines()) == 1 and json.loads(out)["mindate"] is None

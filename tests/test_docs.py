@@ -29,3 +29,12 @@ def test_log_file_has_requests_but_no_secrets(cli, kratom_server, env):
     log = (Path(env["KRATOMLIT_HOME"]) / "logs" / "kratomlit.log").read_text()
     assert "esearch.fcgi term='kratom'" in log and "efetch.fcgi (4 PMIDs)" in log
     assert env["NCBI_API_KEY"] not in log and env["NCBI_EMAIL"] not in log
+
+
+def test_log_records_failures_and_retries(cli, kratom_server, env):
+    kratom_server.state.faults = {"efetch": ["html200", "500"]}
+    assert cli("search", "kratom").exit_code == 0
+    log = (Path(env["KRATOMLIT_HOME"]) / "logs" / "kratomlit.log").read_text()
+    assert "efetch.fcgi failed (try 1 of 10): unreadable answer" in log
+    assert "efetch.fcgi failed (try 2 of 10): HTTP 500" in log
+    assert log.count("retrying efetch.fcgi") == 2

@@ -140,3 +140,14 @@ def test_retry_after_accepts_seconds_and_http_dates():
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     assert 25 < _retry_after(resp(later)) <= 30
     assert _retry_after(resp("soon")) == 0.0
+
+
+def test_cache_hits_whether_or_not_email_and_key_are_sent(server, client):
+    server.state.add_docs([synthetic_doc(4_100_001, date(2021, 1, 1))], term="identity")
+    client.identity = {"tool": "kratomlit"}
+    client.search("identity")
+    client.efetch([4_100_001])
+    client.identity = {"tool": "kratomlit", "email": "x@y.org", "api_key": "k2"}
+    client.search("identity")
+    client.efetch([4_100_001])
+    assert client.stats.network == 2 and client.stats.from_cache == 2
