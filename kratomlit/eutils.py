@@ -171,7 +171,7 @@ class EUtilsClient:
             return result
         seen: set[int] = set()
         lo, hi = mindate or EARLIEST, maxdate or LATEST
-        self._collect(self._date_slices(term, lo, hi, first.count, result), seen, result, wanted)
+        self._collect(self._date_slices(term, lo, hi, result), seen, result, wanted)
         if len(result.ids) < wanted:
             # records whose publication date falls in no slice: PMID ranges cover everything
             result.warnings.append(f"date slices found {len(result.ids)} of {first.count}; "
@@ -201,14 +201,10 @@ class EUtilsClient:
             ids.extend(page.ids)
         return ids[:wanted]
 
-    def _date_slices(self, term: str, lo: date, hi: date, count: int,
+    def _date_slices(self, term: str, lo: date, hi: date,
                      result: SearchResult) -> Iterable[list[int]]:
-        """Bisect [lo, hi] until each slice fits the window; one day too big -> PMID ranges."""
-        if count <= self.window:
-            page = self.esearch(term, mindate=lo, maxdate=hi)
-            result.slices += 1
-            yield self._pages(term, lo, hi, page, page.count)
-            return
+        """Bisect [lo, hi], which holds more hits than the window, until each slice fits;
+        a single day still too big is split by PMID range."""
         if lo >= hi:
             yield from self._uid_slices(term, lo, lo, 1, MAX_PMID, result)
             return
@@ -219,7 +215,7 @@ class EUtilsClient:
                 result.slices += 1
                 yield self._pages(term, a, b, probe, probe.count)
             elif probe.count:
-                yield from self._date_slices(term, a, b, probe.count, result)
+                yield from self._date_slices(term, a, b, result)
 
     def _uid_slices(self, term: str, first_day: date | None, last_day: date | None, lo: int,
                     hi: int, result: SearchResult) -> Iterable[list[int]]:
