@@ -177,7 +177,10 @@ class Handler(BaseHTTPRequestHandler):
         if endpoint == "esearch":
             return self._esearch(p)
         if endpoint == "efetch":
-            return self._efetch(p)
+            status, ctype, body = self._efetch(p)
+            if fault == "malformed":  # whole, but not well-formed XML
+                body = body.replace("</ArticleTitle>", "</ArticleTitel>", 1)
+            return status, ctype, body
         return 404, "text/plain", "unknown endpoint"
 
     def _match(self, term: str) -> list[int] | None:

@@ -78,6 +78,15 @@ def test_faults_are_retried_and_nothing_is_lost(cli, kratom_server):
     assert summary["new"] == 4 and summary["retries"] == 6
 
 
+def test_complete_but_broken_xml_is_fetched_again(cli, server):
+    docs = [synthetic_doc(9_600_000 + i, date(2020, 1, 1)) for i in range(1200)]
+    server.state.add_docs(docs, term="broken")
+    server.state.faults = {"efetch": [None, "malformed"]}
+    summary = json.loads(cli("search", "broken", "--json").stdout)
+    assert summary["new"] == 1200 and summary["retries"] == 1
+    assert len(server.state.requests("efetch")) == 4  # 3 batches, one of them twice
+
+
 def test_persistent_failure_gives_one_clear_line(cli, kratom_server):
     kratom_server.state.faults = {"esearch": ["500"] * 10}
     result = cli("search", "kratom")
