@@ -67,6 +67,7 @@ _NOTHING: frozenset[str] = frozenset()
 # evidence (text, matched text, abstract start, sentence cache) or None for a heading,
 # start offset or heading name, end offset or heading as given, evidence display].
 _Acc = dict[str, list[Any]]
+_Ctx = tuple[str, str, int, dict[int, str]]  # text, matched text, abstract start, sentences
 _first, _second = itemgetter(0), itemgetter(1)
 
 
@@ -381,7 +382,7 @@ class Classifier:
         m = _matchable(text)
         # ctx: what evidence needs later (text, matched text, where the abstract starts, and
         # the sentences already cut out, by the offset of the '. ' before them)
-        ctx = (text, m, len(title) + 2, {})
+        ctx: _Ctx = (text, m, len(title) + 2, {})
         hits = self._automaton.iter_long(m)
         hedge_end = self._scan_lead(hits, ctx, acc, bg_acc)
         if hedge_end is not None:
@@ -473,7 +474,8 @@ class Classifier:
     def _score_keywords(self, keywords: Sequence[str], acc: _Acc) -> None:
         text = " " + ". ".join(k.strip() for k in keywords if k and k.strip()) + " "
         m = _matchable(text)
-        ctx, mult = (text, m, 0, {}), self._scoring.keywords
+        ctx: _Ctx = (text, m, 0, {})
+        mult = self._scoring.keywords
         for end, entry in self._automaton.iter_long(m):
             if entry[6] & _TOPICAL and m[end + 1] not in entry[0]:
                 _add(acc, entry, mult, "keywords", ctx, end - entry[1], end)

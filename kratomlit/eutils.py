@@ -282,7 +282,8 @@ class EUtilsClient:
     def _attempt(self, url: str, method: str, payload: dict[str, Any],
                  read: Callable[[bytes], T], refresh: bool) -> T:
         # a plain requests.Session works too; only a cached one knows force_refresh
-        extra = {"force_refresh": refresh} if hasattr(self.session, "cache") else {}
+        extra: dict[str, Any] = {"force_refresh": refresh} if hasattr(self.session, "cache") \
+            else {}
         what = _loggable(url, payload)
         try:
             if method == "POST":
