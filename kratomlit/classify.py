@@ -36,7 +36,7 @@ from typing import Any
 import ahocorasick
 
 TOPICS: tuple[str, ...] = ("mechanism", "withdrawal", "safety", "dosing")
-CODE_VERSION = "1.0"
+CODE_VERSION = "1.1"  # bump whenever scoring code changes what labels come out
 SOURCES = ("title", "abstract", "mesh", "keywords", "publication_types")
 
 # Kinds of automaton entries (bit flags: one key may be several kinds at once).
@@ -235,7 +235,8 @@ class _Zones:
 
     The background is a leading BACKGROUND/INTRODUCTION section (up to the next section
     label), or else the sentences before the first one that introduces the study ("we",
-    "this study", "aimed", "year-old" ...), or, with neither, the first sentence.
+    "this study", "aimed", "year-old" ...), or, with neither, the first sentence (none when
+    the abstract is a single sentence).
     """
 
     __slots__ = ("body", "end", "bg_label")
@@ -259,8 +260,10 @@ class _Zones:
 
     def finish(self, m: str) -> None:
         if self.end < 0:
+            # a one-sentence abstract has no background: that sentence is the content
             first = m.find(". ", self.body)
-            self.end = len(m) if first < 0 else first + 2
+            alone = first < 0 or not m[first + 2:].strip()
+            self.end = self.body if alone else first + 2
 
 
 class Classifier:

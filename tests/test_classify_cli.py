@@ -165,3 +165,13 @@ def test_classify_without_a_library_says_so(cli):
 def test_json_summary_is_one_line_when_piped(cli, kratom_server):
     out = cli("search", "kratom", "--json").stdout
     assert len(out.strip().splitlines()) == 1 and json.loads(out)["mindate"] is None
+
+
+def test_a_one_sentence_abstract_is_content_not_background():
+    from kratomlit.classify import default_classifier
+
+    result = default_classifier().classify(
+        "Kratom alkaloid study", "Mitragynine acted as a partial agonist at the mu-opioid "
+        "receptor with G protein bias and no beta-arrestin recruitment.")
+    assert result.topics == ["mechanism"]
+    assert any(e.source == "abstract" for e in result.evidence["mechanism"])
