@@ -461,18 +461,11 @@ class Classifier:
                pending: list[tuple[int, int, Entry, float]]) -> None:
         """Place the abstract's early phrases once the background's end is known."""
         sc = self._scoring
-        for start, end, entry, hedge in pending:  # _add() inlined
+        for start, end, entry, hedge in pending:  # few items: no need to inline _add()
             if start < bg_end:
-                target, mult = bg_acc, sc.background * hedge
+                _add(bg_acc, entry, sc.background * hedge, "abstract", ctx, start, end)
             else:
-                target, mult = acc, sc.body * hedge
-            item = target.get(entry[3])
-            if item is None:
-                target[entry[3]] = [mult, mult, entry[4], "abstract", ctx, start, end, entry[5]]
-            else:
-                item[1] += mult
-                if mult > item[0]:
-                    item[0], item[3], item[5], item[6] = mult, "abstract", start, end
+                _add(acc, entry, sc.body * hedge, "abstract", ctx, start, end)
 
     def _score_keywords(self, keywords: Sequence[str], acc: _Acc) -> None:
         text = " " + ". ".join(k.strip() for k in keywords if k and k.strip()) + " "
