@@ -15,13 +15,12 @@ is the mean over the four topics; micro-F1 pools their counts.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from kratomlit.classify import TOPICS, Classification
+from kratomlit.files import atomic_path
 
 _LIST_FIELDS = ("mesh", "keywords", "publication_types")
 
@@ -114,22 +113,11 @@ def classify_file(classifier: _Classifies, in_path: Path, out_path: Path) -> int
     Returns the number of records written.
     """
     items = read_items(in_path)
-    out_path = Path(out_path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp",
-                                    dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for item in items:
-                result = classify_item(classifier, item).to_dict()
-                out.write(json.dumps({"pmid": item["pmid"], **result}, ensure_ascii=False))
-                out.write("\n")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp_name, 0o666 & ~mask)  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp_name, out_path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(Path(out_path)) as tmp, tmp.open("w", encoding="utf-8") as out:
+        for item in items:
+            result = classify_item(classifier, item).to_dict()
+            out.write(json.dumps({"pmid": item["pmid"], **result}, ensure_ascii=False))
+            out.write("\n")
     return len(items)
 
 

@@ -9,9 +9,7 @@ leaves a half-written file. CSV and XLSX cells that a spreadsheet would run as a
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils.exceptions import IllegalCharacterError
 
 from kratomlit.errors import ExportError
+from kratomlit.files import atomic_path
 from kratomlit.parse import author_name, mesh_heading
 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
@@ -147,12 +146,6 @@ def _is_missing(value: Any) -> bool:
     return not isinstance(value, (list, dict, str)) and bool(pd.isna(value))
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_xlsx(df: pd.DataFrame, path: Path) -> None:
     """Excel via openpyxl; control characters Excel refuses are dropped, and cells past its
     32,767-character limit are cut with a marker."""
@@ -234,16 +227,10 @@ def write_table(df: pd.DataFrame, fmt: str, path: Path) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise ExportError(f"Cannot write {path}: folder {directory} does not exist.")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        WRITERS[fmt](df, tmp)
-        tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            WRITERS[fmt](df, tmp)
     except OSError as exc:
         raise ExportError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
     except (ValueError, IllegalCharacterError) as exc:  # a writer refusing a value
         raise ExportError(f"Cannot write {path} as {fmt}: {exc}. Try --format jsonl.") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
