@@ -56,6 +56,7 @@ class State:
     faults: dict[str, list[str]] = field(default_factory=dict)  # endpoint -> queue of faults
     log: list[Logged] = field(default_factory=list)
     window: int = 9999
+    delays: dict[str, float] = field(default_factory=dict)  # endpoint -> seconds to stall
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_docs(self, docs: Iterable[Doc], term: str | None = None) -> list[int]:
@@ -140,6 +141,8 @@ class Handler(BaseHTTPRequestHandler):
             fault = state.faults.get(endpoint, [None]).pop(0) if state.faults.get(endpoint) \
                 else None
         status, ctype, body = self._answer(endpoint, params, fault)
+        if state.delays.get(endpoint):  # a slow NCBI: lets tests kill a run mid-fetch
+            time.sleep(state.delays[endpoint])
         state.log.append(Logged(arrived, endpoint, self.command, params, status))
         if fault == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
