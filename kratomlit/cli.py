@@ -21,6 +21,7 @@ from kratomlit.errors import IncompleteError, KratomlitError, StorageError, Usag
 
 if TYPE_CHECKING:
     from kratomlit.queries import SavedQuery
+    from kratomlit.refresh import RefreshSummary
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -204,6 +205,164 @@ def export(
         labels = library.labels_for([r["pmid"] for r in rows])
     write_table(to_frame(rows, labels), fmt, output)
     render.note(f"Wrote {len(rows)} records to {output} ({fmt}).")
+
+
+@app.command()
+@handle_errors
+def refresh(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(
+        help="Saved searches to refresh (default: every saved search).")] = None,
+    queries_dir: Annotated[Path | None, typer.Option(
+        "--queries", help="Run the saved searches in this folder instead of the shipped "
+        "ones and KRATOMLIT_HOME/queries.")] = None,
+    export_new: Annotated[Path | None, typer.Option(
+        "--export-new", help="After the run, write what it found to a dated CSV in this "
+        "folder.")] = None,
+    wait: Annotated[float, typer.Option(
+        min=0, help="Seconds to wait for another refresh on this home to finish.")] = 300,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Print only errors (cron then mails only failures).")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the run's summary as JSON on stdout and nothing else.")] = False,
+) -> None:
+    """Bring saved searches up to date: new records, revised records, topic labels.
+
+    Built for cron: no prompts, no colour or progress bars off a terminal, a log line per
+    event in KRATOMLIT_HOME/logs, exit 0 complete, 10 partial, 9 another refresh running.
+
+    Example: kratomlit refresh --quiet --export-new ~/kratom/new
+    """
+    from kratomlit.digest import dated_name, new_records, write_digest
+    from kratomlit.eutils import EUtilsClient
+    from kratomlit.refresh import refresh_lock, run_refresh
+    from kratomlit.session import make_session
+    from kratomlit.store import Library
+
+    settings = settings_from(ctx)
+    selected, problems = _refresh_queries(settings, names or [], queries_dir)
+    _log_to_file(settings)
+    if not settings.email and not quiet:
+        render.warning("NCBI_EMAIL is not set; NCBI asks every tool for a contact email.")
+    classifier = _refresh_classifier(problems)
+    with refresh_lock(settings.home, wait), make_session(settings) as session, \
+            Library(settings.library_path) as library:
+        summary = run_refresh(library, selected,
+                              lambda: EUtilsClient.from_settings(session, settings),
+                              classifier, problems)
+        if export_new is not None:
+            path = dated_name(_folder(export_new))
+            write_digest(new_records(library, library.digest_cutoff(before=summary.id)),
+                         "csv", path)
+            summary.digest = str(path)
+    if as_json:
+        render.print_json(summary.to_dict())
+    elif not quiet:
+        render.refresh_summary(summary)
+    _refresh_exit(summary, settings)
+
+
+def _refresh_queries(settings: Settings, names: list[str], folder: Path | None
+                     ) -> tuple[list[SavedQuery], list[str]]:
+    """The saved searches to run, and problems with query files that were skipped."""
+    from kratomlit.queries import list_queries
+
+    if folder is not None and not folder.is_dir():
+        raise UsageError(f"--queries {folder} is not a folder of saved-search .toml files.")
+    problems: list[str] = []
+    found = list_queries(folder, problems, shipped=False) if folder else \
+        list_queries(settings.user_queries_dir, problems)
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise UsageError(f"No saved search named {', '.join(map(repr, unknown))}. Known: "
+                         f"{', '.join(found) or 'none'}. {' '.join(problems)}".strip())
+    if not found:
+        raise UsageError(f"There are no saved searches in {folder}. {' '.join(problems)}"
+                         .strip())
+    selected = [found[n] for n in dict.fromkeys(names)] if names else list(found.values())
+    return selected, [] if names else problems
+
+
+def _refresh_classifier(problems: list[str]) -> Any:
+    """The topic classifier, or None (and a problem noted) when its lexicon is broken."""
+    from kratomlit.classify import LexiconError, default_classifier
+
+    try:
+        return default_classifier()
+    except LexiconError as exc:
+        problems.append(f"New records were not labelled: the topic lexicon is broken ({exc}).")
+        return None
+
+
+def _folder(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"Cannot create the folder {path}: {exc.strerror or exc}.") from exc
+    return path
+
+
+def _refresh_exit(summary: RefreshSummary, settings: Settings) -> None:
+    """Exit 0 when complete; otherwise say what failed, and exit 10 (partial) or the
+    first failure's code (nothing saved)."""
+    from kratomlit.errors import NCBIError, NetworkError, PartialError
+
+    for problem in summary.problems:
+        render.warning(problem)
+    if summary.status == "complete":
+        return
+    failed = [s for s in summary.searches if s.status != "complete"]
+    detail = "; ".join(f"{s.name}: {s.status}, {s.error}" for s in failed)
+    log = settings.log_dir / "kratomlit.log"
+    if summary.status == "partial":
+        raise PartialError(f"Refresh {summary.id} was partial: {len(failed)} of "
+                           f"{len(summary.searches)} saved searches did not complete "
+                           f"({detail}). The rest are saved; the next refresh retries. "
+                           f"Log: {log}")
+    error = {3: NetworkError, 4: NCBIError}.get(summary.exit_code, KratomlitError)
+    raise error(f"Refresh {summary.id} saved nothing new: {detail}. The next refresh "
+                f"catches up. Log: {log}")
+
+
+@app.command(name="new")
+@handle_errors
+def new_cmd(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(
+        help="'last' (default: what the latest refresh found) or a date: YYYY, YYYY/MM or "
+        "YYYY/MM/DD.")
+    ] = None,
+    saved: Annotated[list[str] | None, typer.Option(
+        help="Only this saved search (repeatable).")] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="table, csv or jsonl.")] = "table",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write csv/jsonl to this file instead of stdout.")] = None,
+) -> None:
+    """List records first seen since the last refresh (or a date), per saved search.
+
+    Example: kratomlit new --since 2026/11/01 --format csv -o new.csv
+    """
+    from kratomlit.digest import FORMATS, digest_since, digest_text, new_records, write_digest
+    from kratomlit.store import Library
+
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"Unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    if output is not None and fmt == "table":
+        raise UsageError("--output needs --format csv or jsonl.")
+    cutoff_date = None if since in (None, "last") else \
+        _date_opt(since, end=False, what="--since")
+    with Library(_existing_library(settings_from(ctx))) as library:
+        cutoff = cutoff_date.isoformat() if cutoff_date else digest_since(library, since)
+        rows = new_records(library, cutoff, saved or [])
+    if fmt == "table":
+        render.digest_table(rows, cutoff)
+    elif output is not None:
+        write_digest(rows, fmt, output)
+        render.note(f"Wrote {len(rows)} new records to {output} ({fmt}).")
+    else:
+        render.out.out(digest_text(rows, fmt), end="", highlight=False)
 
 
 @app.command()

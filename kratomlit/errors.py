@@ -7,7 +7,9 @@
     ├── StorageError                exit 5   the library database cannot be used
     ├── ExportError                 exit 6   the export file cannot be written
     ├── InputError                  exit 7   a bad line in a file given to classify/eval
-    └── IncompleteError             exit 8   a search listed fewer PMIDs than PubMed's Count
+    ├── IncompleteError             exit 8   a search listed fewer PMIDs than PubMed's Count
+    ├── BusyError                   exit 9   another refresh holds the lock past --wait
+    └── PartialError                exit 10  a refresh saved some searches, others failed
 
 Each message says what went wrong and what to do; the library never exits the process.
 """
@@ -59,3 +61,15 @@ class IncompleteError(KratomlitError):
     """A search finished but PubMed listed fewer PMIDs than its Count."""
 
     exit_code = 8
+
+
+class BusyError(KratomlitError):
+    """Another ``refresh`` is running on the same KRATOMLIT_HOME and did not finish in time."""
+
+    exit_code = 9
+
+
+class PartialError(KratomlitError):
+    """A refresh finished some saved searches and failed others (what finished is saved)."""
+
+    exit_code = 10

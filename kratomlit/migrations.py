@@ -84,6 +84,34 @@ def m002_topic_labels(db: sqlite3.Connection) -> None:
     """)
 
 
+@migration
+def m004_refreshes(db: sqlite3.Connection) -> None:
+    """``refresh`` runs, which searches ran in them, and which runs checked revisions.
+
+    A search run is a base for the next ``[mdat]`` revision window only once the revisions
+    up to its start were checked (``search`` does that itself; ``refresh`` checks all its
+    searches at once afterwards), so runs made before this migration count as checked.
+    """
+    _script(db, """
+        CREATE TABLE refreshes (
+            id INTEGER PRIMARY KEY,
+            started TEXT NOT NULL,
+            finished TEXT,
+            status TEXT NOT NULL DEFAULT 'running', -- running|complete|partial|failed|interrupted
+            pid INTEGER,
+            searches INTEGER, failed INTEGER,
+            new INTEGER, updated INTEGER, labelled INTEGER,
+            requests INTEGER,
+            revisions_since TEXT          -- start of the [mdat] window checked, if any
+        );
+        ALTER TABLE runs ADD COLUMN refresh_id INTEGER REFERENCES refreshes (id);
+        ALTER TABLE runs ADD COLUMN requests INTEGER;
+        ALTER TABLE runs ADD COLUMN error TEXT;
+        ALTER TABLE runs ADD COLUMN revisions_checked INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX hits_first_seen ON hits (first_seen)
+    """)
+
+
 def _script(db: sqlite3.Connection, sql: str) -> None:
     """Run statements one by one: ``executescript`` would commit the open transaction."""
     for statement in sql.split(";"):

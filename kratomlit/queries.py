@@ -83,15 +83,16 @@ def _opt_date(value: object, end: bool, path: Path) -> date | None:
     return parse_date(str(value), end=end, what=f"{path.name}: date")
 
 
-def list_queries(user_dir: Path | None = None,
-                 problems: list[str] | None = None) -> dict[str, SavedQuery]:
-    """All saved searches by name; the user's folder overrides the shipped one.
+def list_queries(user_dir: Path | None = None, problems: list[str] | None = None,
+                 shipped: bool = True) -> dict[str, SavedQuery]:
+    """All saved searches by name; the user's folder overrides the shipped one
+    (``shipped=False``: only the user's folder).
 
     A broken file is skipped and described in ``problems`` (when given), so one bad file
     does not disable every saved search.
     """
     found: dict[str, SavedQuery] = {}
-    for folder in (packaged_queries_dir(), user_dir):
+    for folder in (packaged_queries_dir() if shipped else None, user_dir):
         if folder and folder.is_dir():
             for path in sorted(folder.glob("*.toml")):
                 try:

@@ -6,7 +6,7 @@ Library modules never import this; they return data and the CLI hands it here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -90,6 +90,34 @@ def search_summary(summary: SearchSummary) -> None:
     out.print(table)
     for w in summary.warnings:
         warning(w)
+
+
+def refresh_summary(summary: Any) -> None:
+    """One row per saved search, then the run's totals."""
+    table = Table(title=Text(f"Refresh {summary.id}: {summary.status}"), header_style="bold")
+    for col in ("search", "status", "hits", "new", "updated", "requests", "note"):
+        table.add_column(col, justify="left" if col in ("search", "status", "note")
+                         else "right", overflow="fold")
+    for s in summary.searches:
+        table.add_row(s.name, s.status, str(s.hits), str(s.new), str(s.updated),
+                      str(s.requests), Text(s.error))
+    out.print(table)
+    since = summary.revisions_since or "not checked (no earlier run)"
+    out.print(Text(f"revised records refetched: {summary.revised} (revisions since {since})"
+                   f"; labelled: {summary.labelled}; network requests: {summary.requests}"))
+    if summary.digest:
+        out.print(Text(f"new records written to {summary.digest}"))
+
+
+def digest_table(rows: Sequence[Mapping[str, Any]], since: str | None) -> None:
+    title = f"{len(rows)} records first seen since {since or 'the library began'}"
+    table = Table(title=Text(title), header_style="bold")
+    for col in ("search", "pmid", "year", "title", "topics"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*(Text("" if r[c] is None else str(r[c]))
+                        for c in ("search", "pmid", "year", "title", "topics")))
+    out.print(table)
 
 
 def key_values(title: str, values: Mapping[str, Any]) -> None:

@@ -40,6 +40,7 @@ class SearchSummary:
     from_cache: int = 0
     retries: int = 0
     complete: bool = True  # False when ESearch listed fewer PMIDs than its Count
+    search_id: int = 0  # the library's id for this search (export --search ID)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,30 +53,41 @@ class SearchSummary:
 def run_search(client: EUtilsClient, library: Library, term: str, *,
                name: str | None = None, mindate: date | None = None,
                maxdate: date | None = None, limit: int | None = None,
-               progress: Progress | None = None) -> SearchSummary:
-    """Search PubMed for ``term`` and bring the library up to date with its hits."""
+               progress: Progress | None = None, refresh_id: int | None = None,
+               check_revisions: bool = True, fresh: bool = False) -> SearchSummary:
+    """Search PubMed for ``term`` and bring the library up to date with its hits.
+
+    ``fresh`` skips the HTTP cache for the ESearch (a scheduled refresh must see today's
+    hits); ``check_revisions=False`` leaves the ``[mdat]`` check to the caller (``refresh``
+    checks all its searches in one ESearch).
+    """
     lo, hi = (d.isoformat() if d else "" for d in (mindate, maxdate))
     summary = SearchSummary(term, name, lo, hi)
     search = library.get_search(term, lo, hi, name)
-    previous = library.last_complete_run(search.id)
-    run_id = library.start_run(search.id)
+    summary.search_id = search.id
+    previous = library.last_complete_run(search.id) if check_revisions else None
+    run_id = library.start_run(search.id, refresh_id)
     try:
-        _run(client, library, search.id, previous, summary, mindate, maxdate, limit, progress)
-    except BaseException:
-        library.finish_run(run_id, "failed")
-        raise
-    finally:
+        _run(client, library, search.id, previous, summary, mindate, maxdate, limit, progress,
+             fresh)
+    except BaseException as exc:
         _copy_stats(client, summary)
+        library.finish_run(run_id, "failed", requests=summary.network_requests,
+                           error=str(exc)[:1000] or type(exc).__name__)
+        raise
+    _copy_stats(client, summary)
     status = "complete" if summary.complete else "incomplete"  # not a base for [mdat]
     library.finish_run(run_id, status, count=summary.count, retrieved=summary.listed,
-                       new=summary.new, updated=summary.updated, held=summary.already_held)
+                       new=summary.new, updated=summary.updated, held=summary.already_held,
+                       requests=summary.network_requests,
+                       revisions_checked=int(check_revisions))
     return summary
 
 
 def _run(client: EUtilsClient, library: Library, search_id: int, previous: str | None,
          summary: SearchSummary, mindate: date | None, maxdate: date | None,
-         limit: int | None, progress: Progress | None) -> None:
-    found = client.search(summary.term, mindate, maxdate, limit)
+         limit: int | None, progress: Progress | None, fresh: bool) -> None:
+    found = client.search(summary.term, mindate, maxdate, limit, refresh=fresh)
     summary.count, summary.listed, summary.slices = found.count, len(found.ids), found.slices
     summary.warnings += found.warnings
     if limit is None and len(found.ids) != found.count:
@@ -84,7 +96,7 @@ def _run(client: EUtilsClient, library: Library, search_id: int, previous: str |
                                 f"{len(found.ids)}; run the search again to complete it.")
     held = library.held(found.ids)
     new = [p for p in found.ids if p not in held]
-    revised = _revised(client, library, summary, previous, mindate, maxdate, held)
+    revised = revised_since(client, library, summary.term, previous, held, mindate, maxdate)
     summary.already_held = len(held) - len(revised)
     library.touch_hits(search_id, [p for p in found.ids if p in held])
     tracker = _Tracker(len(new) + len(revised), progress)
@@ -94,9 +106,9 @@ def _run(client: EUtilsClient, library: Library, search_id: int, previous: str |
         if meanwhile:
             library.touch_hits(search_id, meanwhile)
             summary.already_held += len(meanwhile)
-        fresh = [p for p in batch if p not in meanwhile]
-        if fresh:
-            out = _fetch_and_store(client, library, search_id, fresh, False, summary)
+        fresh_ids = [p for p in batch if p not in meanwhile]
+        if fresh_ids:
+            out = _fetch_and_store(client, library, search_id, fresh_ids, False, summary)
             summary.new += out["inserted"]
             summary.already_held += out["unchanged"] + out["updated"]
         tracker.advance(len(batch))
@@ -127,21 +139,23 @@ def _fetch_and_store(client: EUtilsClient, library: Library, search_id: int,
     return library.save_batch(search_id, parsed.records, parsed.deleted)
 
 
-def _revised(client: EUtilsClient, library: Library, summary: SearchSummary,
-             previous: str | None, mindate: date | None, maxdate: date | None,
-             held: set[int]) -> list[int]:
-    """Held records PubMed modified since the previous complete run of this search.
+def revised_since(client: EUtilsClient, library: Library, term: str, previous: str | None,
+                  held: set[int] | None = None, mindate: date | None = None,
+                  maxdate: date | None = None) -> list[int]:
+    """Held records PubMed modified since ``previous`` (a run's start), to fetch again.
 
     ``[mdat]`` counts whole days, so the window starts a day before that run. A listed
     record is refetched when the revision the library holds predates the window, or when
-    it was fetched before that run; otherwise it already carries the change.
+    it was fetched before that run; otherwise it already carries the change. ``held``
+    limits the answer to those PMIDs (default: anything the library holds).
     """
-    if not previous or not held:
+    if not previous or held == set():
         return []
     since = (datetime.fromisoformat(previous) - timedelta(days=1)).strftime("%Y/%m/%d")
-    term = f"({summary.term}) AND {since}:3000[mdat]"
-    found = client.search(term, mindate, maxdate, refresh=True)  # never a cached answer
-    changed = [p for p in found.ids if p in held]
+    found = client.search(f"({term}) AND {since}:3000[mdat]", mindate, maxdate,
+                          refresh=True)  # never a cached answer
+    changed = [p for p in found.ids if p in held] if held is not None else \
+        sorted(library.held(found.ids))
     stale = library.stale(changed, revised_before=since.replace("/", "-"),
                           fetched_before=previous)
     return [p for p in changed if p in stale]

@@ -41,7 +41,8 @@ def _wal(db: sqlite3.Connection) -> None:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """UTC time to the millisecond: runs a second apart must still be ordered."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -103,24 +104,103 @@ class Library:
         return SearchRow(*row)
 
     def last_complete_run(self, search_id: int) -> str | None:
-        """Start time of the last run that finished, for ``[mdat]`` refreshes."""
+        """Start of the last finished run whose revisions were checked: the ``[mdat]`` base."""
         row = self.db.execute("SELECT max(started) FROM runs WHERE search_id=? AND "
-                              "status='complete'", (search_id,)).fetchone()
+                              "status='complete' AND revisions_checked=1", (search_id,)).fetchone()
         return row[0]
 
-    def start_run(self, search_id: int) -> int:
+    def start_run(self, search_id: int, refresh_id: int | None = None) -> int:
         with self.transaction() as db:
-            cur = db.execute("INSERT INTO runs (search_id, started) VALUES (?, ?)",
-                             (search_id, now_iso()))
+            cur = db.execute("INSERT INTO runs (search_id, started, refresh_id, "
+                             "revisions_checked) VALUES (?, ?, ?, 0)",
+                             (search_id, now_iso(), refresh_id))
         return int(cur.lastrowid or 0)
 
-    def finish_run(self, run_id: int, status: str, **counts: int) -> None:
-        cols = ", ".join(f"{k} = :{k}" for k in counts)
+    def finish_run(self, run_id: int, status: str, **values: Any) -> None:
+        """Close a run with its status and counts (columns of ``runs``)."""
+        self._finish("runs", run_id, status, values)
+
+    def _finish(self, table: str, row_id: int, status: str, values: dict[str, Any]) -> None:
+        cols = ", ".join(f"{k} = :{k}" for k in values)
         sets = f"{cols}, " if cols else ""
         with self.transaction() as db:
-            db.execute(f"UPDATE runs SET {sets}finished = :finished, status = :status "
-                       "WHERE id = :id", {**counts, "finished": now_iso(), "status": status,
-                                          "id": run_id})
+            db.execute(f"UPDATE {table} SET {sets}finished = :finished, status = :status "
+                       "WHERE id = :id", {**values, "finished": now_iso(), "status": status,
+                                          "id": row_id})
+
+    # ---- refreshes ------------------------------------------------------------------
+
+    def start_refresh(self, pid: int) -> tuple[int, str]:
+        """Open a refresh; return its id and start time.
+
+        The caller holds the refresh lock, so any refresh still marked running was killed:
+        it and its open search runs are closed as interrupted first.
+        """
+        stamp = now_iso()
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET status='failed', finished=?, error='interrupted' "
+                       "WHERE status='running' AND refresh_id IN "
+                       "(SELECT id FROM refreshes WHERE status='running')", (stamp,))
+            db.execute("UPDATE refreshes SET status='interrupted' WHERE status='running'")
+            cur = db.execute("INSERT INTO refreshes (started, pid) VALUES (?, ?)", (stamp, pid))
+        return int(cur.lastrowid or 0), stamp
+
+    def finish_refresh(self, refresh_id: int, status: str, **values: Any) -> None:
+        self._finish("refreshes", refresh_id, status, values)
+
+    def revision_base(self, search_ids: Iterable[int]) -> str | None:
+        """The oldest of these searches' ``[mdat]`` bases: one window covering them all."""
+        bases = [self.last_complete_run(i) for i in search_ids]
+        known = [b for b in bases if b]
+        return min(known) if known else None
+
+    def mark_revisions_checked(self, refresh_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET revisions_checked=1 WHERE refresh_id=? "
+                       "AND status='complete'", (refresh_id,))
+
+    def searches_holding(self, pmids: Iterable[int]) -> Counter[int]:
+        """How many of ``pmids`` each search (by id) has found."""
+        found: Counter[int] = Counter()
+        for search_id, n in self._rows_in(
+                "SELECT search_id, count(*) FROM hits WHERE pmid IN ({marks}) "
+                "GROUP BY search_id", pmids):
+            found[search_id] += n
+        return found
+
+    def digest_cutoff(self, before: int | None = None) -> str | None:
+        """End of the last refresh that finished (complete or partial), before refresh
+        ``before`` when given: what a refresh found is what was first seen after it."""
+        sql = "SELECT max(finished) FROM refreshes WHERE status IN ('complete', 'partial')"
+        row = self.db.execute(sql + (" AND id < ?" if before else ""),
+                              (before,) if before else ()).fetchone()
+        return row[0]
+
+    def latest_finished_refresh(self) -> int | None:
+        row = self.db.execute("SELECT max(id) FROM refreshes WHERE status IN "
+                              "('complete', 'partial')").fetchone()
+        return row[0]
+
+    def new_hits(self, since: str | None, names: Sequence[str] = ()
+                 ) -> Iterator[dict[str, Any]]:
+        """Records first found by each search after ``since`` (all when None), per search,
+        newest first; a record found by two searches is listed under each."""
+        where, args = ["r.deleted_at IS NULL"], []
+        if since:
+            where.append("h.first_seen > ?")
+            args.append(since)
+        if names:
+            where.append(f"s.name IN ({','.join('?' * len(names))})")
+            args.extend(names)
+        sql = ("SELECT COALESCE(s.name, s.term), h.first_seen, r.data, l.topics FROM hits h "
+               "JOIN searches s ON s.id = h.search_id JOIN records r ON r.pmid = h.pmid "
+               "LEFT JOIN labels l ON l.pmid = h.pmid "
+               f"WHERE {' AND '.join(where)} ORDER BY 1, h.first_seen DESC, h.pmid DESC")
+        for search, first_seen, data, topics in self.db.execute(sql, args):
+            row = json.loads(data)
+            row.update(search=search, first_seen=first_seen,
+                       topics=json.loads(topics) if topics else None)
+            yield row
 
     # ---- records ------------------------------------------------------------------
 
@@ -146,22 +226,29 @@ class Library:
             "SELECT pmid FROM records WHERE pmid IN ({marks}) AND ((date_revised != '' "
             "AND date_revised < ?) OR last_fetched < ?)", pmids, revised_before, fetched_before)}
 
-    def save_batch(self, search_id: int, records: Sequence[Record],
-                   deleted: Sequence[int] = ()) -> Counter[str]:
+    def save_batch(self, search_id: int | None, records: Sequence[Record],
+                   deleted: Sequence[int] = (), changed: list[int] | None = None
+                   ) -> Counter[str]:
         """Store a fetched batch and its hits in one transaction.
 
         Returns how many records were ``inserted``, ``updated`` (their XML changed) and
-        ``unchanged`` (e.g. stored meanwhile by another process).
+        ``unchanged`` (e.g. stored meanwhile by another process). ``search_id`` None stores
+        records without hits (revisions fetched for several searches at once). PMIDs of
+        updated records are appended to ``changed`` when it is given.
         """
         stamp = now_iso()
         outcome: Counter[str] = Counter(inserted=0, updated=0, unchanged=0)
         with self.transaction() as db:
             for rec in records:
-                outcome[self._upsert(db, rec, stamp)] += 1
-            db.executemany(
-                "INSERT INTO hits (search_id, pmid, first_seen, last_seen) VALUES (?,?,?,?) "
-                "ON CONFLICT DO UPDATE SET last_seen = excluded.last_seen",
-                [(search_id, r.pmid, stamp, stamp) for r in records])
+                result = self._upsert(db, rec, stamp)
+                outcome[result] += 1
+                if result == "updated" and changed is not None:
+                    changed.append(rec.pmid)
+            if search_id is not None:
+                db.executemany(
+                    "INSERT INTO hits (search_id, pmid, first_seen, last_seen) VALUES (?,?,?,?)"
+                    " ON CONFLICT DO UPDATE SET last_seen = excluded.last_seen",
+                    [(search_id, r.pmid, stamp, stamp) for r in records])
             db.executemany("UPDATE records SET deleted_at=? WHERE pmid=?",
                            [(stamp, p) for p in deleted])
         return outcome

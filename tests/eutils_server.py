@@ -196,6 +196,9 @@ class Handler(BaseHTTPRequestHandler):
             base = self._match(m.group(1))
             since = date(int(m.group(2)), int(m.group(3)), int(m.group(4)))
             return None if base is None else [p for p in base if state.docs[p].mdat >= since]
+        if term.startswith("(") and term.endswith(")") and ") OR (" in term:
+            parts = [self._match(t) for t in term[1:-1].split(") OR (")]  # refresh's [mdat]
+            return sorted({p for part in parts if part for p in part}) if any(parts) else None
         return state.terms.get(" ".join(term.split()))
 
     def _esearch(self, p: dict[str, str]) -> tuple[int, str, str]:

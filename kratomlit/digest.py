@@ -1,0 +1,77 @@
+"""What is new: records each search found for the first time since a refresh or a date.
+
+This is the Monday-morning digest (``kratomlit new``) and the file ``refresh
+--export-new`` writes. "Since the last refresh" means after the end of the refresh before
+the latest finished one, so each finished refresh's digest holds exactly what was first
+seen during it and since the one before (interrupted refreshes roll into the next).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kratomlit.errors import ExportError, UsageError
+from kratomlit.export import PUBMED_URL, escape_formulas
+from kratomlit.files import atomic_path
+from kratomlit.parse import author_name
+from kratomlit.store import Library
+
+COLUMNS = ("search", "first_seen", "pmid", "title", "first_author", "journal", "year",
+           "doi", "url", "topics")
+FORMATS = ("table", "csv", "jsonl")
+
+
+def digest_since(library: Library, since: str | None) -> str | None:
+    """The cutoff for ``since``: ``last`` (default) is the refresh before the latest."""
+    if since not in (None, "last"):
+        return since
+    latest = library.latest_finished_refresh()
+    if latest is None:
+        raise UsageError("No refresh has finished yet, so there is no 'last run' to compare "
+                         "with. Run 'kratomlit refresh' first, or give --since DATE.")
+    return library.digest_cutoff(before=latest)
+
+
+def new_records(library: Library, since: str | None,
+                names: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Digest rows (``COLUMNS``) for records first seen after ``since``, per search."""
+    return [_row(rec) for rec in library.new_hits(since, names)]
+
+
+def _row(rec: Mapping[str, Any]) -> dict[str, Any]:
+    authors = [a for a in rec["authors"] if a.get("valid", True)]
+    return {"search": rec["search"], "first_seen": rec["first_seen"], "pmid": int(rec["pmid"]),
+            "title": rec["title"], "first_author": author_name(authors[0]) if authors else "",
+            "journal": rec["journal"], "year": rec["pub_year"], "doi": rec["doi"],
+            "url": PUBMED_URL.format(pmid=rec["pmid"]),
+            "topics": "; ".join(rec["topics"]) if rec["topics"] is not None else ""}
+
+
+def digest_text(rows: Iterable[Mapping[str, Any]], fmt: str) -> str:
+    """Digest rows as CSV (formula cells neutralised) or JSON lines."""
+    df = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    df["year"] = df["year"].astype("Int64")
+    if fmt == "csv":
+        return str(escape_formulas(df).to_csv(index=False, lineterminator="\n"))
+    return str(df.to_json(orient="records", lines=True, force_ascii=False))
+
+
+def write_digest(rows: Iterable[Mapping[str, Any]], fmt: str, path: Path) -> None:
+    """Write the digest to ``path`` atomically."""
+    text = digest_text(rows, fmt)
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ExportError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
+
+
+def dated_name(folder: Path, when: datetime | None = None) -> Path:
+    """``folder/kratomlit-new-YYYY-MM-DDTHHMMSSZ.csv``: one file per run, sorted by name."""
+    stamp = (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H%M%SZ")
+    return folder / f"kratomlit-new-{stamp}.csv"
