@@ -480,6 +480,7 @@ def info(ctx: typer.Context) -> None:
     if s.library_path.exists():
         with Library(s.library_path) as library:
             values.update(library.counts())
+            values["last refresh"] = library.last_refresh()
     render.key_values("kratomlit", values)
 
 

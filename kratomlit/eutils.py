@@ -52,6 +52,7 @@ MAX_PMID = 99_999_999
 IN_BAND_TRIES = 3  # an in-band ERROR is usually permanent (bad query); retry it a little
 CONNECT_TRIES = 3  # an unreachable host will not come back within a minute
 BACKOFF_BASE_S = 1.0
+LONG_TERM = 1000  # NCBI: send a long term by POST (refresh ORs every saved search)
 BACKOFF_CAP_S = 60.0
 
 
@@ -145,7 +146,8 @@ class EUtilsClient:
             params.update(datetype="pdat", mindate=_fmt(mindate or EARLIEST),
                           maxdate=_fmt(maxdate or LATEST))
         self.stats.esearch += 1
-        return self._call("esearch.fcgi", params, "GET", _read_esearch, IN_BAND_TRIES,
+        method = "POST" if len(term) > LONG_TERM else "GET"
+        return self._call("esearch.fcgi", params, method, _read_esearch, IN_BAND_TRIES,
                           refresh=self._refresh)
 
     def search(self, term: str, mindate: date | None = None, maxdate: date | None = None,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -178,6 +179,7 @@ def _check_revisions(library: Library, queries: Sequence[SavedQuery], done: dict
     """One ``[mdat]`` ESearch over the completed searches; refetch what changed."""
     since = library.revision_base(done.values())
     client = make_client()
+    by_search: Counter[int] = Counter()
     try:
         if since:
             term = " OR ".join(f"({q.term})" for q in queries if q.name in done)
@@ -186,7 +188,7 @@ def _check_revisions(library: Library, queries: Sequence[SavedQuery], done: dict
             by_search = library.searches_holding(changed)
             for outcome in summary.searches:
                 outcome.updated = by_search.get(done.get(outcome.name, -1), 0)
-        library.mark_revisions_checked(summary.id)
+        library.mark_revisions_checked(summary.id, by_search)
         summary.revisions_since = since
     except (NetworkError, NCBIError) as exc:
         summary.problems.append(f"Revision check failed, retried next run: {exc}")

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -154,10 +154,15 @@ class Library:
         known = [b for b in bases if b]
         return min(known) if known else None
 
-    def mark_revisions_checked(self, refresh_id: int) -> None:
+    def mark_revisions_checked(self, refresh_id: int,
+                               updated: Mapping[int, int] | None = None) -> None:
+        """Make this refresh's complete runs ``[mdat]`` bases, with their updated counts
+        (``updated``: search id -> records refetched because PubMed revised them)."""
         with self.transaction() as db:
             db.execute("UPDATE runs SET revisions_checked=1 WHERE refresh_id=? "
                        "AND status='complete'", (refresh_id,))
+            db.executemany("UPDATE runs SET updated=? WHERE refresh_id=? AND search_id=?",
+                           [(n, refresh_id, sid) for sid, n in (updated or {}).items()])
 
     def searches_holding(self, pmids: Iterable[int]) -> Counter[int]:
         """How many of ``pmids`` each search (by id) has found."""
@@ -175,6 +180,12 @@ class Library:
         row = self.db.execute(sql + (" AND id < ?" if before else ""),
                               (before,) if before else ()).fetchone()
         return row[0]
+
+    def last_refresh(self) -> str:
+        """'<status> <finished or started>' of the latest refresh, for ``info``."""
+        row = self.db.execute("SELECT status, COALESCE(finished, started) FROM refreshes "
+                              "ORDER BY id DESC LIMIT 1").fetchone()
+        return f"{row[0]}, {row[1]}" if row else "never"
 
     def latest_finished_refresh(self) -> int | None:
         row = self.db.execute("SELECT max(id) FROM refreshes WHERE status IN "

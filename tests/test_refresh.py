@@ -109,6 +109,8 @@ def test_a_revised_record_is_fetched_again_and_updated(cli, two_searches, qdir, 
     assert db.execute("SELECT title FROM records WHERE pmid=503").fetchone() == \
         ("Corrected title",)
     assert db.execute("SELECT count(*) FROM labels WHERE pmid=503").fetchone() == (1,)
+    assert db.execute("SELECT updated, new, requests FROM runs WHERE refresh_id=2 "
+                      "ORDER BY search_id").fetchall() == [(1, 0, 1), (1, 0, 1)]
 
 
 def test_named_searches_only(cli, two_searches, qdir):
@@ -265,3 +267,16 @@ def test_a_refresh_killed_mid_fetch_is_finished_by_the_next(server, qdir, env):
     assert [r[0] for r in db.execute("SELECT status FROM refreshes ORDER BY id")] == \
         ["interrupted", "complete"]
     assert db.execute("SELECT count(*) FROM runs WHERE status='running'").fetchone() == (0,)
+
+
+def test_a_long_combined_revision_check_is_sent_by_post(cli, server, tmp_path):
+    folder = tmp_path / "long"
+    folder.mkdir()
+    terms = [f"kratom {n} " + " OR ".join(f"word{n}x{i}" for i in range(60)) for n in "ab"]
+    for n, term in zip("ab", terms, strict=True):
+        (folder / f"{n}.toml").write_text(f'name = "{n}"\nterm = "{term}"\n')
+        server.state.add_docs([synthetic_doc(ord(n), date(2020, 1, 1))], term=term)
+    refresh_json(cli, "--queries", str(folder))
+    refresh_json(cli, "--queries", str(folder))
+    check = server.state.requests("esearch")[-1]
+    assert check.method == "POST" and check.params["term"].endswith("[mdat]")
