@@ -172,6 +172,12 @@ def test_quiet_prints_nothing_and_the_log_has_one_line_per_event(cli, two_search
     assert "finished: complete" in events[-1]
 
 
+def test_off_a_terminal_the_table_has_no_colour_codes(cli, two_searches, qdir):
+    result = cli("refresh", "--queries", str(qdir))
+    assert result.exit_code == 0 and "alpha" in result.stdout
+    assert "\x1b[" not in result.stdout + result.stderr
+
+
 def test_new_lists_what_the_latest_refresh_found(cli, two_searches, qdir, tmp_path):
     refresh_json(cli, "--queries", str(qdir))
     add(two_searches, 900, "kratom alpha")
