@@ -18,8 +18,10 @@ every batch it stored, and the next one closes it as interrupted and finishes th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -129,7 +131,9 @@ def run_refresh(library: Library, queries: Sequence[SavedQuery], make_client: Cl
         if classifier is not None:
             summary.labelled = classify_library(classifier, library)["labelled"]
     except BaseException as exc:
-        library.finish_refresh(refresh_id, "failed", **_counts(summary))
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        with contextlib.suppress(sqlite3.Error):  # keep the original error, not this one
+            library.finish_refresh(refresh_id, status, **_counts(summary))
         log.error("refresh %d stopped: %s", refresh_id, exc or type(exc).__name__)
         raise
     summary.status = _status(summary)
