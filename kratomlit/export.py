@@ -212,10 +212,12 @@ def _chunks(library: Library, query: ExportQuery,
             options: ExportOptions) -> Iterator[list[dict[str, Any]]]:
     for records in library.export_chunks(query, CHUNK):
         rows = [make_row(r) for r in records if _wanted(r.get("label"), options)]
+        del records  # one chunk alive at a time, not two, while the next is read
         if rows and options.fmt in TABULAR:
             rows = [{c: row[c] for c in options.columns} for row in rows]
         if rows:
             yield rows
+        del rows
 
 
 def _wanted(label: Mapping[str, Any] | None, options: ExportOptions) -> bool:

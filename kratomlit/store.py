@@ -294,8 +294,11 @@ class Library:
             rows = self.db.execute(sql, [last, *args, size]).fetchall()
             if not rows:
                 return
-            yield [_export_row(*row) for row in rows]
             last = rows[-1][0]
+            chunk = [_export_row(*row) for row in rows]
+            del rows
+            yield chunk
+            del chunk
 
     def last_export(self, selector: str) -> str | None:
         """When the latest finished export of ``selector`` began reading (UTC ISO)."""
