@@ -9,7 +9,6 @@ writer flattens them as its format needs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -68,6 +67,9 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
     "parquet": (".parquet", ".pq"),
 }
 FORMATS = tuple(EXTENSIONS)
+FLAGS = {"saved": "--saved", "search_id": "--search", "topics": "--topic",
+         "min_score": "--min-score", "year_from": "--year-from", "year_to": "--year-to",
+         "since": "--since", "new": "--new", "excel": "--excel"}  # option -> its CLI flag
 TABULAR = ("csv", "tsv", "xlsx", "jsonl", "parquet")  # the formats --columns applies to
 
 
@@ -274,17 +276,19 @@ def _filters(options: ExportOptions) -> dict[str, Any]:
 
 def _about(library: Library, options: ExportOptions, query: ExportQuery) -> dict[str, str]:
     """How the file was made (the XLSX 'columns' sheet, Parquet metadata): when, by which
-    version, from which search terms, with which options."""
+    version, from which search terms, with which options (as the CLI flags)."""
     from kratomlit import __version__
 
     about = {"exported at (UTC)": now_iso(), "kratomlit version": __version__,
-             "selection": options.selector}
+             "format": options.fmt, "selection": options.selector}
     if query.search_ids is not None:
         ids = set(query.search_ids)
         about["search terms"] = " | ".join(s.term for s in library.searches() if s.id in ids)
-    about.update({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, tuple))
-                  else str(v) for k, v in _filters(options).items()})
+    else:
+        about["search terms"] = "(none: every record in the library)"
+    for key, value in _filters(options).items():
+        if key in FLAGS:
+            about[FLAGS[key]] = ", ".join(value) if isinstance(value, tuple) else str(value)
     if query.seen_since:
         about["new since"] = query.seen_since
     return about
-
