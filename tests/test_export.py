@@ -315,8 +315,9 @@ def test_readme_documents_every_export_column():
 
 def test_xlsx_columns_sheet_names_the_search_and_options(hostile, export):
     out = export("s.xlsx", "--saved", "kratom-oud", "--topic", "safety")
-    sheet = openpyxl.load_workbook(out)["columns"]
-    described = {r[0]: r[1] for r in sheet.iter_rows(min_row=2, values_only=True)}
+    sheet = openpyxl.load_workbook(out)["columns"]  # '--saved' is escaped like any cell
+    described = {unescape_cell(r[0]): r[1] for r in sheet.iter_rows(min_row=2,
+                                                                     values_only=True)}
     assert described["search terms"] == "kratom AND oud"
     assert described["--saved"] == "kratom-oud" and described["--topic"] == "safety"
     assert described["records"] == "1" and described["selection"] == "saved:kratom-oud"
