@@ -47,7 +47,7 @@ def test_asreview_loads_ris_csv_and_xlsx(hostile, cli, tmp_path):  # noqa: F811
     for path in files:
         assert cli("export", "-o", str(path)).exit_code == 0
     done = subprocess.run([python, "-c", LOADER, *map(str, files)], capture_output=True,
-                          text=True, timeout=300, check=False)
+                          text=True, timeout=300, check=False, cwd=tmp_path)  # it writes a cache
     assert done.returncode == 0, done.stderr[-2000:]
     loaded = json.loads(done.stdout)
     ris, csv_, xlsx = (loaded[str(p)] for p in files)
