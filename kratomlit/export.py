@@ -144,9 +144,9 @@ def check_options(options: ExportOptions) -> None:
         raise UsageError("Give --saved NAME or --search ID, not both.")
     if options.min_score is not None and not 0 <= options.min_score <= 1:
         raise UsageError(f"--min-score {options.min_score} is outside 0-1.")
-    if None not in (options.year_from, options.year_to) and \
-            options.year_from > options.year_to:  # type: ignore[operator]
-        raise UsageError(f"--year-from {options.year_from} is after --year-to {options.year_to}.")
+    lo, hi = options.year_from, options.year_to
+    if lo is not None and hi is not None and lo > hi:
+        raise UsageError(f"--year-from {lo} is after --year-to {hi}.")
     if options.columns != tuple(COLUMNS) and options.fmt not in TABULAR:
         raise UsageError(f"--columns applies to {', '.join(TABULAR)}; {options.fmt} has its "
                          "own fixed fields.")
