@@ -177,34 +177,52 @@ def _search_request(settings: Settings, term: str | None, saved: str | None,
 def export(
     ctx: typer.Context,
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, jsonl, xlsx or ris.")] = "csv",
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", help="csv, tsv, xlsx, ris, bibtex, jsonl or parquet (default: from "
+        "the file ending: .csv .tsv .xlsx .ris .bib .jsonl .parquet).")] = None,
     saved: Annotated[str | None, typer.Option(
         help="Only records found by this saved search.")] = None,
+    search_id: Annotated[int | None, typer.Option(
+        "--search", help="Only records found by the search with this id (an unknown id "
+        "lists them).")] = None,
+    topic: Annotated[list[str] | None, typer.Option(
+        help="Only records assigned this topic (repeatable: any of them).")] = None,
+    min_score: Annotated[float | None, typer.Option(
+        help="Only records scoring at least this (0-1) on --topic, or on any topic.")] = None,
+    year_from: Annotated[int | None, typer.Option(help="Earliest publication year.")] = None,
+    year_to: Annotated[int | None, typer.Option(help="Latest publication year.")] = None,
     since: Annotated[str | None, typer.Option(
         help="Only records first stored on or after this date: YYYY, YYYY/MM, YYYY/MM/DD."
     )] = None,
+    new: Annotated[bool, typer.Option(
+        "--new", help="Only records the same search (--saved/--search, or the whole "
+        "library) found since its previous export.")] = False,
+    columns: Annotated[str | None, typer.Option(
+        help="Only these columns, in this order: a,b,c (csv, tsv, xlsx, jsonl, parquet).")
+    ] = None,
+    excel: Annotated[bool, typer.Option(
+        "--excel", help="CSV/TSV with the UTF-8 BOM Excel needs to show accents.")] = False,
 ) -> None:
     """Export library records, one row per PMID, with topic columns when classified.
 
     Example: kratomlit export --format csv --output kratom.csv
     """
-    from kratomlit.export import WRITERS, to_frame, write_table
+    from kratomlit.export import ExportOptions, export_library, infer_format, parse_columns
     from kratomlit.store import Library
 
     settings = settings_from(ctx)
-    fmt = fmt.lower()
-    if fmt not in WRITERS:
-        raise UsageError(f"Unknown --format {fmt!r}; choose one of {', '.join(WRITERS)}.")
-    since_iso = _date_opt(since, end=False, what="--since")
+    since_date = _date_opt(since, end=False, what="--since")
+    options = ExportOptions(
+        fmt=infer_format(output, fmt), saved=saved, search_id=search_id,
+        topics=tuple(topic or ()), min_score=min_score, year_from=year_from, year_to=year_to,
+        since=since_date.isoformat() if since_date else None, new=new,
+        columns=parse_columns(columns), excel=excel)
     with Library(_existing_library(settings)) as library:
-        if saved and saved not in library.search_names():
-            raise UsageError(f"The library has no records from a saved search named {saved!r}. "
-                             f"Run 'kratomlit search --saved {saved}' first.")
-        rows = list(library.iter_records(
-            search_name=saved, since=since_iso.isoformat() if since_iso else None))
-        labels = library.labels_for([r["pmid"] for r in rows])
-    write_table(to_frame(rows, labels), fmt, output)
-    render.note(f"Wrote {len(rows)} records to {output} ({fmt}).")
+        result = export_library(library, output, options)
+    for message in result.warnings:
+        render.warning(message)
+    since_note = f", new since {result.new_since}" if result.new_since else ""
+    render.note(f"Wrote {result.count} records to {output} ({result.fmt}{since_note}).")
 
 
 @app.command()

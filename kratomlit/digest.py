@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 
 from kratomlit.errors import ExportError, UsageError
-from kratomlit.export import PUBMED_URL, escape_formulas
+from kratomlit.export import PUBMED_URL
+from kratomlit.export_formats import escape_cell
 from kratomlit.files import atomic_path
 from kratomlit.parse import author_name
 from kratomlit.store import Library
@@ -57,7 +58,9 @@ def digest_text(rows: Iterable[Mapping[str, Any]], fmt: str) -> str:
     df = pd.DataFrame(list(rows), columns=list(COLUMNS))
     df["year"] = df["year"].astype("Int64")
     if fmt == "csv":
-        return str(escape_formulas(df).to_csv(index=False, lineterminator="\n"))
+        safe = df.apply(lambda col: col.map(lambda v: escape_cell(v) if isinstance(v, str)
+                                            else v))
+        return str(safe.to_csv(index=False, lineterminator="\n"))
     return str(df.to_json(orient="records", lines=True, force_ascii=False))
 
 

@@ -85,6 +85,24 @@ def m002_topic_labels(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m003_exports(db: sqlite3.Connection) -> None:
+    """Each finished export, so ``export --new`` knows when the same search was last exported."""
+    _script(db, """
+        CREATE TABLE exports (
+            id INTEGER PRIMARY KEY,
+            selector TEXT NOT NULL,      -- 'saved:NAME', 'search:ID' or 'library'
+            started TEXT NOT NULL,       -- UTC ISO time reading began: the next --new cut-off
+            finished TEXT NOT NULL,
+            format TEXT NOT NULL,
+            path TEXT NOT NULL,
+            count INTEGER NOT NULL,      -- records written
+            filters TEXT NOT NULL        -- JSON of the options used
+        );
+        CREATE INDEX exports_selector ON exports (selector, started);
+    """)
+
+
+@migration
 def m004_refreshes(db: sqlite3.Connection) -> None:
     """``refresh`` runs, which searches ran in them, and which runs checked revisions.
 

@@ -46,6 +46,48 @@ def now_iso() -> str:
 
 
 @dataclass(frozen=True)
+class ExportQuery:
+    """Which records an export reads; every field narrows the selection (None: no limit)."""
+
+    search_ids: Sequence[int] | None = None
+    stored_since: str | None = None  # records.first_stored >= this
+    seen_since: str | None = None    # first found by one of ``search_ids`` at or after this
+    year_from: int | None = None
+    year_to: int | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        where: list[str] = ["r.deleted_at IS NULL"]
+        args: list[Any] = []
+        if self.search_ids is not None:
+            marks = ",".join(str(int(i)) for i in self.search_ids) or "NULL"
+            seen = " AND h.first_seen >= ?" if self.seen_since else ""
+            where.append("EXISTS (SELECT 1 FROM hits h WHERE h.pmid = r.pmid AND "
+                         f"h.search_id IN ({marks}){seen})")
+            args += [self.seen_since] if self.seen_since else []
+        elif self.seen_since:
+            where.append("r.first_stored >= ?")
+            args.append(self.seen_since)
+        for clause, value in (("r.first_stored >= ?", self.stored_since),
+                              ("r.pub_year >= ?", self.year_from),
+                              ("r.pub_year <= ?", self.year_to)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        return " AND ".join(where), args
+
+
+def _export_row(pmid: int, data: str, first_stored: str, searches: str, version: str | None,
+                topics: str | None, scores: str | None) -> dict[str, Any]:
+    row = json.loads(data)
+    row["first_stored"] = first_stored
+    row["searches"] = list(dict.fromkeys(json.loads(searches)))  # a name run as two terms
+    row["label"] = None if version is None else {
+        "version": version, "topics": json.loads(topics or "[]"),
+        "scores": json.loads(scores or "{}")}
+    return row
+
+
+@dataclass(frozen=True)
 class SearchRow:
     id: int
     term: str
@@ -321,6 +363,53 @@ class Library:
     def search_names(self) -> list[str]:
         return [r[0] for r in self.db.execute(
             "SELECT DISTINCT name FROM searches WHERE name IS NOT NULL ORDER BY name")]
+
+    def searches(self) -> list[SearchRow]:
+        """Every search the library knows, by id (the id ``export --search`` takes)."""
+        return [SearchRow(*r) for r in self.db.execute(
+            "SELECT id, term, mindate, maxdate, name FROM searches ORDER BY id")]
+
+    def search_ids(self, name: str) -> list[int]:
+        """Ids of the searches run under saved-search ``name`` (every version of its term)."""
+        return [r[0] for r in self.db.execute("SELECT id FROM searches WHERE name = ?", (name,))]
+
+    def export_chunks(self, query: ExportQuery, size: int = 2000
+                      ) -> Iterator[list[dict[str, Any]]]:
+        """Records matching ``query`` in PMID order, ``size`` at a time, each with
+        ``first_stored``, ``searches`` (list) and ``label`` (dict or None).
+
+        Pages by PMID (keyset), so memory stays flat however large the library is.
+        """
+        where, args = query.sql()
+        sql = (
+            "SELECT r.pmid, r.data, r.first_stored, (SELECT json_group_array(x) FROM ("
+            "SELECT COALESCE(s.name, s.term) AS x FROM hits h JOIN searches s ON "
+            "s.id = h.search_id WHERE h.pmid = r.pmid ORDER BY s.id)), "
+            "l.version, l.topics, l.scores FROM records r LEFT JOIN labels l ON l.pmid = r.pmid "
+            f"WHERE r.pmid > ? AND {where} ORDER BY r.pmid LIMIT ?")
+        last = -1
+        while True:
+            rows = self.db.execute(sql, [last, *args, size]).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            chunk = [_export_row(*row) for row in rows]
+            del rows
+            yield chunk
+            del chunk
+
+    def last_export(self, selector: str) -> str | None:
+        """When the latest finished export of ``selector`` began reading (UTC ISO)."""
+        return self.db.execute("SELECT max(started) FROM exports WHERE selector = ?",
+                               (selector,)).fetchone()[0]
+
+    def record_export(self, selector: str, started: str, fmt: str, path: str, count: int,
+                      filters: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO exports (selector, started, finished, format, path, count, "
+                       "filters) VALUES (?,?,?,?,?,?,?)",
+                       (selector, started, now_iso(), fmt, path, count,
+                        json.dumps(filters, ensure_ascii=False, default=str)))
 
     def counts(self) -> dict[str, int]:
         one = self.db.execute

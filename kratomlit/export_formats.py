@@ -1,0 +1,420 @@
+"""Streaming writers, one per export format: each takes chunks of rows and appends them.
+
+Rows hold native values (lists stay lists). CSV, TSV and XLSX join lists with ``'; '`` and
+neutralise spreadsheet formulas (see ``escape_cell``); JSONL and Parquet keep lists and the
+text as PubMed wrote it; RIS and BibTeX use maintained libraries (rispy, bibtexparser 1.x).
+XLSX uses XlsxWriter's constant-memory mode: rows go to disk as they come and strings are
+written inline, so memory stays flat (openpyxl's write-only mode still keeps every distinct
+string in memory for its shared-strings table).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import rispy
+import xlsxwriter
+from bibtexparser.bibdatabase import BibDatabase
+from bibtexparser.bwriter import BibTexWriter
+
+from kratomlit.errors import ExportError
+from kratomlit.export import (
+    BOOL_COLUMNS,
+    COLUMNS,
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    LIST_COLUMNS,
+    SEP,
+    ExportOptions,
+)
+
+# OWASP CSV injection triggers, plus the apostrophe itself so that the rule is reversible:
+# drop one leading apostrophe from a cell and you have the original text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "'")
+EXCEL_CELL_MAX = 32767  # characters (UTF-16 code units) Excel holds in one cell
+XLSX_MAX_ROWS = 1_048_576
+Row = Mapping[str, Any]
+
+
+def escape_cell(text: str) -> str:
+    """One leading apostrophe on text a spreadsheet could run as a formula (or that already
+    starts with an apostrophe), as OWASP advises for CSV injection."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def unescape_cell(text: str) -> str:
+    """The original text of an escaped cell (the inverse of ``escape_cell``)."""
+    return text[1:] if text.startswith("'") else text
+
+
+def _flat(value: Any) -> Any:
+    return SEP.join(value) if isinstance(value, list) else value
+
+
+def excel_len(text: str) -> int:
+    """Length as Excel counts it: UTF-16 code units (an emoji counts two)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def excel_parts(text: str, limit: int = EXCEL_CELL_MAX - 1) -> list[str]:
+    """``text`` cut into pieces Excel can hold, each with room for the escape apostrophe."""
+    if excel_len(text) <= limit:
+        return [text]
+    parts, start, size = [], 0, 0
+    for i, ch in enumerate(text):
+        width = 2 if ord(ch) > 0xFFFF else 1
+        if size + width > limit:
+            parts.append(text[start:i])
+            start, size = i, 0
+        size += width
+    parts.append(text[start:])
+    return parts
+
+
+class Writer:
+    """Base: ``write`` each chunk, ``finish`` with the record count, then ``close``."""
+
+    def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+        self.path, self.options, self.about = path, options, about
+        self.columns = list(options.columns)
+        self.warnings: list[str] = []
+
+    def write(self, rows: Sequence[Row]) -> None:
+        raise NotImplementedError
+
+    def finish(self, count: int) -> None:
+        """Called once after the last chunk (not on failure)."""
+
+    def close(self) -> None:
+        """Release files; called on success and failure."""
+
+
+class TextWriter(Writer):
+    """A writer that owns one text file handle."""
+
+    encoding = "utf-8"
+
+    def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+        super().__init__(path, options, about)
+        self.fh: IO[str] = path.open("w", encoding=self.encoding, newline="")
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class CsvWriter(TextWriter):
+    """CSV (or TSV): UTF-8, a BOM with ``--excel``, lists joined with '; ', formulas
+    neutralised, text whole however long (with a warning for cells Excel would cut)."""
+
+    delimiter = ","
+
+    def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+        self.encoding = "utf-8-sig" if options.excel else "utf-8"
+        super().__init__(path, options, about)
+        self.csv = csv.writer(self.fh, delimiter=self.delimiter)
+        self.csv.writerow(self.columns)
+        self.too_long = 0
+
+    def write(self, rows: Sequence[Row]) -> None:
+        for row in rows:
+            cells = [_flat(row[c]) for c in self.columns]
+            cells = [escape_cell(v) if isinstance(v, str) else v for v in cells]
+            self.too_long += sum(isinstance(v, str) and excel_len(v) > EXCEL_CELL_MAX
+                                 for v in cells)
+            self.csv.writerow(cells)
+
+    def finish(self, count: int) -> None:
+        if self.too_long:
+            self.warnings.append(
+                f"{self.too_long} cells are longer than Excel's {EXCEL_CELL_MAX:,}-character "
+                "limit. The file holds them whole (pandas and R read them), but Excel cuts "
+                "them when it opens a CSV; use --format xlsx, which keeps the rest on its "
+                "'overflow' sheet.")
+
+
+class TsvWriter(CsvWriter):
+    delimiter = "\t"
+
+
+class JsonlWriter(TextWriter):
+    """One JSON object per line; lists stay lists, text unescaped, missing values null."""
+
+    def write(self, rows: Sequence[Row]) -> None:
+        for row in rows:
+            line = json.dumps({c: row[c] for c in self.columns}, ensure_ascii=False)
+            # U+2028/9 are line breaks to some line readers (str.splitlines): keep them escaped
+            self.fh.write(line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n")
+
+
+def arrow_schema(columns: Sequence[str]) -> pa.Schema:
+    """The fixed Parquet schema: every column typed and described, even when empty."""
+    def kind(col: str) -> pa.DataType:
+        if col in INT_COLUMNS:
+            return pa.int64() if col == "pmid" else pa.int32()
+        if col in FLOAT_COLUMNS:
+            return pa.float64()
+        if col in BOOL_COLUMNS:
+            return pa.bool_()
+        return pa.list_(pa.string()) if col in LIST_COLUMNS else pa.string()
+
+    return pa.schema([pa.field(c, kind(c), metadata={"description": COLUMNS[c]})
+                      for c in columns])
+
+
+class ParquetWriter(Writer):
+    """Parquet with a fixed schema; one row group per chunk."""
+
+    def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+        super().__init__(path, options, about)
+        schema = arrow_schema(self.columns).with_metadata(
+            {"kratomlit": json.dumps(dict(about), ensure_ascii=False)})
+        self.schema = schema
+        self.pq = pq.ParquetWriter(path, schema, compression="zstd")
+
+    def write(self, rows: Sequence[Row]) -> None:
+        table = pa.Table.from_pylist([{c: r[c] for c in self.columns} for r in rows],
+                                     schema=self.schema)
+        self.pq.write_table(table)
+
+    def close(self) -> None:
+        self.pq.close()
+
+
+# ---- XLSX -------------------------------------------------------------------------------
+
+WIDTHS = {"title": 60, "abstract": 80, "authors": 40, "affiliations": 40, "journal": 30,
+          "mesh": 40, "keywords": 30, "publication_types": 25, "corrections": 30,
+          "searches": 25, "url": 38, "first_seen": 24, "classifier_version": 18,
+          "first_author": 20, "doi": 24, "pub_date": 12, "topics": 20}
+
+
+class XlsxWriter(Writer):
+    """XLSX: sheet 'records' (header frozen, filters on, set widths), 'columns' (what each
+    column holds and how the file was made) and 'overflow' (the rest of any cell longer
+    than Excel's limit, in pieces: concatenate the unescaped pieces for the whole text)."""
+
+    def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+        super().__init__(path, options, about)
+        self.book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+        self.bold = self.book.add_format({"bold": True})
+        self.sheet = self.book.add_worksheet("records")
+        self.info = self.book.add_worksheet("columns")
+        self.over = self.book.add_worksheet("overflow")
+        self.row = self.over_row = 0
+        self.overflowed = 0
+        self.sheet.freeze_panes(1, 0)
+        for i, col in enumerate(self.columns):
+            self.sheet.set_column(i, i, WIDTHS.get(col, 14))
+        self.sheet.write_row(0, 0, self.columns, self.bold)
+        self.over.set_column(4, 4, 80)
+        self.over.write_row(0, 0, ["row", "pmid", "column", "part", "text"], self.bold)
+        self.closed = False
+
+    def write(self, rows: Sequence[Row]) -> None:
+        if self.row + len(rows) >= XLSX_MAX_ROWS:
+            raise ExportError(f"XLSX holds at most {XLSX_MAX_ROWS - 1:,} records; narrow the "
+                              "export (filters) or use --format csv or parquet.")
+        for row in rows:
+            self.row += 1
+            for i, col in enumerate(self.columns):
+                self._cell(i, col, _flat(row[col]), row.get("pmid"))
+
+    def _cell(self, i: int, col: str, value: Any, pmid: Any) -> None:
+        if value is None or value == "":
+            return
+        if not isinstance(value, str):
+            self.sheet.write(self.row, i, value)
+            return
+        first, *rest = excel_parts(value)
+        self.sheet.write_string(self.row, i, escape_cell(first))  # never a formula
+        if rest:
+            self.overflowed += 1
+        for n, part in enumerate(rest, start=2):
+            self.over_row += 1
+            self.over.write_row(self.over_row, 0, [self.row + 1, pmid or "", col, n])
+            self.over.write_string(self.over_row, 4, escape_cell(part))
+
+    def finish(self, count: int) -> None:
+        self.sheet.autofilter(0, 0, max(self.row, 1), len(self.columns) - 1)
+        self._describe(count)
+        if self.overflowed:
+            self.warnings.append(
+                f"{self.overflowed} cells are longer than Excel's {EXCEL_CELL_MAX:,}-character "
+                "limit; each continues on the 'overflow' sheet (row, column, part).")
+        self._close_book()
+
+    def _describe(self, count: int) -> None:
+        self.info.set_column(0, 0, 24)
+        self.info.set_column(1, 1, 90)
+        lines: list[tuple[str, str]] = [(c, COLUMNS[c]) for c in self.columns]
+        lines += [("", ""), ("about this file", "")]
+        lines += [(k, v) for k, v in self.about.items()] + [("records", str(count))]
+        lines += [("cell rule", "a text cell starting with = + - @ ' tab CR or LF got one "
+                   "leading apostrophe (remove it for the original text); lists are "
+                   "joined with '; '")]
+        self.info.write_row(0, 0, ["column", "contents"], self.bold)
+        for n, (key, text) in enumerate(lines, start=1):
+            self.info.write_string(n, 0, escape_cell(key))
+            self.info.write_string(n, 1, escape_cell(text))
+
+    def _close_book(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.book.close()
+
+    def close(self) -> None:
+        self._close_book()  # on failure the temporary file is removed anyway
+
+
+# ---- RIS and BibTeX -----------------------------------------------------------------------
+
+_CITED_NAME = re.compile(
+    r"^(?P<last>.*\S) (?P<initials>[A-Z]{1,4})(?P<suffix> (?:Jr|Sr|I{2,3}|IV))?$")
+_ISO_DATE = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
+
+
+def _ris_author(name: str) -> str:
+    """``Alvarez MJ`` -> ``Alvarez, MJ`` (RIS wants ``Last, First``); collectives unchanged."""
+    m = _CITED_NAME.match(name)
+    if not m:
+        return name
+    return f"{m['last']}, {m['initials']}" + (f",{m['suffix']}" if m["suffix"] else "")
+
+
+def _line(value: Any) -> str:
+    """One line: a RIS tag ends at the line break (rispy reads a continuation line as a
+    space anyway), and a line break in a value could forge an ``ER  -`` line."""
+    return "" if value is None else " ".join(str(value).split())
+
+
+def ris_date(pub_date: str, year: int | None) -> str:
+    """RIS ``DA``: ``YYYY/MM/DD/other``; PubMed's MedlineDate goes in 'other'."""
+    m = _ISO_DATE.fullmatch(pub_date)
+    if m:
+        return f"{m[1]}/{m[2] or ''}/{m[3] or ''}/"
+    if not year:
+        return ""
+    return f"{year}///{pub_date.removeprefix(str(year)).strip()}"
+
+
+def ris_entry(row: Row) -> dict[str, Any]:
+    """TY, TI, AU, PY, DA, T2, JO, VL, IS, SP/EP, AB, DO, AN (PMID), LA, KW, UR, N1."""
+    start, _, end = _line(row["pages"]).partition("-")
+    notes = [f"PMID: {row['pmid']}"]
+    notes += [f"PMCID: {row['pmcid']}"] if row["pmcid"] else []
+    notes += [f"Topics: {SEP.join(row['topics'])}"] if row["topics"] else []
+    notes += [f"RETRACTED: {_line(SEP.join(row['corrections']))}"] if row["retracted"] else []
+    entry = {
+        "type_of_reference": "JOUR", "title": _line(row["title"]),
+        "authors": [_ris_author(_line(a)) for a in row["authors"]],
+        "year": str(row["year"] or ""), "date": ris_date(row["pub_date"], row["year"]),
+        "secondary_title": _line(row["journal"]), "journal_name": _line(row["journal_iso"]),
+        "volume": _line(row["volume"]), "number": _line(row["issue"]), "start_page": start,
+        "end_page": end, "abstract": _line(row["abstract"]), "doi": _line(row["doi"]),
+        "accession_number": str(row["pmid"]), "language": _line(SEP.join(row["language"])),
+        "keywords": [_line(k) for k in [*row["keywords"], *row["mesh"]] if _line(k)],
+        "urls": [row["url"]], "notes": notes,
+    }
+    return {k: v for k, v in entry.items() if v}
+
+
+class _PlainRisWriter(rispy.RisWriter):
+    """rispy's writer without its "1." line before each record: importers that detect RIS
+    by an early ``TY  -`` line (Zotero) or read strict tag lines expect none."""
+
+    def set_header(self, count: int) -> str:
+        return ""
+
+
+class RisWriter(TextWriter):
+    """RIS for Zotero, EndNote, Rayyan and ASReview; TI (not T1, which ASReview misses)."""
+
+    def write(self, rows: Sequence[Row]) -> None:
+        text = rispy.dumps([ris_entry(r) for r in rows], implementation=_PlainRisWriter)
+        self.fh.write(text.rstrip("\n") + "\n\n")
+
+
+_BRACES = re.compile(r"[{}]")
+
+
+def bibtex_value(text: str) -> str:
+    """The text as written, except: a tab becomes a space (bibtexparser 1.x expands tabs
+    when reading; to BibTeX both are a space), a CR a line feed (text-mode readers turn it
+    into one anyway), and since BibTeX holds text in braces,
+    unbalanced braces (rare in PubMed) become ``\\textbraceleft{}``/``\\textbraceright{}``."""
+    text = text.replace("\t", " ").replace("\r\n", "\n").replace("\r", "\n")
+    depth = 0
+    for ch in _BRACES.findall(text):
+        depth += 1 if ch == "{" else -1
+        if depth < 0:
+            break
+    if depth == 0:
+        return text
+    return text.replace("{", "\0").replace("}", "\\textbraceright{}").replace(
+        "\0", "\\textbraceleft{}")
+
+
+def bibtex_key(row: Row) -> str:
+    """``pmid12345``: unique in a library and stable across exports and PubMed revisions
+    (author or year can be corrected; the PMID never changes)."""
+    return f"pmid{row['pmid']}"
+
+
+def _bib_author(name: str) -> str:
+    cited = _ris_author(name)
+    return cited if cited != name else "{" + name + "}"  # a collective name stays whole
+
+
+def bibtex_entry(row: Row) -> dict[str, str]:
+    fields = {
+        "title": row["title"], "author": " and ".join(_bib_author(a) for a in row["authors"]),
+        "journal": row["journal"], "year": str(row["year"] or ""), "volume": row["volume"],
+        "number": row["issue"], "pages": row["pages"].replace("-", "--"), "doi": row["doi"],
+        "pmid": str(row["pmid"]), "pmcid": row["pmcid"], "url": row["url"],
+        "abstract": row["abstract"], "keywords": SEP.join([*row["keywords"], *row["mesh"]]),
+        "language": SEP.join(row["language"]),
+        "note": SEP.join(([f"Topics: {', '.join(row['topics'])}"] if row["topics"] else [])
+                         + (["RETRACTED"] if row["retracted"] else [])),
+    }
+    entry = {k: bibtex_value(v) for k, v in fields.items() if v}
+    return {"ENTRYTYPE": "article", "ID": bibtex_key(row), **entry}
+
+
+class BibtexWriter(TextWriter):
+    """BibTeX via bibtexparser 1.x's writer, in PMID order."""
+
+    def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+        super().__init__(path, options, about)
+        self.bib = BibTexWriter()
+        self.bib.order_entries_by = None
+        self.bib.indent = "  "
+
+    def write(self, rows: Sequence[Row]) -> None:
+        db = BibDatabase()
+        db.entries = [bibtex_entry(r) for r in rows]
+        self.fh.write(self.bib.write(db))
+
+
+WRITERS: dict[str, type[Writer]] = {
+    "csv": CsvWriter, "tsv": TsvWriter, "xlsx": XlsxWriter, "ris": RisWriter,
+    "bibtex": BibtexWriter, "jsonl": JsonlWriter, "parquet": ParquetWriter,
+}
+
+
+@contextmanager
+def open_writer(options: ExportOptions, path: Path,
+                about: Mapping[str, str]) -> Iterator[Writer]:
+    """The writer for ``options.fmt`` on ``path``, closed however the block ends."""
+    writer = WRITERS[options.fmt](path, options, about)
+    try:
+        yield writer
+    finally:
+        writer.close()
