@@ -286,3 +286,13 @@ def test_a_long_combined_revision_check_is_sent_by_post(cli, server, tmp_path):
     refresh_json(cli, "--queries", str(folder))
     check = server.state.requests("esearch")[-1]
     assert check.method == "POST" and check.params["term"].endswith("[mdat]")
+
+
+def test_new_as_csv_neutralises_formula_titles(cli, server, qdir):
+    doc = synthetic_doc(600, date(2020, 1, 1), title="=HYPERLINK(&quot;http://x&quot;)")
+    server.state.add_docs([doc], term="kratom alpha")
+    server.state.add_docs([synthetic_doc(601, date(2020, 1, 1))], term="kratom beta")
+    refresh_json(cli, "--queries", str(qdir))
+    out = cli("new", "--since", "2000", "--format", "csv").stdout
+    titles = pd.read_csv(__import__("io").StringIO(out)).set_index("pmid")["title"]
+    assert titles[600] == "'=HYPERLINK(\"http://x\")"
