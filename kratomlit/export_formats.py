@@ -24,6 +24,7 @@ import rispy
 import xlsxwriter
 from bibtexparser.bibdatabase import BibDatabase
 from bibtexparser.bwriter import BibTexWriter
+from xlsxwriter.exceptions import FileCreateError
 
 from kratomlit.errors import ExportError
 from kratomlit.export import (
@@ -65,8 +66,9 @@ def excel_len(text: str) -> int:
 
 
 def excel_parts(text: str, limit: int = EXCEL_CELL_MAX - 1) -> list[str]:
-    """``text`` cut into pieces Excel can hold, each with room for the escape apostrophe."""
-    if excel_len(text) <= limit:
+    """``text`` cut into pieces Excel can hold, each with room for the escape apostrophe
+    (a text that fits whole, apostrophe included, stays whole)."""
+    if excel_len(escape_cell(text)) <= limit + 1:
         return [text]
     parts, start, size = [], 0, 0
     for i, ch in enumerate(text):
@@ -268,7 +270,11 @@ class XlsxWriter(Writer):
     def _close_book(self) -> None:
         if not self.closed:
             self.closed = True
-            self.book.close()
+            try:
+                self.book.close()
+            except FileCreateError as exc:  # wraps the OSError (disk full, permissions)
+                cause = exc.args[0] if exc.args else exc
+                raise cause if isinstance(cause, OSError) else OSError(str(exc)) from exc
 
     def close(self) -> None:
         self._close_book()  # on failure the temporary file is removed anyway

@@ -45,6 +45,9 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+ROW_FILTERS = ("topics", "min_score", "year_from", "year_to", "since")  # export options
+
+
 @dataclass(frozen=True)
 class ExportQuery:
     """Which records an export reads; every field narrows the selection (None: no limit)."""
@@ -60,10 +63,12 @@ class ExportQuery:
         args: list[Any] = []
         if self.search_ids is not None:
             marks = ",".join(str(int(i)) for i in self.search_ids) or "NULL"
-            seen = " AND h.first_seen >= ?" if self.seen_since else ""
-            where.append("EXISTS (SELECT 1 FROM hits h WHERE h.pmid = r.pmid AND "
-                         f"h.search_id IN ({marks}){seen})")
-            args += [self.seen_since] if self.seen_since else []
+            hits = f"FROM hits h WHERE h.pmid = r.pmid AND h.search_id IN ({marks})"
+            if self.seen_since:  # first found by any of them (a renamed term is no news)
+                where.append(f"(SELECT min(h.first_seen) {hits}) >= ?")
+                args.append(self.seen_since)
+            else:
+                where.append(f"EXISTS (SELECT 1 {hits})")
         elif self.seen_since:
             where.append("r.first_stored >= ?")
             args.append(self.seen_since)
@@ -399,9 +404,15 @@ class Library:
             del chunk
 
     def last_export(self, selector: str) -> str | None:
-        """When the latest finished export of ``selector`` began reading (UTC ISO)."""
-        return self.db.execute("SELECT max(started) FROM exports WHERE selector = ?",
-                               (selector,)).fetchone()[0]
+        """When the latest finished export of ``selector`` began reading (UTC ISO).
+
+        Only exports that kept every record of the search count: one filtered by topic,
+        score, year or date left records out, so it cannot mark them as delivered.
+        """
+        return self.db.execute(
+            "SELECT max(started) FROM exports WHERE selector = ? AND " + " AND ".join(
+                f"json_extract(filters, '$.{k}') IS NULL" for k in ROW_FILTERS),
+            (selector,)).fetchone()[0]
 
     def record_export(self, selector: str, started: str, fmt: str, path: str, count: int,
                       filters: dict[str, Any]) -> None:

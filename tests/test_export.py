@@ -321,3 +321,29 @@ def test_xlsx_columns_sheet_names_the_search_and_options(hostile, export):
     assert described["search terms"] == "kratom AND oud"
     assert described["--saved"] == "kratom-oud" and described["--topic"] == "safety"
     assert described["records"] == "1" and described["selection"] == "saved:kratom-oud"
+
+
+def test_a_filtered_export_does_not_use_up_new(hostile, export):
+    export("topic.csv", "--topic", "mechanism")  # left most records out
+    everything = export("n.jsonl", "--new")
+    assert len(everything.read_text().splitlines()) == len(HOSTILE) + 2
+    assert export("again.jsonl", "--new").read_text() == ""  # the unfiltered one counts
+
+
+def test_a_cell_of_exactly_the_limit_stays_whole():
+    assert excel_parts("x" * EXCEL_CELL_MAX) == ["x" * EXCEL_CELL_MAX]
+    assert len(excel_parts("=" + "x" * (EXCEL_CELL_MAX - 1))) == 2  # the apostrophe needs room
+
+
+def test_xlsx_disk_full_is_an_export_error_not_a_traceback(hostile, cli, tmp_path,
+                                                           monkeypatch):
+    import xlsxwriter
+    from xlsxwriter.exceptions import FileCreateError
+
+    def full(self):
+        raise FileCreateError(OSError(28, "No space left on device"))
+
+    monkeypatch.setattr(xlsxwriter.Workbook, "close", full)
+    result = cli("export", "-o", str(tmp_path / "k.xlsx"))
+    assert result.exit_code == 6 and "No space left on device" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
