@@ -330,13 +330,14 @@ def _refresh_exit(summary: RefreshSummary, settings: Settings) -> None:
     if summary.status == "complete":
         return
     failed = [s for s in summary.searches if s.status != "complete"]
-    detail = "; ".join(f"{s.name}: {s.status}, {s.error}" for s in failed)
+    detail = "; ".join([*(f"{s.name} {s.status}: {s.error.rstrip('.')}" for s in failed),
+                        *(p.rstrip(".") for p in summary.problems)])
     log = settings.log_dir / "kratomlit.log"
     if summary.status == "partial":
-        raise PartialError(f"Refresh {summary.id} was partial: {len(failed)} of "
-                           f"{len(summary.searches)} saved searches did not complete "
-                           f"({detail}). The rest are saved; the next refresh retries. "
-                           f"Log: {log}")
+        raise PartialError(f"Refresh {summary.id} was partial ({detail}). "
+                           f"{len(summary.searches) - len(failed)} of "
+                           f"{len(summary.searches)} saved searches are up to date; the next "
+                           f"refresh retries the rest. Log: {log}")
     error = {3: NetworkError, 4: NCBIError}.get(summary.exit_code, KratomlitError)
     raise error(f"Refresh {summary.id} saved nothing new: {detail}. The next refresh "
                 f"catches up. Log: {log}")

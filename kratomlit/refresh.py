@@ -104,6 +104,8 @@ def refresh_lock(home: Path, wait: float) -> Iterator[None]:
     try:
         lock.acquire(timeout=wait)
     except Timeout:
+        log.warning("refresh not started: another refresh held %s for %g s", lock.lock_file,
+                    wait)
         raise BusyError(f"Another kratomlit refresh is running on {home} and did not finish "
                         f"within {wait:g} s; this run did nothing. Let it finish, or give "
                         "--wait SECONDS to wait longer.") from None

@@ -145,9 +145,10 @@ def revised_since(client: EUtilsClient, library: Library, term: str, previous: s
     """Held records PubMed modified since ``previous`` (a run's start), to fetch again.
 
     ``[mdat]`` counts whole days, so the window starts a day before that run. A listed
-    record is refetched when the revision the library holds predates the window, or when
-    it was fetched before that run; otherwise it already carries the change. ``held``
-    limits the answer to those PMIDs (default: anything the library holds).
+    record is refetched when the revision (DateRevised) the library holds predates the
+    window; a copy revised inside the window already carries a change made then (a second
+    revision inside the same window is caught once the window has moved past the first).
+    ``held`` limits the answer to those PMIDs (default: anything the library holds).
     """
     if not previous or held == set():
         return []

@@ -278,11 +278,16 @@ class Library:
 
     def stale(self, pmids: Iterable[int], revised_before: str,
               fetched_before: str) -> set[int]:
-        """Of ``pmids``, those whose stored revision date predates ``revised_before`` or
-        that were last fetched before ``fetched_before`` (both ISO strings)."""
+        """Of ``pmids`` (listed as modified since ``revised_before``), those the library
+        may hold an older version of: its stored DateRevised predates the window, so the
+        listed change is newer than our copy. A copy already revised inside the window is
+        kept: refetching it too would fetch the same records again on every run while the
+        day-wide window still covers them. Records without a DateRevised fall back to
+        "fetched before ``fetched_before``" (both ISO strings)."""
         return {r[0] for r in self._rows_in(
             "SELECT pmid FROM records WHERE pmid IN ({marks}) AND ((date_revised != '' "
-            "AND date_revised < ?) OR last_fetched < ?)", pmids, revised_before, fetched_before)}
+            "AND date_revised < ?) OR (date_revised = '' AND last_fetched < ?))",
+            pmids, revised_before, fetched_before)}
 
     def save_batch(self, search_id: int | None, records: Sequence[Record],
                    deleted: Sequence[int] = (), changed: list[int] | None = None

@@ -113,6 +113,18 @@ def test_a_revised_record_is_fetched_again_and_updated(cli, two_searches, qdir, 
                       "ORDER BY search_id").fetchall() == [(1, 0, 1), (1, 0, 1)]
 
 
+def test_records_revised_today_are_not_fetched_again_by_later_runs(cli, two_searches, qdir):
+    refresh_json(cli, "--queries", str(qdir))
+    doc = synthetic_doc(900, date(2021, 1, 1), mdat=date.today())  # new and revised today
+    two_searches.state.add_docs([doc], term="kratom alpha")
+    refresh_json(cli, "--queries", str(qdir))
+    assert fetched_ids(two_searches)[-1] == 900
+    seen = len(two_searches.state.requests("efetch"))
+    for _ in range(3):  # the [mdat] window lists it for days; the library holds it
+        assert refresh_json(cli, "--queries", str(qdir))["revised"] == 0
+    assert fetched_ids(two_searches, seen) == []
+
+
 def test_named_searches_only(cli, two_searches, qdir):
     summary = refresh_json(cli, "beta", "--queries", str(qdir))
     assert [s["name"] for s in summary["searches"]] == ["beta"]
@@ -144,6 +156,8 @@ def test_unreadable_query_file_makes_the_run_partial(cli, two_searches, qdir):
     result = cli("refresh", "--queries", str(qdir), "--json")
     assert result.exit_code == 10
     assert "bad.toml" in json.loads(result.stdout)["problems"][0]
+    assert "was partial (Saved search" in result.stderr and "bad.toml" in result.stderr
+    assert "2 of 2 saved searches are up to date" in result.stderr
 
 
 def test_ncbi_unreachable_fails_cleanly_and_the_next_run_catches_up(
@@ -226,6 +240,8 @@ def test_overlapping_runs_never_interleave(two_searches, qdir, env):
     _, err = second.communicate(timeout=60)
     assert second.returncode == 9, err
     assert "Another kratomlit refresh is running" in err
+    log = (Path(env["KRATOMLIT_HOME"]) / "logs" / "kratomlit.log").read_text()
+    assert "refresh not started: another refresh held" in log
     third = _refresh_proc(env, qdir, "--wait", "60")  # waits for the first, then runs
     out1, err1 = first.communicate(timeout=60)
     out3, err3 = third.communicate(timeout=60)
