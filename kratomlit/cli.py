@@ -69,10 +69,15 @@ def main_options(
         help="Contact email sent to NCBI (env: NCBI_EMAIL).")] = None,
     api_key: Annotated[str | None, typer.Option(
         help="NCBI API key: 10 instead of 3 requests/s (env: NCBI_API_KEY).")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        help="Seconds to wait for NCBI to connect or send (env: KRATOMLIT_TIMEOUT).")] = None,
+    max_tries: Annotated[int | None, typer.Option(
+        help="Tries per request before giving up, 1-50 (env: KRATOMLIT_MAX_TRIES).")] = None,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
-    ctx.obj = {"home": home, "eutils_url": eutils_url, "email": email, "api_key": api_key}
+    ctx.obj = {"home": home, "eutils_url": eutils_url, "email": email, "api_key": api_key,
+               "timeout": timeout, "max_tries": max_tries}
 
 
 def settings_from(ctx: typer.Context) -> Settings:
