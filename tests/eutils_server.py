@@ -178,6 +178,8 @@ class Handler(BaseHTTPRequestHandler):
         with state.lock:
             fault = state.faults.get(endpoint, [None]).pop(0) if state.faults.get(endpoint) \
                 else None
+        entry = Logged(arrived, endpoint, self.command, params, 0)  # status once answered
+        state.log.append(entry)
         if fault == "grow":
             with state.lock:
                 state.grow()
@@ -186,7 +188,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(state.delays[endpoint])
         if fault == "stall":
             time.sleep(state.stall_s)
-        state.log.append(Logged(arrived, endpoint, self.command, params, status))
+        entry.status = status
         try:
             self._send(fault, status, ctype, body)
         except OSError:  # the client gave up (timeout) before a stalled answer came
@@ -232,6 +234,9 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "webenv":
             return 200, "text/xml", (ESEARCH_PROLOG + WEBENV_ESEARCH if endpoint == "esearch"
                                      else WEBENV_EFETCH)
+        if fault == "error" and endpoint == "esearch":
+            return 200, "text/xml", (ESEARCH_PROLOG + "<eSearchResult><ERROR>Search Backend "
+                                     "failed: Exception:\nbackend timeout</ERROR></eSearchResult>")
         if fault == "error":
             return 200, "text/xml", "<eFetchResult><ERROR>Search Backend failed</ERROR>" \
                 "</eFetchResult>"
