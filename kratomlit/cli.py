@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -45,6 +46,11 @@ def handle_errors(fn: F) -> F:
         except KratomlitError as exc:
             render.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except sqlite3.Error as exc:  # e.g. a read-only library or a full disk mid-run
+            render.error(f"A database in KRATOMLIT_HOME cannot be used: {exc}. Check that the "
+                         "folder and its files are writable and the disk is not full; "
+                         "everything stored so far is kept.")
+            raise typer.Exit(StorageError.exit_code) from None
         except KeyboardInterrupt:
             render.error("Interrupted. Everything stored so far is kept; run again to resume.")
             raise typer.Exit(130) from None

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -272,7 +275,24 @@ def test_bad_max_tries_is_a_usage_error(value, cli, env, monkeypatch):
 
 # ---- the home and the library cannot be written --------------------------------------
 
-needs_non_root = pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """Make ``path`` unwritable even for root (who ignores modes): chattr +i, else chmod."""
+    if os.geteuid() == 0:
+        if not shutil.which("chattr") or subprocess.run(
+                ["chattr", "+i", str(path)], capture_output=True).returncode:
+            pytest.skip("running as root without chattr: cannot make a file read-only")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        return
+    mode = path.stat().st_mode
+    path.chmod(0o500 if path.is_dir() else 0o400)
+    try:
+        yield
+    finally:
+        path.chmod(mode)
 
 
 def test_missing_home_is_created(cli, matrix, env):
@@ -281,28 +301,24 @@ def test_missing_home_is_created(cli, matrix, env):
     assert sorted(stored(env)) == sorted(matrix.state.truth(TERM))
 
 
-@needs_non_root
 def test_unwritable_home_is_a_storage_error(cli, matrix, env):
     home = Path(env["KRATOMLIT_HOME"])
     home.mkdir()
-    home.chmod(0o500)
-    try:
+    with read_only(home):
         result = cli("search", TERM)
-    finally:
-        home.chmod(0o700)
     assert result.exit_code == 5 and "KRATOMLIT_HOME" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and not list(home.iterdir())
 
 
-@needs_non_root
 def test_read_only_library_is_a_storage_error_and_unchanged(cli, matrix, env):
     assert cli("search", TERM, "--max", "3").exit_code == 0
     db = Path(env["KRATOMLIT_HOME"]) / "library.db"
     before = db.read_bytes()
-    db.chmod(0o400)
-    try:
+    with read_only(db):
         result = cli("search", TERM)
-    finally:
-        db.chmod(0o600)
-    assert result.exit_code == 5 and "library" in result.stderr
+    assert result.exit_code == 5 and "readonly" in result.stderr
+    assert "KRATOMLIT_HOME" in result.stderr
     assert "Traceback" not in result.stderr and db.read_bytes() == before
+    assert len(stored(env)) == 3
+    again = cli("search", TERM)  # writable again: the run completes
+    assert again.exit_code == 0 and sorted(stored(env)) == sorted(matrix.state.truth(TERM))
