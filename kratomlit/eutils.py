@@ -36,6 +36,7 @@ from kratomlit.parse import (
     ParsedBatch,
     local_esearch_dtd,
     parse_pubmed_xml,
+    safe_xml,
 )
 
 T = TypeVar("T")
@@ -391,7 +392,7 @@ def _read_esearch(body: bytes) -> SearchPage:
     if error and b"<Count>" not in body:  # NCBI's error, even without a prolog Biopython needs
         raise InBandError(" ".join(error.group(1).decode("utf-8", "replace").split()))
     try:
-        data = Entrez.read(io.BytesIO(local_esearch_dtd(body)), validate=False)
+        data = Entrez.read(io.BytesIO(safe_xml(local_esearch_dtd(body))), validate=False)
     except RuntimeError as exc:  # Biopython raises the text of an <ERROR> element ...
         if b"<ERROR>" in body:
             raise InBandError(" ".join(str(exc).split())) from None
