@@ -96,6 +96,7 @@ def test_recovered_faults_keep_every_record_once(name, cli, matrix, env, monkeyp
     assert summary["count"] == summary["listed"] == summary["new"] == N_DOCS
     assert summary["retries"] == retries and summary["complete"]
     assert not any(matrix.state.faults.values())  # every fault was really served
+    assert matrix.state.max_in_window(1.0) <= 10  # NCBI's limit with a key, retries included
 
 
 # name: (faults, extra env, exit code, message, requests the failing endpoint got)
