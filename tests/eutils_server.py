@@ -5,11 +5,11 @@ scripted faults. Formats follow NCBI's recorded answers (see ../shared/ncbi-samp
 Faults are queued per endpoint in ``state.faults`` and used one per request, in order
 (``None`` = answer normally): ``429`` (NCBI's JSON body, ``Retry-After``), ``500``/``502``/
 ``503`` (HTML pages), ``html200``, ``empty200``, ``error`` (an in-band ERROR), ``webenv``
-(NCBI's answer for an unknown or expired WebEnv), ``reset`` (TCP RST), ``disconnect`` (closed
-without an answer), ``truncate``, ``malformed``, ``stall`` (answers after
-``state.stall_s``, past a short client timeout), ``grow`` (adds ``state.pending`` records
-before answering: the Count changes between pages) and ``body:NAME`` (serves
-``state.bodies[NAME]`` with HTTP 200).
+(NCBI's answer for an unknown or expired WebEnv), ``badkey`` (HTTP 400, API key invalid),
+``reset`` (TCP RST), ``disconnect`` (closed without an answer), ``truncate``,
+``malformed``, ``stall`` (answers after ``state.stall_s``, past a short client timeout),
+``grow`` (adds ``state.pending`` records before answering: the Count changes between
+pages) and ``body:NAME`` (serves ``state.bodies[NAME]`` with HTTP 200).
 """
 
 from __future__ import annotations
@@ -219,27 +219,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _answer(self, endpoint: str, p: dict[str, str],
                 fault: str | None) -> tuple[int, str, str | bytes]:
-        if fault == "429":  # NCBI's body names the key (or the caller's address)
-            who = p.get("api_key", "127.0.0.1")
-            return 429, "application/json", ('{"error":"API rate limit exceeded","api-key":"'
-                                             f'{who}","count":"4","limit":"3"}}')
-        if fault in HTML_PAGES:
-            return int(fault), "text/html", HTML_PAGES[fault]
-        if fault == "html200":
-            return 200, "text/html", HTML_500
-        if fault == "empty200":
-            return 200, "text/xml", ""
-        if fault and fault.startswith("body:"):
-            return 200, "text/xml", self.server.state.bodies[fault[5:]]
-        if fault == "webenv":
-            return 200, "text/xml", (ESEARCH_PROLOG + WEBENV_ESEARCH if endpoint == "esearch"
-                                     else WEBENV_EFETCH)
-        if fault == "error" and endpoint == "esearch":
-            return 200, "text/xml", (ESEARCH_PROLOG + "<eSearchResult><ERROR>Search Backend "
-                                     "failed: Exception:\nbackend timeout</ERROR></eSearchResult>")
-        if fault == "error":
-            return 200, "text/xml", "<eFetchResult><ERROR>Search Backend failed</ERROR>" \
-                "</eFetchResult>"
+        if fault and (scripted := self._fault_answer(endpoint, p, fault)):
+            return scripted
         if endpoint == "esearch":
             return self._esearch(p)
         if endpoint == "efetch":
@@ -248,6 +229,31 @@ class Handler(BaseHTTPRequestHandler):
                 body = body.replace("</ArticleTitle>", "</ArticleTitel>", 1)
             return status, ctype, body
         return 404, "text/plain", "unknown endpoint"
+
+    def _fault_answer(self, endpoint: str, p: dict[str, str],
+                      fault: str) -> tuple[int, str, str | bytes] | None:
+        """The whole answer of a fault that replaces NCBI's, or None for the others."""
+        if fault == "429":  # NCBI's body names the key (or the caller's address)
+            who = p.get("api_key", "127.0.0.1")
+            return 429, "application/json", ('{"error":"API rate limit exceeded","api-key":"'
+                                             f'{who}","count":"4","limit":"3"}}')
+        if fault == "badkey":  # NCBI's answer to an unknown key names it too
+            return 400, "application/json", ('{"error":"API key invalid","api-key":"'
+                                             f'{p.get("api_key", "")}","type":"invalid",\n'
+                                             '"status":"unknown"}')
+        if fault.startswith("body:"):
+            return 200, "text/xml", self.server.state.bodies[fault[5:]]
+        if fault == "webenv":
+            return 200, "text/xml", (ESEARCH_PROLOG + WEBENV_ESEARCH if endpoint == "esearch"
+                                     else WEBENV_EFETCH)
+        if fault == "error" and endpoint == "esearch":
+            return 200, "text/xml", (ESEARCH_PROLOG + "<eSearchResult><ERROR>Search Backend "
+                                     "failed: Exception:\nbackend timeout</ERROR></eSearchResult>")
+        fixed = {**{k: (int(k), "text/html", v) for k, v in HTML_PAGES.items()},
+                 "html200": (200, "text/html", HTML_500), "empty200": (200, "text/xml", ""),
+                 "error": (200, "text/xml", "<eFetchResult><ERROR>Search Backend failed"
+                           "</ERROR></eFetchResult>")}
+        return fixed.get(fault)
 
     def _match(self, term: str) -> list[int] | None:
         state = self.server.state

@@ -97,6 +97,17 @@ def test_export_into_a_missing_folder_is_an_export_error(cli, kratom_server, tmp
     assert not target.parent.exists()
 
 
+def test_classify_output_into_a_missing_folder_and_a_bad_input_file(cli, env, tmp_path):
+    good, bad = tmp_path / "in.jsonl", tmp_path / "bad.jsonl"
+    good.write_text('{"pmid": 1, "title": "Kratom withdrawal", "abstract": "Craving."}\n')
+    bad.write_bytes(b'\xff\xfe{"pmid": 1')
+    missing = cli("classify", "--input", str(good), "--output", str(tmp_path / "no" / "o.jsonl"))
+    assert missing.exit_code == 6 and "does not exist" in missing.stderr
+    broken = cli("classify", "--input", str(bad), "--output", str(tmp_path / "o.jsonl"))
+    assert broken.exit_code == 7 and "line 1" in broken.stderr
+    assert not (tmp_path / "o.jsonl").exists()
+
+
 # ---- damaged, foreign and newer databases: refused, left byte for byte -----------------
 
 def _run_once(cli, env) -> Path:

@@ -56,6 +56,10 @@ def test_the_key_is_nowhere_after_a_full_run(key, cli, kratom_server: EUtilsServ
     state.faults = {"esearch": ["429"] * 5}  # NCBI's 429 body echoes the key
     run("--max-tries", "1", "search", "kratom OR mitragynine", code=3)
     run("search", "((kratom", code=4)  # in-band ERROR
+    state.faults = {"esearch": ["badkey"]}  # HTTP 400 naming the key
+    result = cli("search", "kratom AND leaf")
+    assert result.exit_code == 4 and "Check NCBI_API_KEY" in result.stderr
+    outputs.extend([result.stdout, result.stderr])
     monkeypatch.setenv("KRATOMLIT_TIMEOUT", "0.3")
     state.stall_s = 1.0
     state.faults = {"esearch": ["stall"] * 2}
