@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -46,6 +47,11 @@ def handle_errors(fn: F) -> F:
         except KratomlitError as exc:
             render.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except sqlite3.Error as exc:  # e.g. a read-only library or a full disk mid-run
+            render.error(f"A database in KRATOMLIT_HOME cannot be used: {exc}. Check that the "
+                         "folder and its files are writable and the disk is not full; "
+                         "everything stored so far is kept.")
+            raise typer.Exit(StorageError.exit_code) from None
         except KeyboardInterrupt:
             render.error("Interrupted. Everything stored so far is kept; run again to resume.")
             raise typer.Exit(130) from None
@@ -70,10 +76,15 @@ def main_options(
         help="Contact email sent to NCBI (env: NCBI_EMAIL).")] = None,
     api_key: Annotated[str | None, typer.Option(
         help="NCBI API key: 10 instead of 3 requests/s (env: NCBI_API_KEY).")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        help="Seconds to wait for NCBI to connect or send (env: KRATOMLIT_TIMEOUT).")] = None,
+    max_tries: Annotated[int | None, typer.Option(
+        help="Tries per request before giving up, 1-50 (env: KRATOMLIT_MAX_TRIES).")] = None,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
-    ctx.obj = {"home": home, "eutils_url": eutils_url, "email": email, "api_key": api_key}
+    ctx.obj = {"home": home, "eutils_url": eutils_url, "email": email, "api_key": api_key,
+               "timeout": timeout, "max_tries": max_tries}
 
 
 def settings_from(ctx: typer.Context) -> Settings:

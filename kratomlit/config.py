@@ -26,7 +26,10 @@ ENV_NAMES = {
     "eutils_url": "KRATOMLIT_EUTILS_URL",
     "email": "NCBI_EMAIL",
     "api_key": "NCBI_API_KEY",
+    "timeout": "KRATOMLIT_TIMEOUT",
+    "max_tries": "KRATOMLIT_MAX_TRIES",
 }
+MAX_TRIES_LIMIT = 50  # past this a failing NCBI is not coming back within one run
 FILE_KEYS = {"eutils_url", "email", "api_key", "timeout", "max_tries"}
 
 
@@ -39,7 +42,7 @@ class Settings:
     email: str | None = None
     api_key: str | None = None
     tool: str = TOOL_NAME
-    timeout: float = 60.0
+    timeout: float = 60.0  # seconds to connect, and to wait for each read of an answer
     max_tries: int = 10  # a burst of 429s and dropped connections must not end a run
 
     @property
@@ -79,7 +82,8 @@ def load_settings(
     """Resolve settings from CLI options, then environment, then config file, then defaults."""
     options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
     env = os.environ if env is None else env
-    from_env = {k: env[v] for k, v in ENV_NAMES.items() if env.get(v)}
+    from_env: dict[str, Any] = {k: env[v] for k, v in ENV_NAMES.items() if env.get(v)}
+    from_env.update(_env_numbers(from_env))
     home = Path(options.get("home") or from_env.get("home") or default_home()).expanduser()
     named = env.get("KRATOMLIT_CONFIG")
     if named and not Path(named).is_file():
@@ -87,6 +91,7 @@ def load_settings(
     config_path = Path(named or home / "config.toml")
     from_file = _read_config_file(config_path)
     _check_types(from_file, config_path)
+    _check_patience(options, "--timeout", "--max-tries")
     merged: dict[str, Any] = {**from_file, **from_env, **options, "home": home}
     merged["eutils_url"] = _normalise_url(str(merged.get("eutils_url") or DEFAULT_EUTILS_URL))
     return Settings(**{k: v for k, v in merged.items() if k in Settings.__dataclass_fields__})
@@ -115,12 +120,30 @@ def _check_types(data: dict[str, Any], path: Path) -> None:
     for key in ("eutils_url", "email", "api_key"):
         if key in data and not isinstance(data[key], str):
             raise UsageError(f"Config file {path}: {key} must be a string.")
+    _check_patience(data, f"Config file {path}: timeout", f"Config file {path}: max_tries")
+
+
+def _check_patience(data: Mapping[str, Any], timeout_name: str, tries_name: str) -> None:
+    """``timeout`` (seconds > 0) and ``max_tries`` (1-50), wherever they were set."""
     timeout = data.get("timeout", 1.0)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise UsageError(f"Config file {path}: timeout must be a positive number of seconds.")
+        raise UsageError(f"{timeout_name} must be a positive number of seconds.")
     tries = data.get("max_tries", 1)
-    if isinstance(tries, bool) or not isinstance(tries, int) or not 1 <= tries <= 50:
-        raise UsageError(f"Config file {path}: max_tries must be a whole number from 1 to 50.")
+    if isinstance(tries, bool) or not isinstance(tries, int) or not 1 <= tries <= MAX_TRIES_LIMIT:
+        raise UsageError(f"{tries_name} must be a whole number from 1 to {MAX_TRIES_LIMIT}.")
+
+
+def _env_numbers(from_env: Mapping[str, Any]) -> dict[str, Any]:
+    """KRATOMLIT_TIMEOUT and KRATOMLIT_MAX_TRIES as numbers, checked like the file's."""
+    out: dict[str, Any] = {}
+    for key, kind in (("timeout", float), ("max_tries", int)):
+        if key in from_env:
+            try:
+                out[key] = kind(str(from_env[key]).strip())
+            except ValueError:
+                out[key] = str(from_env[key])  # refused by the check below, with its name
+    _check_patience(out, ENV_NAMES["timeout"], ENV_NAMES["max_tries"])
+    return out
 
 
 def _normalise_url(url: str) -> str:

@@ -36,10 +36,12 @@ from kratomlit.parse import (
     ParsedBatch,
     local_esearch_dtd,
     parse_pubmed_xml,
+    safe_xml,
 )
 
 T = TypeVar("T")
 _API_KEY_FIELD = re.compile(r'("api[-_]key"\s*:\s*)"[^"]*"')
+_ESEARCH_ERROR = re.compile(rb"<ERROR>(.*?)</ERROR>", re.S)
 log = logging.getLogger(__name__)
 
 # NCBI asks for "several hundred" records per EFetch. 500 keeps a POST answer near 5 MB,
@@ -49,6 +51,7 @@ ESEARCH_WINDOW = 9999  # PubMed: ESearch can only reach the first 9,999 hits of 
 EARLIEST = date(1700, 1, 1)
 LATEST = date(3000, 12, 31)
 MAX_PMID = 99_999_999
+LISTING_TRIES = 3  # a Count that moves while we page: list again from the start, this often
 IN_BAND_TRIES = 3  # an in-band ERROR is usually permanent (bad query); retry it a little
 CONNECT_TRIES = 3  # an unreachable host will not come back within a minute
 BACKOFF_BASE_S = 1.0
@@ -137,7 +140,8 @@ class EUtilsClient:
     # ---- searching -------------------------------------------------------------------
 
     def esearch(self, term: str, *, mindate: date | None = None, maxdate: date | None = None,
-                retstart: int = 0, retmax: int | None = None) -> SearchPage:
+                retstart: int = 0, retmax: int | None = None,
+                refresh: bool = False) -> SearchPage:
         """One ESearch call (history server on); dates filter on publication date."""
         params: dict[str, Any] = {"db": "pubmed", "term": term, "usehistory": "y",
                                   "retstart": retstart,
@@ -148,7 +152,7 @@ class EUtilsClient:
         self.stats.esearch += 1
         method = "POST" if len(term) > LONG_TERM else "GET"
         return self._call("esearch.fcgi", params, method, _read_esearch, IN_BAND_TRIES,
-                          refresh=self._refresh)
+                          refresh=self._refresh or refresh)
 
     def search(self, term: str, mindate: date | None = None, maxdate: date | None = None,
                limit: int | None = None, refresh: bool = False) -> SearchResult:
@@ -168,19 +172,24 @@ class EUtilsClient:
         result = SearchResult(term, first.count, [], 0, list(first.warnings))
         wanted = first.count if limit is None else min(limit, first.count)
         if wanted <= self.window:  # also --max N of a huge search: no slicing needed
-            result.ids = self._pages(term, mindate, maxdate, first, wanted)
-            result.slices = 1
+            listed = self._pages(term, mindate, maxdate, first, limit)
+            result.count, result.ids, result.slices = listed.count, listed.ids, 1
             return result
         seen: set[int] = set()
         lo, hi = mindate or EARLIEST, maxdate or LATEST
-        self._collect(self._date_slices(term, lo, hi, result), seen, result, wanted)
+        stop = wanted if limit is not None else MAX_PMID  # without --max: every slice
+        self._collect(self._date_slices(term, lo, hi, result), seen, result, stop)
         if len(result.ids) < wanted:
             # records whose publication date falls in no slice: PMID ranges cover everything
             result.warnings.append(f"date slices found {len(result.ids)} of {first.count}; "
                                    "completed by PMID ranges")
             self._collect(self._uid_slices(term, mindate, maxdate, 1, MAX_PMID, result), seen,
-                          result, wanted)
-        result.ids = result.ids[:wanted]
+                          result, stop)
+        if limit is None and len(result.ids) != first.count:
+            # records indexed or removed while slicing: PubMed's Count now, never a cached one
+            result.count = self.esearch(term, mindate=mindate, maxdate=maxdate, retmax=0,
+                                        refresh=True).count
+        result.ids = result.ids[:stop]
         return result
 
     @staticmethod
@@ -194,14 +203,44 @@ class EUtilsClient:
                 return
 
     def _pages(self, term: str, mindate: date | None, maxdate: date | None,
-               first: SearchPage, wanted: int) -> list[int]:
-        ids = list(first.ids)
+               first: SearchPage, limit: int | None = None) -> SearchPage:
+        """Every Id of a search that fits the window, page by page with ``retstart``.
+
+        Records indexed or removed while we page shift every later page, so an Id would be
+        listed twice and another skipped: when a page's Count differs from the first's, the
+        listing starts again, past the HTTP cache. Still moving after ``LISTING_TRIES``
+        listings, the Ids seen are returned (once each) and the caller's Count check marks
+        the run incomplete.
+        """
+        ids: list[int] = []
+        for listing in range(LISTING_TRIES):
+            if listing:
+                first = self.esearch(term, mindate=mindate, maxdate=maxdate, refresh=True)
+            ids, moved = self._page_through(term, mindate, maxdate, first, limit, listing > 0)
+            if not moved:
+                break
+            log.warning("PubMed's Count for %r changed while paging; listing it again",
+                        term[:120])
+        return SearchPage(count=first.count, ids=ids)
+
+    def _page_through(self, term: str, mindate: date | None, maxdate: date | None,
+                      first: SearchPage, limit: int | None,
+                      refresh: bool) -> tuple[list[int], bool]:
+        """One listing: (Ids once each, whether the Count moved meanwhile)."""
+        wanted = min(first.count, self.window, first.count if limit is None else limit)
+        ids = list(dict.fromkeys(first.ids))
+        seen, position = set(ids), len(first.ids)
         while len(ids) < wanted:
-            page = self.esearch(term, mindate=mindate, maxdate=maxdate, retstart=len(ids))
+            page = self.esearch(term, mindate=mindate, maxdate=maxdate, retstart=position,
+                                refresh=refresh)
+            if page.count != first.count:
+                return ids, True
             if not page.ids:
                 break
-            ids.extend(page.ids)
-        return ids[:wanted]
+            position += len(page.ids)
+            ids += [i for i in page.ids if i not in seen]
+            seen.update(page.ids)
+        return ids[:wanted], False
 
     def _date_slices(self, term: str, lo: date, hi: date,
                      result: SearchResult) -> Iterable[list[int]]:
@@ -215,7 +254,7 @@ class EUtilsClient:
             probe = self.esearch(term, mindate=a, maxdate=b)
             if probe.count <= self.window:
                 result.slices += 1
-                yield self._pages(term, a, b, probe, probe.count)
+                yield self._pages(term, a, b, probe).ids
             elif probe.count:
                 yield from self._date_slices(term, a, b, result)
 
@@ -226,7 +265,7 @@ class EUtilsClient:
         page = self.esearch(sliced, mindate=first_day, maxdate=last_day)
         if page.count <= self.window or lo >= hi:
             result.slices += 1
-            yield self._pages(sliced, first_day, last_day, page, min(page.count, self.window))
+            yield self._pages(sliced, first_day, last_day, page).ids
             return
         seen = sorted(i for i in page.ids if lo <= i <= hi)
         mid = seen[len(seen) // 2] if seen else (lo + hi) // 2
@@ -351,8 +390,11 @@ def _read_esearch(body: bytes) -> SearchPage:
     head = body[:512].lstrip().lower()
     if head.startswith(b"<!doctype html") or head.startswith(b"<html") or b"<" not in head:
         raise MalformedResponse("an HTML or non-XML page instead of an ESearch result")
+    error = _ESEARCH_ERROR.search(body)
+    if error and b"<Count>" not in body:  # NCBI's error, even without a prolog Biopython needs
+        raise InBandError(" ".join(error.group(1).decode("utf-8", "replace").split()))
     try:
-        data = Entrez.read(io.BytesIO(local_esearch_dtd(body)), validate=False)
+        data = Entrez.read(io.BytesIO(safe_xml(local_esearch_dtd(body))), validate=False)
     except RuntimeError as exc:  # Biopython raises the text of an <ERROR> element ...
         if b"<ERROR>" in body:
             raise InBandError(" ".join(str(exc).split())) from None

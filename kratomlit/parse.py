@@ -5,6 +5,11 @@ unknown ``pubmed_*.dtd`` (NCBI dates a new one each year) is pointed at the newe
 one before parsing, and parsing runs without validation so new elements do not fail.
 Anything that is not a PubMed article set (an HTML error page, a truncated body, an
 ``eFetchResult`` error document) raises instead of parsing to nothing.
+
+Hostile input: a body that declares its own DTD or entities, or names a DTD Biopython does
+not bundle, is refused before any parser sees it (no file read, no URL fetched, no entity
+bomb expanded). Characters XML cannot carry (C0 controls, invalid UTF-8) become U+FFFD, so
+one bad byte in one record does not make a whole batch unfetchable.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ _CHUNK_PMID = re.compile(rb"<PMID[^>]*>\s*(\d+)\s*</PMID>")
 _ROOT = re.compile(rb"<([A-Za-z][\w.-]*)[\s>/]")
 _ERROR = re.compile(rb"<ERROR>(.*?)</ERROR>", re.S)
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.S | re.I)
+_DOCTYPE = re.compile(rb"<!DOCTYPE([^>]*)>", re.S)
+_LITERAL = re.compile(rb'"([^"]*)"|\'([^\']*)\'')
+# C0 controls XML 1.0 forbids, raw or as character references
+_ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|&#(?:0*(?:[0-8]|1[124-9]|2\d|3[01])|"
+                      rb"[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]));")
+REPLACEMENT = "\ufffd".encode()
 RETRACTION_TYPES = ("RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor",
                     "ExpressionOfConcernIn", "RetractionAndRepublicationIn")
 
@@ -100,7 +111,7 @@ class ParsedBatch:
 def parse_pubmed_xml(body: bytes) -> ParsedBatch:
     """Parse one efetch answer (a ``PubmedArticleSet``) into records and deleted PMIDs."""
     _check_document(body)
-    body = _local_dtd(body)
+    body = safe_xml(_local_dtd(body))
     try:
         parsed = Entrez.read(io.BytesIO(body), validate=False)
     except (EntrezParser.CorruptedXMLError, EntrezParser.NotXMLError, RuntimeError,
@@ -127,6 +138,32 @@ def _check_document(body: bytes) -> None:
         raise InBandError(message)
     if root != b"PubmedArticleSet":
         raise MalformedResponse(f"unexpected XML root <{root.decode()}>")
+
+
+def safe_xml(body: bytes) -> bytes:
+    """``body`` with its DTD checked (see the module docstring) and bad characters replaced."""
+    root = _ROOT.search(body[:4096])
+    prolog = body[:root.start()] if root else body[:4096]
+    doctype = _DOCTYPE.search(prolog)
+    if b"<!ENTITY" in prolog or b"[" in prolog:
+        raise MalformedResponse("the answer declares its own DTD or entities; refused unparsed")
+    if doctype:
+        literals = [a or b for a, b in _LITERAL.findall(doctype.group(1))]
+        dtd = literals[-1].rsplit(b"/", 1)[-1].decode("ascii", "replace") if literals else ""
+        if dtd not in _bundled_dtds():
+            raise MalformedResponse(f"the answer names a DTD kratomlit does not have ({dtd!r}); "
+                                    "refused unparsed")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        body = body.decode("utf-8", "replace").encode("utf-8")
+    return _ILLEGAL.sub(REPLACEMENT, body)
+
+
+@cache
+def _bundled_dtds() -> frozenset[str]:
+    """Every DTD (and module) file Biopython ships: the only ones a body may name."""
+    return frozenset(p.name for p in (Path(EntrezParser.__file__).parent / "DTDs").iterdir())
 
 
 @cache

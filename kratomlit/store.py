@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kratomlit.errors import StorageError
-from kratomlit.migrations import migrate
+from kratomlit.migrations import MIGRATIONS, migrate
 from kratomlit.parse import Record
 
 BUSY_TIMEOUT_S = 60
@@ -38,6 +38,24 @@ def _wal(db: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def _check_library(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse, before anything is written, a database that is not a kratomlit library or was
+    written by a newer kratomlit (its unknown migrations would be silently ignored)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        return  # a new, empty file
+    if "_migrations" not in tables:
+        db.close()
+        raise StorageError(f"{path} is an SQLite database but not a kratomlit library; it was "
+                           "left untouched. Move it aside or set KRATOMLIT_HOME elsewhere.")
+    known = {fn.__name__ for fn in MIGRATIONS}
+    newer = sorted({r[0] for r in db.execute("SELECT name FROM _migrations")} - known)
+    if newer:
+        db.close()
+        raise StorageError(f"The library {path} was written by a newer kratomlit (schema "
+                           f"{', '.join(newer)}); it was left untouched. Upgrade kratomlit.")
 
 
 def now_iso() -> str:
@@ -109,6 +127,7 @@ class Library:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            _check_library(self.db, path)
             _wal(self.db)
             self.db.execute("PRAGMA foreign_keys=ON")
             migrate(self.db)

@@ -27,7 +27,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 @pytest.fixture
 def server() -> Iterator[EUtilsServer]:
     srv = EUtilsServer()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    # a short poll interval: shutdown() waits up to one interval, after every test
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     yield srv
     srv.shutdown()

@@ -1,6 +1,15 @@
 """A small E-utilities server on 127.0.0.1 for the tests: esearch (history, paging, dates,
 the 9,999 window, ``[uid]`` and ``[mdat]`` slices), efetch by PMID (GET or POST) and
 scripted faults. Formats follow NCBI's recorded answers (see ../shared/ncbi-samples).
+
+Faults are queued per endpoint in ``state.faults`` and used one per request, in order
+(``None`` = answer normally): ``429`` (NCBI's JSON body, ``Retry-After``), ``500``/``502``/
+``503`` (HTML pages), ``html200``, ``empty200``, ``error`` (an in-band ERROR), ``webenv``
+(NCBI's answer for an unknown or expired WebEnv), ``badkey`` (HTTP 400, API key invalid),
+``reset`` (TCP RST), ``disconnect`` (closed without an answer), ``truncate``,
+``malformed``, ``stall`` (answers after ``state.stall_s``, past a short client timeout),
+``grow`` (adds ``state.pending`` records before answering: the Count changes between
+pages) and ``body:NAME`` (serves ``state.bodies[NAME]`` with HTTP 200).
 """
 
 from __future__ import annotations
@@ -26,6 +35,20 @@ CAP_ERROR = ("Search Backend failed: Exception:\n'retstart' cannot be larger tha
              "PubMed, ESearch can only retrieve the first 9,999 records matching the query.")
 HTML_500 = ("<html><head><title>500 Internal Server Error</title></head><body>"
             "<h1>WWW Error 500 Diagnostic</h1></body></html>")
+HTML_PAGES = {
+    "500": HTML_500,
+    "502": "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
+           "Gateway</h1></center></body></html>",
+    "503": "<html><head><title>503 Service Unavailable</title></head><body><h1>Service "
+           "Unavailable</h1><p>The server is temporarily unable to service your request."
+           "</p></body></html>",
+}
+# NCBI's answers for an unknown or expired WebEnv / query_key (REFERENCE.md; eutils_sim)
+WEBENV_ESEARCH = "<eSearchResult><ERROR>Unable to obtain query #1</ERROR></eSearchResult>"
+WEBENV_EFETCH = ('<?xml version="1.0" encoding="UTF-8" ?>\n<!DOCTYPE eEfetchResult PUBLIC '
+                 '"-//NLM//DTD efetch 20131226//EN" "https://eutils.ncbi.nlm.nih.gov/eutils/dtd/'
+                 '20131226/efetch.dtd">\n<eFetchResult>\n\t<ERROR>Unable to obtain query #1'
+                 "</ERROR>\n</eFetchResult>\n")
 _UID = re.compile(r"^\((.*)\) AND (\d+):(\d+)\[uid\]$", re.S)
 _MDAT = re.compile(r"^\((.*)\) AND (\d{4})/(\d\d)/(\d\d):3000\[mdat\]$", re.S)
 _CHUNK = re.compile(r"<(PubmedArticle|PubmedBookArticle)>.*?</\1>", re.S)
@@ -58,6 +81,11 @@ class State:
     window: int = 9999
     delays: dict[str, float] = field(default_factory=dict)  # endpoint -> seconds to stall
     lock: threading.Lock = field(default_factory=threading.Lock)
+    page_cap: int | None = None  # at most this many Ids per ESearch page (forces paging)
+    stall_s: float = 2.0  # how long a "stall" fault waits before answering
+    retry_after: str = "0"  # Retry-After sent with a 429
+    pending: list[tuple[str, Doc]] = field(default_factory=list)  # added by a "grow" fault
+    bodies: dict[str, bytes] = field(default_factory=dict)  # served by "body:NAME" faults
 
     def add_docs(self, docs: Iterable[Doc], term: str | None = None) -> list[int]:
         pmids = []
@@ -67,6 +95,16 @@ class State:
         if term is not None:
             self.terms.setdefault(term, []).extend(pmids)
         return pmids
+
+    def grow(self) -> None:
+        """Add the pending records now (as if PubMed indexed them while a client paged)."""
+        for term, doc in self.pending:
+            self.add_docs([doc], term=term)
+        self.pending = []
+
+    def truth(self, term: str) -> set[int]:
+        """The PMIDs the server holds for ``term``: what a library must end up with."""
+        return set(self.terms.get(term, []))
 
     def requests(self, endpoint: str | None = None) -> list[Logged]:
         return [e for e in self.log if endpoint is None or e.endpoint == endpoint]
@@ -140,21 +178,35 @@ class Handler(BaseHTTPRequestHandler):
         with state.lock:
             fault = state.faults.get(endpoint, [None]).pop(0) if state.faults.get(endpoint) \
                 else None
+        entry = Logged(arrived, endpoint, self.command, params, 0)  # status once answered
+        state.log.append(entry)
+        if fault == "grow":
+            with state.lock:
+                state.grow()
         status, ctype, body = self._answer(endpoint, params, fault)
         if state.delays.get(endpoint):  # a slow NCBI: lets tests kill a run mid-fetch
             time.sleep(state.delays[endpoint])
-        state.log.append(Logged(arrived, endpoint, self.command, params, status))
-        if fault == "reset":
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        if fault == "stall":
+            time.sleep(state.stall_s)
+        entry.status = status
+        try:
+            self._send(fault, status, ctype, body)
+        except OSError:  # the client gave up (timeout) before a stalled answer came
+            self.close_connection = True
+
+    def _send(self, fault: str | None, status: int, ctype: str, body: str | bytes) -> None:
+        if fault in ("reset", "disconnect"):
+            if fault == "reset":  # RST instead of FIN: "connection reset by peer"
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           b"\x01\x00\x00\x00\x00\x00\x00\x00")
             self.connection.close()
             self.close_connection = True
             return
-        data = body.encode()
+        data = body.encode() if isinstance(body, str) else body
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         if status == 429:
-            self.send_header("Retry-After", "0")
+            self.send_header("Retry-After", self.server.state.retry_after)
         if fault == "truncate":
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -165,18 +217,10 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _answer(self, endpoint: str, p: dict[str, str], fault: str | None) -> tuple[int, str, str]:
-        if fault == "429":  # NCBI's body names the key (or the caller's address)
-            who = p.get("api_key", "127.0.0.1")
-            return 429, "application/json", ('{"error":"API rate limit exceeded","api-key":"'
-                                             f'{who}","count":"4","limit":"3"}}')
-        if fault == "500":
-            return 500, "text/html", HTML_500
-        if fault == "html200":
-            return 200, "text/html", HTML_500
-        if fault == "error":
-            return 200, "text/xml", "<eFetchResult><ERROR>Search Backend failed</ERROR>" \
-                "</eFetchResult>"
+    def _answer(self, endpoint: str, p: dict[str, str],
+                fault: str | None) -> tuple[int, str, str | bytes]:
+        if fault and (scripted := self._fault_answer(endpoint, p, fault)):
+            return scripted
         if endpoint == "esearch":
             return self._esearch(p)
         if endpoint == "efetch":
@@ -185,6 +229,31 @@ class Handler(BaseHTTPRequestHandler):
                 body = body.replace("</ArticleTitle>", "</ArticleTitel>", 1)
             return status, ctype, body
         return 404, "text/plain", "unknown endpoint"
+
+    def _fault_answer(self, endpoint: str, p: dict[str, str],
+                      fault: str) -> tuple[int, str, str | bytes] | None:
+        """The whole answer of a fault that replaces NCBI's, or None for the others."""
+        if fault == "429":  # NCBI's body names the key (or the caller's address)
+            who = p.get("api_key", "127.0.0.1")
+            return 429, "application/json", ('{"error":"API rate limit exceeded","api-key":"'
+                                             f'{who}","count":"4","limit":"3"}}')
+        if fault == "badkey":  # NCBI's answer to an unknown key names it too
+            return 400, "application/json", ('{"error":"API key invalid","api-key":"'
+                                             f'{p.get("api_key", "")}","type":"invalid",\n'
+                                             '"status":"unknown"}')
+        if fault.startswith("body:"):
+            return 200, "text/xml", self.server.state.bodies[fault[5:]]
+        if fault == "webenv":
+            return 200, "text/xml", (ESEARCH_PROLOG + WEBENV_ESEARCH if endpoint == "esearch"
+                                     else WEBENV_EFETCH)
+        if fault == "error" and endpoint == "esearch":
+            return 200, "text/xml", (ESEARCH_PROLOG + "<eSearchResult><ERROR>Search Backend "
+                                     "failed: Exception:\nbackend timeout</ERROR></eSearchResult>")
+        fixed = {**{k: (int(k), "text/html", v) for k, v in HTML_PAGES.items()},
+                 "html200": (200, "text/html", HTML_500), "empty200": (200, "text/xml", ""),
+                 "error": (200, "text/xml", "<eFetchResult><ERROR>Search Backend failed"
+                           "</ERROR></eFetchResult>")}
+        return fixed.get(fault)
 
     def _match(self, term: str) -> list[int] | None:
         state = self.server.state
@@ -219,6 +288,7 @@ class Handler(BaseHTTPRequestHandler):
             ids = [i for i in ids if lo <= docs[i].pdat <= hi]
         ids = sorted(set(ids), key=lambda i: (docs[i].pdat, i), reverse=True)  # newest first
         start, size = int(p.get("retstart", 0)), int(p.get("retmax", 20))
+        size = min(size, self.server.state.page_cap or size)
         window = self.server.state.window
         if start > window - 1:
             return 200, "text/xml", (ESEARCH_PROLOG + f"<eSearchResult><ERROR>{CAP_ERROR}"
