@@ -506,7 +506,9 @@ def info(ctx: typer.Context) -> None:
         "your saved searches": s.user_queries_dir,
         "E-utilities URL": s.eutils_url, "email (NCBI_EMAIL)": s.email or "not set",
         "API key (NCBI_API_KEY)": "set" if s.api_key else "not set",
-        "request limit": f"{s.requests_per_second}/s"}
+        "request limit": f"{s.requests_per_second}/s",
+        "tries per request (KRATOMLIT_MAX_TRIES)": s.max_tries,
+        "timeout (KRATOMLIT_TIMEOUT)": f"{s.timeout:g} s"}
     if s.library_path.exists():
         with Library(s.library_path) as library:
             values.update(library.counts())

@@ -1,6 +1,7 @@
 """NCBI_API_KEY never leaves the request: after a full run with faults, errors, --json,
-classify, every export format and info, no byte of any file under KRATOMLIT_HOME (SQLite,
-WAL and log files included), no export and no output holds the key, raw or URL-encoded.
+classify, refresh, new, every export format and info, no byte of any file under
+KRATOMLIT_HOME (SQLite, WAL and log files included), no export and no output holds the
+key, raw or URL-encoded.
 """
 
 from __future__ import annotations
@@ -70,7 +71,14 @@ def test_the_key_is_nowhere_after_a_full_run(key, cli, kratom_server: EUtilsServ
     run("classify", "--json")
     exports = tmp_path / "exports"
     exports.mkdir()
-    for fmt in ("csv", "jsonl", "xlsx", "ris"):
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / "k.toml").write_text('name = "k"\nterm = "kratom"\n')
+    state.faults = {"efetch": ["429"], "esearch": ["500"]}
+    run("refresh", "--queries", str(queries), "--json", "--export-new", str(exports))
+    run("refresh", "--queries", str(queries))
+    run("new", "--since", "2000", "--format", "jsonl")
+    for fmt in ("csv", "tsv", "jsonl", "xlsx", "ris", "bibtex", "parquet"):
         run("export", "-f", fmt, "-o", str(exports / f"all.{fmt}"))
     run("info")
     run("queries", "--terms")
@@ -80,7 +88,7 @@ def test_the_key_is_nowhere_after_a_full_run(key, cli, kratom_server: EUtilsServ
     home = Path(env["KRATOMLIT_HOME"])
     files = {**_files_bytes(home), **_files_bytes(exports)}
     assert any(p.name.endswith("-wal") or p.suffix == ".sqlite" for p in files)
-    assert len(list(exports.iterdir())) == 4
+    assert len(list(exports.iterdir())) == 8  # 7 formats and the refresh digest
     for form in _forms(key):
         leaks = [str(p) for p, data in files.items() if form in data]
         assert not leaks, f"{form!r} found in {leaks}"
