@@ -299,22 +299,22 @@ class EUtilsClient:
             except InBandError as exc:
                 in_band += 1
                 last, last_in_band = f"NCBI answered with an error: {exc}", True
-                if in_band >= in_band_tries:
-                    break
+                limit = min(self.max_tries, attempt - in_band + in_band_tries)
                 wait = self._backoff(attempt)
             except _Transient as exc:
                 last, last_in_band = str(exc), False
-                if exc.limit is not None and attempt >= exc.limit:
-                    break
+                limit = min(self.max_tries, exc.limit or self.max_tries)
                 wait = max(self._backoff(attempt), exc.retry_after)
-            log.warning("%s failed (try %d of %d): %s", endpoint, attempt, self.max_tries,
+            log.warning("%s failed (try %d of %d): %s", endpoint, attempt, limit,
                         self.redact(last))
+            if attempt >= limit:
+                break
             if attempt < self.max_tries:
                 self.stats.retries += 1
                 log.info("retrying %s in %.1f s", endpoint, wait)
                 self.sleep(wait)
         if last_in_band:
-            raise NCBIError(f"{last} (request: {endpoint}).")
+            raise NCBIError(f"{last.rstrip('.')} (request: {endpoint}).")
         raise NetworkError(
             f"Could not get an answer from {url} after {attempt} tries: {last}. Check your "
             "network connection and KRATOMLIT_EUTILS_URL, then run the command again; "
