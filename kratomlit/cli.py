@@ -373,7 +373,14 @@ def new_cmd(
 
     Example: kratomlit new --since 2026/11/01 --format csv -o new.csv
     """
-    from kratomlit.digest import FORMATS, digest_since, digest_text, new_records, write_digest
+    from kratomlit.digest import (
+        FORMATS,
+        digest_since,
+        digest_text,
+        is_last_run,
+        new_records,
+        write_digest,
+    )
     from kratomlit.store import Library
 
     fmt = fmt.lower()
@@ -381,8 +388,7 @@ def new_cmd(
         raise UsageError(f"Unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}.")
     if output is not None and fmt == "table":
         raise UsageError("--output needs --format csv or jsonl.")
-    cutoff_date = None if since in (None, "last") else \
-        _date_opt(since, end=False, what="--since")
+    cutoff_date = None if is_last_run(since) else _date_opt(since, end=False, what="--since")
     with Library(_existing_library(settings_from(ctx))) as library:
         cutoff = cutoff_date.isoformat() if cutoff_date else digest_since(library, since)
         rows = new_records(library, cutoff, saved or [])

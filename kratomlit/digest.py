@@ -25,11 +25,16 @@ from kratomlit.store import Library
 COLUMNS = ("search", "first_seen", "pmid", "title", "first_author", "journal", "year",
            "doi", "url", "topics")
 FORMATS = ("table", "csv", "jsonl")
+LAST_RUN = ("last", "last_run", "last-run")  # spellings of "since the last refresh"
+
+
+def is_last_run(since: str | None) -> bool:
+    return since is None or since.lower() in LAST_RUN
 
 
 def digest_since(library: Library, since: str | None) -> str | None:
     """The cutoff for ``since``: ``last`` (default) is the refresh before the latest."""
-    if since not in (None, "last"):
+    if not is_last_run(since):
         return since
     latest = library.latest_finished_refresh()
     if latest is None:

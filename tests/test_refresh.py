@@ -200,6 +200,8 @@ def test_new_lists_what_the_latest_refresh_found(cli, two_searches, qdir, tmp_pa
     summary = refresh_json(cli, "--queries", str(qdir), "--export-new", str(digests))
     rows = [json.loads(line) for line in
             cli("new", "--format", "jsonl").stdout.splitlines()]
+    assert cli("new", "--since", "LAST_RUN", "-f", "jsonl").stdout == \
+        cli("new", "--since", "last", "-f", "jsonl").stdout
     assert [(r["search"], r["pmid"]) for r in rows] == [("alpha", 900), ("beta", 901)]
     assert rows[0]["url"] == "https://pubmed.ncbi.nlm.nih.gov/900/"
     files = list(digests.glob("kratomlit-new-*.csv"))
