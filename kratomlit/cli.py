@@ -276,9 +276,10 @@ def refresh(
     classifier = _refresh_classifier(problems)
     with refresh_lock(settings.home, wait), make_session(settings) as session, \
             Library(settings.library_path) as library:
-        summary = run_refresh(library, selected,
-                              lambda: EUtilsClient.from_settings(session, settings),
-                              classifier, problems)
+        with render.named_progress_bar() as progress:
+            summary = run_refresh(library, selected,
+                                  lambda: EUtilsClient.from_settings(session, settings),
+                                  classifier, problems, progress=None if quiet else progress)
         if export_new is not None:
             path = dated_name(_folder(export_new))
             write_digest(new_records(library, library.digest_cutoff(before=summary.id)),

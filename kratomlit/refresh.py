@@ -42,6 +42,7 @@ from kratomlit.topics import classify_library
 log = logging.getLogger("kratomlit.refresh")
 LOCK_NAME = "refresh.lock"
 ClientFactory = Callable[[], EUtilsClient]
+SearchProgress = Callable[[str, int, int], None]  # (saved search, records done, to fetch)
 
 
 @dataclass
@@ -116,8 +117,8 @@ def refresh_lock(home: Path, wait: float) -> Iterator[None]:
 
 
 def run_refresh(library: Library, queries: Sequence[SavedQuery], make_client: ClientFactory,
-                classifier: Classifier | None = None,
-                problems: Sequence[str] = ()) -> RefreshSummary:
+                classifier: Classifier | None = None, problems: Sequence[str] = (),
+                progress: SearchProgress | None = None) -> RefreshSummary:
     """Run every search, check revisions once, label what is new; record it all.
 
     The caller holds ``refresh_lock``. One search failing does not stop the others,
@@ -127,7 +128,7 @@ def run_refresh(library: Library, queries: Sequence[SavedQuery], make_client: Cl
     summary = RefreshSummary(refresh_id, started, problems=list(problems))
     log.info("refresh %d started: %d saved searches", refresh_id, len(queries))
     try:
-        ids = _run_searches(library, queries, make_client, summary)
+        ids = _run_searches(library, queries, make_client, summary, progress)
         if ids:
             _check_revisions(library, queries, ids, make_client, summary)
         if classifier is not None:
@@ -147,7 +148,8 @@ def run_refresh(library: Library, queries: Sequence[SavedQuery], make_client: Cl
 
 
 def _run_searches(library: Library, queries: Sequence[SavedQuery], make_client: ClientFactory,
-                  summary: RefreshSummary) -> dict[str, int]:
+                  summary: RefreshSummary, progress: SearchProgress | None
+                  ) -> dict[str, int]:
     """Run each search; return the library ids of those that completed, by name."""
     done: dict[str, int] = {}
     unreachable = False
@@ -159,10 +161,12 @@ def _run_searches(library: Library, queries: Sequence[SavedQuery], make_client: 
             log.warning("refresh %d search %s skipped", summary.id, q.name)
             continue
         client = make_client()
+        label = f"{q.name} ({len(summary.searches)}/{len(queries)})"
         try:
             result = run_search(client, library, q.term, name=q.name, mindate=q.mindate,
                                 maxdate=q.maxdate, refresh_id=summary.id,
-                                check_revisions=False, fresh=True)
+                                check_revisions=False, fresh=True,
+                                progress=_named(progress, label))
         except (NetworkError, NCBIError) as exc:
             outcome.status, outcome.error, outcome.exit_code = "failed", str(exc), exc.exit_code
             unreachable = isinstance(exc, NetworkError)
@@ -178,6 +182,12 @@ def _run_searches(library: Library, queries: Sequence[SavedQuery], make_client: 
         outcome.requests = client.stats.network
         summary.requests += client.stats.network
     return done
+
+
+def _named(progress: SearchProgress | None, name: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(name, done, total)
 
 
 def _check_revisions(library: Library, queries: Sequence[SavedQuery], done: dict[str, int],

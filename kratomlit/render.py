@@ -6,7 +6,7 @@ Library modules never import this; they return data and the CLI hands it here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -67,6 +67,21 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
 
     def update(done: int, total: int) -> None:
         bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+@contextmanager
+def named_progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """One progress bar for several searches: ``update(name, done, total)`` (silent off a
+    terminal, e.g. under cron)."""
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=err, disable=not err.is_terminal)
+    task = bar.add_task("", total=None)
+
+    def update(name: str, done: int, total: int) -> None:
+        bar.update(task, description=escape(name), completed=done, total=total)
 
     with bar:
         yield update
