@@ -117,9 +117,11 @@ def refresh_summary(summary: Any) -> None:
         table.add_row(s.name, s.status, str(s.hits), str(s.new), str(s.updated),
                       str(s.requests), Text(s.error))
     out.print(table)
-    since = summary.revisions_since or "not checked (no earlier run)"
-    out.print(Text(f"revised records refetched: {summary.revised} (revisions since {since})"
-                   f"; labelled: {summary.labelled}; network requests: {summary.requests}"))
+    revisions = (f"revised records refetched: {summary.revised} (modified in PubMed since "
+                 f"{summary.revisions_since})" if summary.revisions_since
+                 else "revisions: nothing to compare yet (first run of these searches)")
+    out.print(Text(f"{revisions}; labelled: {summary.labelled}; network requests: "
+                   f"{summary.requests}"))
     if summary.digest:
         out.print(Text(f"new records written to {summary.digest}"))
 
