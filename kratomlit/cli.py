@@ -273,6 +273,7 @@ def refresh(
     _log_to_file(settings)
     if not settings.email and not quiet:
         render.warning("NCBI_EMAIL is not set; NCBI asks every tool for a contact email.")
+    digest_dir = _folder(export_new) if export_new is not None else None  # fail before work
     classifier = _refresh_classifier(problems)
     with refresh_lock(settings.home, wait), make_session(settings) as session, \
             Library(settings.library_path) as library:
@@ -280,8 +281,8 @@ def refresh(
             summary = run_refresh(library, selected,
                                   lambda: EUtilsClient.from_settings(session, settings),
                                   classifier, problems, progress=None if quiet else progress)
-        if export_new is not None:
-            path = dated_name(_folder(export_new))
+        if digest_dir is not None:
+            path = dated_name(digest_dir)
             write_digest(new_records(library, library.digest_cutoff(before=summary.id)),
                          "csv", path)
             summary.digest = str(path)
