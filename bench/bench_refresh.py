@@ -45,17 +45,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -63,12 +58,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-DEFAULT_SIM_DIR = SHARED / "tools"
-EMAIL = "bench@example.org"
+from simulator import (
+    WINDOW,
+    BenchError,
+    Run,
+    Sim,
+    bench_parser,
+    cli_env,
+    esearch,
+    exit_status,
+    finish,
+    print_checks,
+    print_table,
+    query,
+    record_check,
+    run_steps,
+    served,
+    start_cli,
+    stored_pmids,
+    traffic,
+)
+
 API_KEY = "bench0000000000000000000000000000000"  # accepted by the simulator's --api-keys '*'
-WINDOW = 9999  # PubMed's ESearch window
 CLI_TIMEOUT_S = 300
 BASE_PMID = 30_100_000
 
@@ -90,10 +101,6 @@ KINDS = [
      "BACKGROUND: Nitrogen cycling was measured. RESULTS: Rates varied."),
 ]
 WHO = ["adults", "rats", "veterans", "students", "mice", "patients"]
-
-
-class BenchError(Exception):
-    """The benchmark cannot run (missing simulator, simulator died, ...)."""
 
 
 def today() -> str:
@@ -127,85 +134,15 @@ def block(start: int, n: int, revised: str) -> list[dict[str, Any]]:
 # ---- the simulator ----------------------------------------------------------------------
 
 
-class Sim:
-    """One ``eutils_sim`` subprocess over ``corpora``, logging to its own folder."""
-
-    def __init__(self, args: argparse.Namespace, corpora: list[Path], folder: Path,
-                 per_record_ms: int = 0):
-        folder.mkdir(parents=True)
-        self.log = folder / "requests.jsonl"
-        port_file = folder / "port"
-        cmd = [sys.executable, "-m", "eutils_sim", "--port", "0", "--port-file", str(port_file),
-               "--log", str(self.log), "--latency-ms", str(args.latency_ms), "--quiet",
-               "--per-record-ms", str(per_record_ms), "--today", today()]
-        if args.api_key:
-            cmd += ["--api-keys", "*"]
-        for path in corpora:
-            cmd += ["--corpus", str(path)]
-        self.err_path = folder / "sim.err"
-        self.err = self.err_path.open("wb")
-        self.proc = subprocess.Popen(cmd, cwd=args.sim_dir, stdout=subprocess.DEVNULL,
-                                     stderr=self.err)
-        deadline = time.monotonic() + 120
-        while not (port_file.is_file() and port_file.read_text().strip()):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                tail = self.err_path.read_text(errors="replace")[-800:]
-                raise BenchError(f"the simulator did not start ({' '.join(cmd)}):\n{tail}")
-            time.sleep(0.05)
-        self.root = f"http://127.0.0.1:{int(port_file.read_text())}"
-        self.url = self.root + "/entrez/eutils/"
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.root + "/__stats", timeout=30) as resp:
-            return dict(json.loads(resp.read()))
-
-    def entries(self) -> list[dict[str, Any]]:
-        if not self.log.exists():
-            return []
-        with self.log.open("rb") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
-
-    def esearch_all(self, term: str) -> set[int]:
-        """Every PMID the simulator lists for ``term`` (fits one ESearch page here)."""
-        time.sleep(0.4)  # the benchmark's own requests stay under the rate limit
-        data = urllib.parse.urlencode({"db": "pubmed", "term": term, "retmax": str(WINDOW),
-                                       "email": EMAIL, "tool": "kratomlit-bench"}).encode()
-        with urllib.request.urlopen(self.url + "esearch.fcgi", data=data, timeout=60) as resp:
-            body = resp.read()
-        count = int(re.search(rb"<Count>(\d+)</Count>", body).group(1))  # type: ignore[union-attr]
-        ids = {int(x) for x in re.findall(rb"<Id>(\d+)</Id>", body)}
-        if count != len(ids):
-            raise BenchError(f"{term!r}: {count} hits, {len(ids)} listed; use fewer records")
-        return ids
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.err.close()
-
-
-def served(entries: list[dict[str, Any]]) -> list[int]:
-    """PMIDs of every complete EFetch answer, in order (duplicates kept)."""
-    return [int(p) for e in entries if e["endpoint"] == "efetch" and e.get("status") == 200
-            and e.get("action") != "truncate" for p in e.get("pmids", [])]
+def listed(sim: Sim, term: str) -> set[int]:
+    """Every PMID the simulator lists for ``term`` (fits one ESearch page here)."""
+    count, ids = esearch(sim, term, pause_s=0.4)  # stays under the rate limit
+    if count != len(set(ids)):
+        raise BenchError(f"{term!r}: {count} hits, {len(set(ids))} listed; use fewer records")
+    return set(ids)
 
 
 # ---- running the CLI --------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    rc: int
-    wall_s: float
-    summary: dict[str, Any]
-    stdout: str
-    stderr: str
 
 
 class Cli:
@@ -214,56 +151,21 @@ class Cli:
     def __init__(self, home: Path, queries: Path, api_key: bool):
         self.home, self.queries, self.api_key = home, queries, api_key
 
-    def env(self, sim: Sim | None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("NCBI_API_KEY", "KRATOMLIT_CONFIG")}
-        env.update(KRATOMLIT_HOME=str(self.home), NCBI_EMAIL=EMAIL, PYTHONUNBUFFERED="1")
-        if sim is not None:
-            env["KRATOMLIT_EUTILS_URL"] = sim.url
-        if self.api_key:
-            env["NCBI_API_KEY"] = API_KEY
-        return env
-
     def start(self, sim: Sim | None, *extra: str,
               command: str = "refresh") -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, str(REPO / "cli.py"), command]
+        args = [command]
         if command == "refresh":
-            cmd += ["--queries", str(self.queries), "--json"]
-        return subprocess.Popen([*cmd, *extra], cwd=REPO, env=self.env(sim),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-    @staticmethod
-    def finish(proc: subprocess.Popen[bytes], started: float) -> Run:
-        out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
-        wall = time.perf_counter() - started
-        text = out.decode("utf-8", "replace")
-        try:
-            summary = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError:
-            summary = {}
-        return Run(proc.returncode, wall, summary, text, err.decode("utf-8", "replace"))
+            args += ["--queries", str(self.queries), "--json"]
+        env = cli_env(self.home, None if sim is None else sim.url,
+                      API_KEY if self.api_key else None)
+        return start_cli([*args, *extra], env)
 
     def run(self, sim: Sim | None, *extra: str, command: str = "refresh") -> Run:
         started = time.perf_counter()
-        return self.finish(self.start(sim, *extra, command=command), started)
+        return finish(self.start(sim, *extra, command=command), started, CLI_TIMEOUT_S)
 
 
 # ---- the library --------------------------------------------------------------------------
-
-
-def query(home: Path, sql: str) -> list[tuple[Any, ...]]:
-    path = home / "library.db"
-    if not path.exists():
-        return []
-    db = sqlite3.connect(path, timeout=30)
-    try:
-        return list(db.execute(sql))
-    finally:
-        db.close()
-
-
-def stored_pmids(home: Path) -> set[int]:
-    return {r[0] for r in query(home, "SELECT pmid FROM records")}
 
 
 def hits_by_search(home: Path) -> dict[str, set[int]]:
@@ -298,16 +200,11 @@ class Row:
 
 def measure(row: Row, sim: Sim) -> list[int]:
     """Fill ``row`` from the simulator's stats and log; return the PMIDs EFetch served."""
-    stats = sim.stats()
-    clients = stats.get("clients", {}).values()
-    row.max_in_1s = max((c["max_in_1s"] for c in clients), default=0)
-    row.http_429 = sum(c["rate_limited"] for c in clients)
-    entries = sim.entries()
-    by_ep = Counter(e["endpoint"] for e in entries)
-    row.esearch, row.efetch = by_ep["esearch"], by_ep["efetch"]
-    pmids = served(entries)
-    row.fetched = len(pmids)
-    return pmids
+    seen = traffic(sim)
+    row.max_in_1s, row.http_429 = seen.max_in_1s, seen.rate_limited
+    row.esearch, row.efetch = seen.esearch, seen.efetch
+    row.fetched = len(seen.served)
+    return seen.served
 
 
 @dataclass
@@ -334,15 +231,18 @@ class Bench:
         self.next_pmid = BASE_PMID
 
     def check(self, row: Row, what: str, ok: bool, detail: str) -> None:
-        self.checks.append((f"{row.name}: {what}", ok, detail))
+        record_check(self.checks, f"{row.name}: {what}", ok, detail)
         if ok:
             row.passed += 1
         else:
             row.failed += 1
-        print(f"  [{'ok' if ok else 'FAIL'}] {row.name}: {what}: {detail}", flush=True)
 
     def sim(self, name: str, per_record_ms: int = 0) -> Sim:
-        return Sim(self.args, self.corpora, self.work / "sims" / name, per_record_ms)
+        options = ["--per-record-ms", str(per_record_ms), "--today", today()]
+        if self.args.api_key:
+            options += ["--api-keys", "*"]
+        return Sim(self.args.sim_dir, self.corpora, self.work / "sims" / name,
+                   latency_ms=self.args.latency_ms, options=options, start_timeout_s=120)
 
     def add_corpus(self, name: str, n: int) -> set[int]:
         """A corpus file of ``n`` new records (DateRevised today); return their PMIDs."""
@@ -354,7 +254,7 @@ class Bench:
     # ---- checks shared by every scenario ----
 
     def truth(self, sim: Sim) -> dict[str, set[int]]:
-        return {name: sim.esearch_all(term) for name, term in SEARCHES.items()}
+        return {name: listed(sim, term) for name, term in SEARCHES.items()}
 
     def library_checks(self, row: Row, truth: dict[str, set[int]]) -> None:
         everything = set().union(*truth.values())
@@ -481,7 +381,7 @@ class Bench:
             finally:
                 if first.poll() is None:
                     first.send_signal(signal.SIGKILL)
-                run = Cli.finish(first, started)
+                run = finish(first, started, CLI_TIMEOUT_S)
             pmids = measure(row, sim)
         finally:
             sim.stop()
@@ -532,7 +432,7 @@ class Bench:
         try:
             started = time.perf_counter()
             procs = [self.cli.start(sim) for _ in range(2)]
-            runs = [Cli.finish(p, started) for p in procs]
+            runs = [finish(p, started, CLI_TIMEOUT_S) for p in procs]
             pmids = measure(row, sim)
             truth = self.truth(sim)
         finally:
@@ -565,33 +465,21 @@ COLUMNS = [("scenario", "name", "{}"), ("exit", "exits", "{}"), ("esearch", "ese
            ("checks", "passed", "{}")]
 
 
-def print_table(bench: Bench) -> None:
+def print_results(bench: Bench) -> None:
     rows = [[c[0] for c in COLUMNS]]
     for row in bench.rows:
         cells = [fmt.format(getattr(row, attr)) for _, attr, fmt in COLUMNS]
         cells[-1] = f"{row.passed}/{row.passed + row.failed}" + (" FAIL" if row.failed else "")
         rows.append(cells)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    print()
-    for i, r in enumerate(rows):
-        print("  ".join(c.rjust(w) if i and 0 < j < len(r) - 1 else c.ljust(w)
-                        for j, (c, w) in enumerate(zip(r, widths, strict=True))))
-    for row in bench.rows:
-        for note in row.notes:
-            print(f"  {row.name}: {note}")
-    failed = [c for c in bench.checks if not c[1]]
-    print(f"\nchecks: {len(bench.checks) - len(failed)} passed, {len(failed)} failed")
-    for what, _, detail in failed:
-        print(f"  FAIL {what}: {detail}")
+    print_table(rows, [(row.name, n) for row in bench.rows for n in row.notes], left=(0, -1))
+    print_checks(bench.checks)
 
 
 # ---- main ---------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--sim-dir", type=Path, default=DEFAULT_SIM_DIR,
-                        help="folder holding the eutils_sim package (default: %(default)s)")
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """This script's own options, between --sim-dir and --keep/--strict (see bench_parser)."""
     parser.add_argument("--records", type=int, default=2000,
                         help="records in the first corpus, 3/4 of them matching (default 2000)")
     parser.add_argument("--added", type=int, default=120,
@@ -605,8 +493,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="EFetch latency per record in the killed run (default 6)")
     parser.add_argument("--api-key", action="store_true",
                         help="run with an API key (the simulator accepts any): 10 requests/s")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = bench_parser((__doc__ or "").splitlines()[0], add_options)
     args = parser.parse_args(argv)
     if args.records * 3 // 4 + args.added + args.killed + args.conc > WINDOW:
         parser.error("too many records: every search must stay within 9,999 hits")
@@ -625,21 +515,11 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args, work)
     steps = [bench.run_cold, bench.run_unchanged, bench.run_added, bench.run_revised,
              bench.run_killed, bench.run_resumed, bench.run_conc]
-    try:
-        for step in steps:
-            print(f"== {step.__name__.removeprefix('run_')}", flush=True)
-            step()
-    except BenchError as exc:
-        print(f"bench_refresh: {exc}", file=sys.stderr)
+    if run_steps("bench_refresh", [(s.__name__.removeprefix("run_"), s) for s in steps], work,
+                 args.keep):
         return 2
-    finally:
-        if args.keep:
-            print(f"work folder kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print_table(bench)
-    failed = any(not ok for _, ok, _ in bench.checks)
-    return 1 if failed and args.strict else 0
+    print_results(bench)
+    return exit_status(bench.checks, args.strict)
 
 
 if __name__ == "__main__":

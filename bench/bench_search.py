@@ -32,39 +32,47 @@ script exits with status 2 and a message when they are absent. Exit status is 0 
 from __future__ import annotations
 
 import argparse
-import http.client
 import io
-import json
 import math
 import os
 import platform
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-DEFAULT_SIM_DIR = SHARED / "tools"
+from simulator import (
+    REPO,
+    SHARED,
+    WINDOW,
+    Run,
+    Sim,
+    bench_parser,
+    cli_env,
+    esearch,
+    eutil,
+    exit_status,
+    finish,
+    print_checks,
+    print_table,
+    record_check,
+    run_steps,
+    start_cli,
+    stored_pmids,
+    traffic,
+)
+
 DEFAULT_CORPORA = [SHARED / "ncbi-samples" / "real-records" / "real_metapub.xml",
                    SHARED / "ncbi-samples" / "real-records" / "real_fatcat.xml"]
 DEFAULT_OUT = REPO / "docs" / "benchmarks.md"
 TERM_ALL = "1:99999999[uid]"  # every record in the simulator's corpus
 LIMIT = 3  # NCBI's requests per second without an API key
-WINDOW = 9999  # PubMed's ESearch window
 SCENARIOS = ("cold", "warm", "conc", "big", "faults", "parse")
 CLI_TIMEOUT_S = 900
-EMAIL = "bench@example.org"
 
 sys.path.insert(0, str(REPO))
 from kratomlit.eutils import BATCH_SIZE  # noqa: E402
@@ -82,106 +90,10 @@ FAULTS: dict[str, Any] = {
 }
 
 
-class BenchError(Exception):
-    """The benchmark cannot run (missing simulator, simulator died, ...)."""
-
-
-# ---- the simulator ------------------------------------------------------------------------
-
-
-class Sim:
-    """One ``eutils_sim`` subprocess; ``mark()`` starts a measurement window."""
-
-    def __init__(self, sim_dir: Path, corpora: list[Path], work: Path, name: str, *,
-                 clone_to: int, latency_ms: int, faults: dict[str, Any] | None = None,
-                 seed: int = 0):
-        self.dir = work / name
-        self.dir.mkdir(parents=True)
-        self.log = self.dir / "requests.jsonl"
-        port_file = self.dir / "port"
-        cmd = [sys.executable, "-m", "eutils_sim", "--port", "0", "--port-file", str(port_file),
-               "--log", str(self.log), "--latency-ms", str(latency_ms), "--seed", str(seed),
-               "--clone-to", str(clone_to), "--quiet"]
-        for path in corpora:
-            cmd += ["--corpus", str(path)]
-        if faults is not None:
-            conf = self.dir / "faults.json"
-            conf.write_text(json.dumps(faults, indent=1), encoding="utf-8")
-            cmd += ["--faults", str(conf)]
-        self.cmd = cmd
-        self.stderr = (self.dir / "sim.err").open("wb")
-        self.proc = subprocess.Popen(cmd, cwd=sim_dir, stdout=subprocess.DEVNULL,
-                                     stderr=self.stderr)
-        deadline = time.monotonic() + 300
-        while not (port_file.is_file() and port_file.read_text().strip()):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                err = (self.dir / "sim.err").read_text(errors="replace")[-800:]
-                raise BenchError(f"the simulator did not start ({' '.join(cmd)}):\n{err}")
-            time.sleep(0.05)
-        self.root = f"http://127.0.0.1:{int(port_file.read_text())}"
-        self.url = self.root + "/entrez/eutils/"
-        self.offset = 0
-
-    def get(self, path: str) -> dict[str, Any]:
-        with urllib.request.urlopen(self.root + path, timeout=30) as resp:
-            return json.loads(resp.read())
-
-    def mark(self) -> None:
-        """Clear statistics, fault streams, WebEnvs and rate windows; skip the log so far."""
-        self.get("/__reset?all=1")
-        self.offset = self.log.stat().st_size if self.log.exists() else 0
-
-    def entries(self) -> list[dict[str, Any]]:
-        if not self.log.exists():
-            return []
-        with self.log.open("rb") as handle:
-            handle.seek(self.offset)
-            return [json.loads(line) for line in handle if line.strip()]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.stderr.close()
-
-    def __enter__(self) -> Sim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def eutil(sim: Sim, endpoint: str, params: dict[str, str], tries: int = 30) -> bytes:
-    """One E-utility call made by the benchmark itself, at <= 2 requests/s, retried
-    through injected faults until a complete, well-formed answer arrives."""
-    data = urllib.parse.urlencode({**params, "tool": "kratomlit-bench",
-                                   "email": EMAIL}).encode()
-    for _ in range(tries):
-        time.sleep(0.5)
-        try:
-            with urllib.request.urlopen(sim.url + endpoint, data=data, timeout=60) as resp:
-                body = resp.read()
-        except (urllib.error.URLError, OSError, ValueError,  # 429/5xx, resets
-                http.client.HTTPException):  # short reads, no response
-            continue
-        done = body.rstrip().endswith((b"</eSearchResult>", b"</PubmedArticleSet>"))
-        if done and (b"<Count>" in body or b"<PubmedArticleSet>" in body):
-            return body
-    raise BenchError(f"{endpoint} kept failing after {tries} tries ({params})")
-
-
 def sim_pmids(sim: Sim, term: str, lo: int = 0, hi: int = 99_999_999) -> list[int]:
     """Every PMID the simulator lists for ``term``, past the 9,999 window too (by bisecting
     the PMID range until each part fits one ESearch page)."""
-    query = term if not lo else f"({term}) AND {lo}:{hi}[uid]"
-    body = eutil(sim, "esearch.fcgi", {"db": "pubmed", "term": query, "retmax": str(WINDOW)})
-    count = int(re.search(rb"<Count>(\d+)</Count>", body).group(1))  # type: ignore[union-attr]
-    ids = [int(x) for x in re.findall(rb"<Id>(\d+)</Id>", body)]
+    count, ids = esearch(sim, term if not lo else f"({term}) AND {lo}:{hi}[uid]")
     if count <= len(ids):
         return ids
     lo = max(lo, 1)
@@ -193,52 +105,18 @@ def sim_pmids(sim: Sim, term: str, lo: int = 0, hi: int = 99_999_999) -> list[in
 
 
 @dataclass
-class CliRun:
-    term: str
-    rc: int
-    wall_s: float
-    summary: dict[str, Any]
-    stderr: str
+class CliRun(Run):
+    """A ``search`` run, with its term for the messages about it."""
 
-
-def cli_env(home: Path, sim: Sim) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NCBI_API_KEY", "KRATOMLIT_CONFIG")}
-    env.update(KRATOMLIT_HOME=str(home), KRATOMLIT_EUTILS_URL=sim.url, NCBI_EMAIL=EMAIL,
-               PYTHONUNBUFFERED="1")
-    return env
+    term: str = ""
 
 
 def run_cli(home: Path, sim: Sim, terms: list[str]) -> list[CliRun]:
     """Start one ``kratomlit search TERM --json`` per term at the same moment; wait for all."""
     started = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, str(REPO / "cli.py"), "search", term, "--json"],
-                              cwd=REPO, env=cli_env(home, sim), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) for term in terms]
-    runs = []
-    for term, proc in zip(terms, procs, strict=True):
-        out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
-        wall = time.perf_counter() - started
-        try:
-            summary = json.loads(out)
-        except json.JSONDecodeError:
-            summary = {}
-        runs.append(CliRun(term, proc.returncode, wall, summary,
-                           err.decode("utf-8", "replace")))
-    return runs
-
-
-def library_pmids(home: Path) -> set[int]:
-    import sqlite3
-
-    path = home / "library.db"
-    if not path.exists():
-        return set()
-    db = sqlite3.connect(path)
-    try:
-        return {r[0] for r in db.execute("SELECT pmid FROM records")}
-    finally:
-        db.close()
+    procs = [start_cli(["search", term, "--json"], cli_env(home, sim.url)) for term in terms]
+    return [CliRun(**vars(finish(proc, started, CLI_TIMEOUT_S)), term=term)
+            for term, proc in zip(terms, procs, strict=True)]
 
 
 # ---- measuring ----------------------------------------------------------------------------
@@ -284,21 +162,14 @@ def window_max(entries: list[dict[str, Any]]) -> int:
 
 def measure(row: Row, sim: Sim, runs: list[CliRun]) -> Row:
     """Fill ``row`` from the simulator's stats and log since ``sim.mark()`` and the runs."""
-    stats = sim.get("/__stats")
-    entries = sim.entries()
-    clients = stats.get("clients", {}).values()
-    row.requests = sum(c["requests"] for c in clients)
-    row.max_in_1s = max((c["max_in_1s"] for c in clients), default=0)
-    row.http_429 = sum(c["rate_limited"] for c in clients)
-    row.faults = sum(stats.get("faults", {}).values())
-    by_ep = Counter(e["endpoint"] for e in entries)
-    row.esearch, row.efetch = by_ep["esearch"], by_ep["efetch"]
-    served = Counter(p for e in entries if e["endpoint"] == "efetch" and e.get("status") == 200
-                     and e.get("action") != "truncate" for p in e.get("pmids", []))
-    row.dup_records = sum(n - 1 for n in served.values())
-    log_max = window_max(entries)
-    if len(entries) != row.requests or log_max > row.max_in_1s:
-        row.notes.append(f"log: {len(entries)} requests, max {log_max}/s")
+    seen = traffic(sim)
+    row.requests, row.max_in_1s, row.http_429 = seen.requests, seen.max_in_1s, seen.rate_limited
+    row.faults = sum(seen.faults.values())
+    row.esearch, row.efetch = seen.esearch, seen.efetch
+    row.dup_records = sum(n - 1 for n in Counter(seen.served).values())
+    log_max = window_max(seen.entries)
+    if len(seen.entries) != row.requests or log_max > row.max_in_1s:
+        row.notes.append(f"log: {len(seen.entries)} requests, max {log_max}/s")
     for run in runs:
         s = run.summary
         row.hits += s.get("count", 0)
@@ -337,12 +208,12 @@ class Bench:
     parse: dict[str, Any] = field(default_factory=dict)
 
     def sim(self, name: str, clone_to: int, faults: dict[str, Any] | None = None) -> Sim:
-        return Sim(self.args.sim_dir, self.args.corpus, self.work, name, clone_to=clone_to,
-                   latency_ms=self.args.latency_ms, faults=faults, seed=self.args.seed)
+        return Sim(self.args.sim_dir, self.args.corpus, self.work / name,
+                   latency_ms=self.args.latency_ms, faults=faults,
+                   options=["--seed", str(self.args.seed), "--clone-to", str(clone_to)])
 
     def check(self, what: str, ok: bool, detail: str) -> None:
-        self.checks.append((what, ok, detail))
-        print(f"  [{'ok' if ok else 'FAIL'}] {what}: {detail}", flush=True)
+        record_check(self.checks, what, ok, detail)
 
     def home(self, name: str) -> Path:
         return self.work / "homes" / name
@@ -359,7 +230,7 @@ class Bench:
                        f"kratomlit {row.reported}, simulator {row.requests}")
         self.check(f"{row.name}: every run exited 0", not exits, "; ".join(exits) or "all 0")
         if expected is not None:
-            held = library_pmids(home)
+            held = stored_pmids(home)
             row.stored, row.expected = len(held), len(expected)
             missing = sorted(expected - held)
             self.check(f"{row.name}: every listed PMID stored", not missing,
@@ -443,13 +314,13 @@ class Bench:
         most), and record whether the library then holds every PMID."""
         for attempt in (1, 2):
             again = run_cli(home, sim, [TERM_ALL])[0]
-            held = library_pmids(home)
+            held = stored_pmids(home)
             row.notes.append(f"re-run {attempt}: exit {again.rc}, {len(held)} stored, "
                              f"summary new={again.summary.get('new')} "
                              f"already_held={again.summary.get('already_held')}")
             if again.rc == 0:
                 break
-        self.check(f"{row.name}: complete after re-running", expected <= library_pmids(home),
+        self.check(f"{row.name}: complete after re-running", expected <= stored_pmids(home),
                    row.notes[-1])
 
     def run_parse(self) -> None:
@@ -531,25 +402,14 @@ def table_rows(rows: list[Row]) -> list[list[str]]:
     return out
 
 
-def print_table(bench: Bench) -> None:
-    rows = table_rows(bench.rows)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    print()
-    for i, r in enumerate(rows):
-        print("  ".join(c.rjust(w) if i and j else c.ljust(w)
-                        for j, (c, w) in enumerate(zip(r, widths, strict=True))))
-    for row in bench.rows:
-        for note in row.notes:
-            print(f"  {row.name}: {note}")
+def print_results(bench: Bench) -> None:
+    print_table(table_rows(bench.rows), [(row.name, n) for row in bench.rows for n in row.notes])
     p = bench.parse
     if p:
         print(f"\nparse ({p['records']} records in {p['batches']} batches, {p['mb']:.1f} MB): "
               f"Bio.Entrez.read {p['entrez']:.0f} rec/s, parse_pubmed_xml {p['parse']:.0f} "
               f"rec/s, parse + save_batch {p['parse_store']:.0f} rec/s")
-    failed = [c for c in bench.checks if not c[1]]
-    print(f"\nchecks: {len(bench.checks) - len(failed)} passed, {len(failed)} failed")
-    for what, _, detail in failed:
-        print(f"  FAIL {what}: {detail}")
+    print_checks(bench.checks)
 
 
 def markdown(bench: Bench, command: str) -> str:
@@ -652,10 +512,8 @@ def parse_markdown(p: dict[str, Any]) -> list[str]:
 # ---- main ---------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sim-dir", type=Path, default=DEFAULT_SIM_DIR,
-                        help="folder holding the eutils_sim package (default: %(default)s)")
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """This script's own options, between --sim-dir and --keep/--strict (see bench_parser)."""
     parser.add_argument("--corpus", type=Path, action="append",
                         help="corpus file for the simulator, repeatable (default: the two "
                         "real-records XML files in ../shared/ncbi-samples)")
@@ -670,8 +528,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"comma-separated subset of {','.join(SCENARIOS)}")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--no-write", action="store_true", help="do not write --out")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = bench_parser(__doc__.splitlines()[0], add_options)
     args = parser.parse_args(argv)
     args.corpus = args.corpus or DEFAULT_CORPORA
     args.only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -698,26 +558,14 @@ def main(argv: list[str] | None = None) -> int:
         a for a in (argv if argv is not None else sys.argv[1:]))
     steps = [("cold", bench.run_cold), ("conc", bench.run_conc), ("big", bench.run_big),
              ("faults", bench.run_faults), ("parse", bench.run_parse)]
-    try:
-        for name, step in steps:
-            if name in args.only:
-                print(f"== {name}", flush=True)
-                step()
-    except BenchError as exc:
-        print(f"bench_search: {exc}", file=sys.stderr)
+    if run_steps("bench_search", [(n, s) for n, s in steps if n in args.only], work, args.keep):
         return 2
-    finally:
-        if args.keep:
-            print(f"work folder kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print_table(bench)
+    print_results(bench)
     if not args.no_write:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(markdown(bench, command.strip()), encoding="utf-8")
         print(f"wrote {args.out}")
-    failed = any(not ok for _, ok, _ in bench.checks)
-    return 1 if failed and args.strict else 0
+    return exit_status(bench.checks, args.strict)
 
 
 if __name__ == "__main__":
