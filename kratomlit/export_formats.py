@@ -61,8 +61,9 @@ def _flat(value: Any) -> Any:
 
 
 def excel_len(text: str) -> int:
-    """Length as Excel counts it: UTF-16 code units (an emoji counts two)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    """Length as Excel counts it: UTF-16 code units (an emoji counts two). Computed in C:
+    a per-character loop was half the time of a CSV export."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
 
 
 def excel_parts(text: str, limit: int = EXCEL_CELL_MAX - 1) -> list[str]:
