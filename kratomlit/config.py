@@ -29,6 +29,7 @@ ENV_NAMES = {
     "timeout": "KRATOMLIT_TIMEOUT",
     "max_tries": "KRATOMLIT_MAX_TRIES",
 }
+MAX_TIMEOUT_S = 3600.0  # an hour per read; larger values overflow the socket timeout
 MAX_TRIES_LIMIT = 50  # past this a failing NCBI is not coming back within one run
 FILE_KEYS = {"eutils_url", "email", "api_key", "timeout", "max_tries"}
 
@@ -126,8 +127,10 @@ def _check_types(data: dict[str, Any], path: Path) -> None:
 def _check_patience(data: Mapping[str, Any], timeout_name: str, tries_name: str) -> None:
     """``timeout`` (seconds > 0) and ``max_tries`` (1-50), wherever they were set."""
     timeout = data.get("timeout", 1.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise UsageError(f"{timeout_name} must be a positive number of seconds.")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
+            or not 0 < timeout <= MAX_TIMEOUT_S:  # also refuses nan and inf
+        raise UsageError(f"{timeout_name} must be a number of seconds above 0 and at most "
+                         f"{MAX_TIMEOUT_S:g}.")
     tries = data.get("max_tries", 1)
     if isinstance(tries, bool) or not isinstance(tries, int) or not 1 <= tries <= MAX_TRIES_LIMIT:
         raise UsageError(f"{tries_name} must be a whole number from 1 to {MAX_TRIES_LIMIT}.")

@@ -363,7 +363,9 @@ class EUtilsClient:
         self._forget(resp)
         hint = self.redact(_body_hint(resp))
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise _Transient(f"HTTP {resp.status_code} {hint}", retry_after=_retry_after(resp))
+            hint = hint.removeprefix(str(resp.status_code)).strip()  # "503 Service ..."
+            raise _Transient(f"HTTP {resp.status_code} {hint}".strip(),
+                             retry_after=_retry_after(resp))
         raise NCBIError(f"NCBI refused the request with HTTP {resp.status_code}: {hint}. "
                         f"{_advice(resp)}")
 

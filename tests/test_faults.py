@@ -292,6 +292,16 @@ def test_bad_max_tries_is_a_usage_error(value, cli, env, monkeypatch):
     assert result.exit_code == 2 and "KRATOMLIT_MAX_TRIES" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "1e10", "0", "-1"])
+def test_bad_timeout_is_a_usage_error_not_a_traceback(value, cli, env, monkeypatch):
+    monkeypatch.setenv("KRATOMLIT_TIMEOUT", value)
+    result = cli("search", TERM)
+    assert result.exit_code == 2 and "KRATOMLIT_TIMEOUT" in result.stderr
+    monkeypatch.delenv("KRATOMLIT_TIMEOUT")
+    flag = cli("--timeout", value, "search", TERM)
+    assert flag.exit_code == 2 and "--timeout" in flag.stderr
+
+
 # ---- the home and the library cannot be written --------------------------------------
 
 @contextmanager
