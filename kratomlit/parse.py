@@ -29,8 +29,15 @@ MONTHS = {m: i for i, m in enumerate(
     "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
 # Bio.Entrez keeps inline markup as literal tags in decoded text, where "p < 0.05" is a
 # literal "<" too: remove only the inline elements PubMed uses, never "<...>" in general.
-_TAG = re.compile(r"</?(?:i|b|u|sup|sub|em|strong|mml:[A-Za-z][\w.-]*)(?:\s[^<>]*)?/?>")
+# MathML elements; Bio.Entrez hands them back without their mml: prefix
+_MATHML = ("math|mi|mn|mo|ms|mtext|mspace|mrow|mfrac|msqrt|mroot|mstyle|merror|mpadded|"
+           "mphantom|mfenced|menclose|msub|msup|msubsup|munder|mover|munderover|"
+           "mmultiscripts|mprescripts|none|mtable|mtr|mtd|mlabeledtr|semantics|annotation|"
+           "annotation-xml|maligngroup|malignmark")
+_TAG = re.compile(r"</?(?:i|b|u|sup|sub|em|strong|mml:[A-Za-z][\w.-]*|(?:" + _MATHML +
+                  r"))(?:\s[^<>]*)?/?>")
 _SPACE = re.compile(r"\s+")
+_LAYOUT = re.compile(r">\s*\n\s*<")  # line breaks that only lay out markup (MathML)
 _YEAR = re.compile(r"\b(1[6-9]\d\d|2\d\d\d)\b")
 _DOCTYPE_DTD = re.compile(rb"(pubmed_\d{6}\.dtd)")
 _CHUNK = re.compile(rb"<(PubmedArticle|PubmedBookArticle)>.*?</\1>", re.S)
@@ -220,6 +227,15 @@ def clean_text(value: Any) -> str:
     return _SPACE.sub(" ", _TAG.sub("", str(value))).strip()
 
 
+def clean_prose(value: Any) -> str:
+    """Title and abstract text: markup reduced to text like ``clean_text``, but the text's
+    own line breaks, tabs and double spaces kept, so an export carries the text exactly as
+    PubMed sent it. Only line breaks laying out markup (MathML) and the ends go."""
+    if value is None:
+        return ""
+    return _TAG.sub("", _LAYOUT.sub("><", str(value))).strip()
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -247,7 +263,8 @@ def _article(entry: Mapping[str, Any], raw: Mapping[int, str]) -> Record:
     sections = _abstract_sections(article.get("Abstract"))
     return Record(
         pmid=pmid,
-        title=clean_text(article.get("ArticleTitle")) or clean_text(article.get("VernacularTitle")),
+        title=clean_prose(article.get("ArticleTitle"))
+        or clean_prose(article.get("VernacularTitle")),
         abstract=_join_sections(sections),
         abstract_sections=sections,
         authors=_authors(article.get("AuthorList", [])),
@@ -283,7 +300,7 @@ def _book(entry: Mapping[str, Any], raw: Mapping[int, str]) -> Record:
     return Record(
         pmid=pmid,
         kind="book",
-        title=clean_text(doc.get("ArticleTitle")) or clean_text(book.get("BookTitle")),
+        title=clean_prose(doc.get("ArticleTitle")) or clean_prose(book.get("BookTitle")),
         abstract=_join_sections(sections),
         abstract_sections=sections,
         authors=authors,
@@ -304,7 +321,7 @@ def _abstract_sections(abstract: Mapping[str, Any] | None) -> list[dict[str, str
         return []
     sections = []
     for part in _as_list(abstract.get("AbstractText")):
-        text = clean_text(part)
+        text = clean_prose(part)
         if text:
             label = clean_text(_attr(part, "Label"))
             sections.append({"label": label, "category": _attr(part, "NlmCategory"),

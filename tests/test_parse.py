@@ -139,3 +139,17 @@ def test_real_current_medline_file(shared):
     path = shared / "ncbi-samples" / "medline" / "test_current_medline.xml.gz"
     batch = parse_pubmed_xml(gzip.decompress(path.read_bytes()))
     assert batch.records and all(r.pmid and r.title for r in batch.records)
+
+
+def test_title_and_abstract_keep_their_own_whitespace():
+    from tests.eutils_server import PROLOG, synthetic_doc
+
+    title = "Kratom:\nline  two\u00a0and\tμ-opioid"
+    doc = synthetic_doc(5, __import__("datetime").date(2020, 1, 1), title=title)
+    math = ("<AbstractText>Ratio <mml:math><mml:mrow>\n      <mml:mi>x</mml:mi>\n    "
+            "</mml:mrow></mml:math> rose.\nSecond line.</AbstractText>")
+    xml = doc.xml.replace("<AbstractText>Abstract of record 5 about mitragynine."
+                          "</AbstractText>", math)
+    rec = parse_pubmed_xml(f"{PROLOG}<PubmedArticleSet>{xml}</PubmedArticleSet>".encode())
+    assert rec.records[0].title == title  # exactly as PubMed sent it
+    assert rec.records[0].abstract == "Ratio x rose.\nSecond line."  # MathML layout dropped
