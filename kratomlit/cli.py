@@ -5,11 +5,12 @@ This is the one place where errors become messages and exit codes (see ``errors.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -275,8 +276,8 @@ def refresh(
         render.warning("NCBI_EMAIL is not set; NCBI asks every tool for a contact email.")
     digest_dir = _folder(export_new) if export_new is not None else None  # fail before work
     classifier = _refresh_classifier(problems)
-    with refresh_lock(settings.home, wait), make_session(settings) as session, \
-            Library(settings.library_path) as library:
+    with _busy_as_json(as_json), refresh_lock(settings.home, wait), \
+            make_session(settings) as session, Library(settings.library_path) as library:
         with render.named_progress_bar() as progress:
             summary = run_refresh(library, selected,
                                   lambda: EUtilsClient.from_settings(session, settings),
@@ -291,6 +292,20 @@ def refresh(
     elif not quiet:
         render.refresh_summary(summary)
     _refresh_exit(summary, settings)
+
+
+@contextlib.contextmanager
+def _busy_as_json(as_json: bool) -> Iterator[None]:
+    """With --json, a run that found the lock taken still prints its JSON line, so a
+    'refresh --json >> refresh.jsonl' log shows every run."""
+    from kratomlit.errors import BusyError
+
+    try:
+        yield
+    except BusyError as exc:
+        if as_json:
+            render.print_json({"status": "busy", "exit_code": exc.exit_code, "error": str(exc)})
+        raise
 
 
 def _refresh_queries(settings: Settings, names: list[str], folder: Path | None
@@ -347,10 +362,12 @@ def _refresh_exit(summary: RefreshSummary, settings: Settings) -> None:
                         *(p.rstrip(".") for p in summary.problems)])
     log = settings.log_dir / "kratomlit.log"
     if summary.status == "partial":
-        raise PartialError(f"Refresh {summary.id} was partial ({detail}). "
-                           f"{len(summary.searches) - len(failed)} of "
-                           f"{len(summary.searches)} saved searches are up to date; the next "
-                           f"refresh retries the rest. Log: {log}")
+        done = len(summary.searches) - len(failed)
+        rest = "the next refresh retries the rest" if failed else \
+            "fix the problem and the next refresh includes it"
+        raise PartialError(f"Refresh {summary.id} was partial ({detail}). {done} of "
+                           f"{len(summary.searches)} saved searches ran and are up to date; "
+                           f"{rest}. Log: {log}")
     error = {3: NetworkError, 4: NCBIError}.get(summary.exit_code, KratomlitError)
     raise error(f"Refresh {summary.id} saved nothing new: {detail}. The next refresh "
                 f"catches up. Log: {log}")
@@ -366,17 +383,18 @@ def new_cmd(
     ] = None,
     saved: Annotated[list[str] | None, typer.Option(
         help="Only this saved search (repeatable).")] = None,
-    fmt: Annotated[str, typer.Option(
-        "--format", "-f", help="table, csv or jsonl.")] = "table",
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", help="table, csv or jsonl (default: table, or from the --output "
+        "file's ending).")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write csv/jsonl to this file instead of stdout.")] = None,
 ) -> None:
     """List records first seen since the last refresh (or a date), per saved search.
 
-    Example: kratomlit new --since 2026/11/01 --format csv -o new.csv
+    Example: kratomlit new --since 2026/11/01 -o new.csv
     """
     from kratomlit.digest import (
-        FORMATS,
+        digest_format,
         digest_since,
         digest_text,
         is_last_run,
@@ -385,13 +403,13 @@ def new_cmd(
     )
     from kratomlit.store import Library
 
-    fmt = fmt.lower()
-    if fmt not in FORMATS:
-        raise UsageError(f"Unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}.")
-    if output is not None and fmt == "table":
-        raise UsageError("--output needs --format csv or jsonl.")
+    fmt = digest_format(fmt, output)
     cutoff_date = None if is_last_run(since) else _date_opt(since, end=False, what="--since")
     with Library(_existing_library(settings_from(ctx))) as library:
+        unknown = sorted(set(saved or []) - set(library.search_names()))
+        if unknown:
+            raise UsageError(f"The library has no saved search named {', '.join(unknown)}. "
+                             f"Known: {', '.join(library.search_names()) or 'none'}.")
         cutoff = cutoff_date.isoformat() if cutoff_date else digest_since(library, since)
         rows = new_records(library, cutoff, saved or [])
     if fmt == "table":

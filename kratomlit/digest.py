@@ -8,6 +8,7 @@ seen during it and since the one before (interrupted refreshes roll into the nex
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,22 @@ LAST_RUN = ("last", "last_run", "last-run")  # spellings of "since the last refr
 
 def is_last_run(since: str | None) -> bool:
     return since is None or since.lower() in LAST_RUN
+
+
+def digest_format(fmt: str | None, output: Path | None) -> str:
+    """``fmt`` checked; when not given, the output file's ending decides (else a table)."""
+    if fmt is None:
+        suffix = output.suffix.lower() if output is not None else ""
+        fmt = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix, "")
+        if output is not None and not fmt:
+            raise UsageError(f"Cannot tell the format from {output.name!r}; give --format "
+                             "csv or jsonl, or a file ending .csv or .jsonl.")
+        return fmt or "table"
+    if fmt.lower() not in FORMATS:
+        raise UsageError(f"Unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    if output is not None and fmt.lower() == "table":
+        raise UsageError("--output needs --format csv or jsonl.")
+    return fmt.lower()
 
 
 def digest_since(library: Library, since: str | None) -> str | None:
@@ -55,18 +72,18 @@ def _row(rec: Mapping[str, Any]) -> dict[str, Any]:
             "title": rec["title"], "first_author": author_name(authors[0]) if authors else "",
             "journal": rec["journal"], "year": rec["pub_year"], "doi": rec["doi"],
             "url": PUBMED_URL.format(pmid=rec["pmid"]),
-            "topics": "; ".join(rec["topics"]) if rec["topics"] is not None else ""}
+            "topics": rec["topics"]}  # None until classified
 
 
 def digest_text(rows: Iterable[Mapping[str, Any]], fmt: str) -> str:
     """Digest rows as CSV (formula cells neutralised) or JSON lines."""
-    df = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    if fmt == "jsonl":  # lists stay lists, as in export's JSONL
+        return "".join(json.dumps(dict(r), ensure_ascii=False) + "\n" for r in rows)
+    flat = [{**r, "topics": "; ".join(r["topics"] or [])} for r in rows]
+    df = pd.DataFrame(flat, columns=list(COLUMNS))
     df["year"] = df["year"].astype("Int64")
-    if fmt == "csv":
-        safe = df.apply(lambda col: col.map(lambda v: escape_cell(v) if isinstance(v, str)
-                                            else v))
-        return str(safe.to_csv(index=False, lineterminator="\n"))
-    return str(df.to_json(orient="records", lines=True, force_ascii=False))
+    safe = df.apply(lambda col: col.map(lambda v: escape_cell(v) if isinstance(v, str) else v))
+    return str(safe.to_csv(index=False, lineterminator="\n"))
 
 
 def write_digest(rows: Iterable[Mapping[str, Any]], fmt: str, path: Path) -> None:

@@ -139,7 +139,7 @@ class CsvWriter(TextWriter):
             self.warnings.append(
                 f"{self.too_long} cells are longer than Excel's {EXCEL_CELL_MAX:,}-character "
                 "limit. The file holds them whole (pandas and R read them), but Excel cuts "
-                "them when it opens a CSV; use --format xlsx, which keeps the rest on its "
+                "them when it opens this file; use --format xlsx, which keeps the rest on its "
                 "'overflow' sheet.")
 
 

@@ -56,7 +56,8 @@ class SearchOutcome:
     new: int = 0
     updated: int = 0
     requests: int = 0
-    error: str = ""
+    error: str = ""  # why it failed or was skipped
+    notes: str = ""  # PubMed's warnings for a search that ran
     exit_code: int = 0
 
 
@@ -158,6 +159,7 @@ def _run_searches(library: Library, queries: Sequence[SavedQuery], make_client: 
         summary.searches.append(outcome)
         if unreachable:
             outcome.status, outcome.error = "skipped", "not tried: NCBI could not be reached"
+            outcome.exit_code = NetworkError.exit_code
             log.warning("refresh %d search %s skipped", summary.id, q.name)
             continue
         client = make_client()
@@ -174,7 +176,9 @@ def _run_searches(library: Library, queries: Sequence[SavedQuery], make_client: 
         else:
             outcome.hits, outcome.new = result.count, result.new
             outcome.status = "complete" if result.complete else "incomplete"
-            outcome.error = " ".join(result.warnings)
+            outcome.notes = " ".join(result.warnings)
+            if not result.complete:
+                outcome.error = "PubMed listed fewer PMIDs than its Count"
             if result.complete:
                 done[q.name] = result.search_id
             log.info("refresh %d search %s %s: %d hits, %d new, %d requests", summary.id,

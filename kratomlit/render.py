@@ -115,7 +115,7 @@ def refresh_summary(summary: Any) -> None:
                          else "right", overflow="fold")
     for s in summary.searches:
         table.add_row(s.name, s.status, str(s.hits), str(s.new), str(s.updated),
-                      str(s.requests), Text(s.error))
+                      str(s.requests), Text(s.error or s.notes))
     out.print(table)
     revisions = (f"revised records refetched: {summary.revised} (modified in PubMed since "
                  f"{summary.revisions_since})" if summary.revisions_since
@@ -132,12 +132,18 @@ def digest_table(rows: Sequence[Mapping[str, Any]], since: str | None) -> None:
     for col in ("search", "pmid", "year", "title", "topics"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(*(Text("" if r[c] is None else str(r[c]))
+        cells = {**r, "topics": "; ".join(r["topics"] or [])}
+        table.add_row(*(Text("" if cells[c] is None else str(cells[c]))
                         for c in ("search", "pmid", "year", "title", "topics")))
     out.print(table)
 
 
 def key_values(title: str, values: Mapping[str, Any]) -> None:
+    """A two-column table on a terminal; 'key: value' lines otherwise, never cut short."""
+    if not out.is_terminal:
+        for key, value in values.items():
+            out.print(Text(f"{key}: {value}"))
+        return
     table = Table(title=Text(title), show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -161,7 +167,7 @@ def classify_summary(summary: Mapping[str, Any]) -> None:
         values["written to"] = summary["output"]
     else:
         values["records in library"] = summary["library_records"]
-        values.update({f"topic: {t}": n for t, n in summary["topics"].items()})
+        values.update({f"labelled now as {t}": n for t, n in summary["topics"].items()})
     key_values("Topic labels", values)
 
 

@@ -157,7 +157,7 @@ def test_unreadable_query_file_makes_the_run_partial(cli, two_searches, qdir):
     assert result.exit_code == 10
     assert "bad.toml" in json.loads(result.stdout)["problems"][0]
     assert "was partial (Saved search" in result.stderr and "bad.toml" in result.stderr
-    assert "2 of 2 saved searches are up to date" in result.stderr
+    assert "2 of 2 saved searches ran and are up to date; fix the problem" in result.stderr
 
 
 def test_ncbi_unreachable_fails_cleanly_and_the_next_run_catches_up(
@@ -212,6 +212,12 @@ def test_new_lists_what_the_latest_refresh_found(cli, two_searches, qdir, tmp_pa
         [500, 501, 502, 503, 503, 504, 505, 900, 901]  # 503 under each search
     table = cli("new", "--saved", "beta")
     assert table.exit_code == 0 and "901" in table.stdout and "900" not in table.stdout
+    assert rows[0]["topics"] is not None and isinstance(rows[0]["topics"], list)
+    unknown = cli("new", "--saved", "gamma")
+    assert unknown.exit_code == 2 and "no saved search named gamma" in unknown.stderr
+    out = tmp_path / "digest.csv"
+    assert cli("new", "-o", str(out)).exit_code == 0  # format from the file's ending
+    assert sorted(pd.read_csv(out)["pmid"]) == [900, 901]
 
 
 def test_new_before_any_refresh_says_what_to_do(cli, two_searches):
@@ -239,8 +245,9 @@ def test_overlapping_runs_never_interleave(two_searches, qdir, env):
     first = _refresh_proc(env, qdir)
     _wait_for(lambda: two_searches.state.requests("esearch"))
     second = _refresh_proc(env, qdir, "--wait", "0")
-    _, err = second.communicate(timeout=60)
+    out2, err = second.communicate(timeout=60)
     assert second.returncode == 9, err
+    assert json.loads(out2)["status"] == "busy"  # --json logs even this run
     assert "Another kratomlit refresh is running" in err
     log = (Path(env["KRATOMLIT_HOME"]) / "logs" / "kratomlit.log").read_text()
     assert "refresh not started: another refresh held" in log
