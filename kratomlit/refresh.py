@@ -35,7 +35,7 @@ from kratomlit.classify import Classifier
 from kratomlit.errors import BusyError, NCBIError, NetworkError, PartialError
 from kratomlit.eutils import EUtilsClient
 from kratomlit.queries import SavedQuery
-from kratomlit.search import revised_since, run_search
+from kratomlit.search import SearchSummary, revised_since, run_search
 from kratomlit.store import Library
 from kratomlit.topics import classify_library
 
@@ -174,11 +174,7 @@ def _run_searches(library: Library, queries: Sequence[SavedQuery], make_client: 
             unreachable = isinstance(exc, NetworkError)
             log.error("refresh %d search %s failed: %s", summary.id, q.name, exc)
         else:
-            outcome.hits, outcome.new = result.count, result.new
-            outcome.status = "complete" if result.complete else "incomplete"
-            outcome.notes = " ".join(result.warnings)
-            if not result.complete:
-                outcome.error = "PubMed listed fewer PMIDs than its Count"
+            _took(outcome, result)
             if result.complete:
                 done[q.name] = result.search_id
             log.info("refresh %d search %s %s: %d hits, %d new, %d requests", summary.id,
@@ -186,6 +182,15 @@ def _run_searches(library: Library, queries: Sequence[SavedQuery], make_client: 
         outcome.requests = client.stats.network
         summary.requests += client.stats.network
     return done
+
+
+def _took(outcome: SearchOutcome, result: SearchSummary) -> None:
+    """Copy what a finished search run found into its outcome."""
+    outcome.hits, outcome.new = result.count, result.new
+    outcome.status = "complete" if result.complete else "incomplete"
+    outcome.notes = " ".join(result.warnings)
+    if not result.complete:
+        outcome.error = "PubMed listed fewer PMIDs than its Count"
 
 
 def _named(progress: SearchProgress | None, name: str) -> Callable[[int, int], None] | None:
