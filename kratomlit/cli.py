@@ -494,6 +494,9 @@ def _load_classifier(load: Callable[[], Any]) -> Any:
 def queries(
     ctx: typer.Context,
     terms: Annotated[bool, typer.Option("--terms", help="Show each PubMed term too.")] = False,
+    queries_dir: Annotated[Path | None, typer.Option(
+        "--queries", help="List (and check) the saved searches in this folder instead, as "
+        "'refresh --queries' would run them.")] = None,
 ) -> None:
     """List saved searches (shipped ones and your own in KRATOMLIT_HOME/queries).
 
@@ -502,8 +505,11 @@ def queries(
     from kratomlit.queries import list_queries
 
     settings = settings_from(ctx)
+    if queries_dir is not None and not queries_dir.is_dir():
+        raise UsageError(f"--queries {queries_dir} is not a folder of saved-search .toml files.")
     problems: list[str] = []
-    found = list_queries(settings.user_queries_dir, problems)
+    found = list_queries(queries_dir, problems, shipped=False) if queries_dir else \
+        list_queries(settings.user_queries_dir, problems)
     for problem in problems:
         render.warning(problem)
     columns = ["name", "description", "dates", *(["term"] if terms else [])]

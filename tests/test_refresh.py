@@ -321,3 +321,12 @@ def test_new_as_csv_neutralises_formula_titles(cli, server, qdir):
     out = cli("new", "--since", "2000", "--format", "csv").stdout
     titles = pd.read_csv(__import__("io").StringIO(out)).set_index("pmid")["title"]
     assert titles[600] == "'=HYPERLINK(\"http://x\")"
+
+
+def test_queries_lists_and_checks_a_refresh_folder(cli, qdir):
+    (qdir / "bad.toml").write_text("term = 3")
+    result = cli("queries", "--queries", str(qdir), "--terms")
+    assert result.exit_code == 0
+    assert "alpha" in result.stdout and "kratom beta" in result.stdout
+    assert "kratom-oud" not in result.stdout  # shipped searches are not in that folder
+    assert "bad.toml" in result.stderr
