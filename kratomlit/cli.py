@@ -557,7 +557,31 @@ def about() -> None:
     render.out.print(render.DISCLAIMER)
 
 
+GLOBAL_OPTIONS = ("--home", "--eutils-url", "--email", "--api-key", "--timeout",
+                  "--max-tries")
+
+
+def misplaced_global(argv: list[str]) -> str | None:
+    """A global option written after the command (click would only say 'No such option')."""
+    command_seen, skip = False, False
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if skip:
+            skip = False
+        elif name in GLOBAL_OPTIONS:
+            if command_seen:
+                return name
+            skip = "=" not in arg
+        elif not arg.startswith("-"):
+            command_seen = True
+    return None
+
+
 def main() -> None:
     """Console-script entry point."""
+    option = misplaced_global(sys.argv[1:])
+    if option:
+        render.warning(f"{option} is a global option: put it before the command, e.g. "
+                       f"'kratomlit {option} ... search TERM'.")
     app(prog_name="kratomlit")
     sys.exit(0)

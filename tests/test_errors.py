@@ -65,3 +65,17 @@ def test_a_broken_user_query_does_not_disable_the_others(cli, env, kratom_server
 
 def test_ancient_dates_are_refused(cli, env):
     assert cli("search", "kratom", "--mindate", "0001").exit_code == 2
+
+
+def test_a_global_option_after_the_command_gets_a_hint():
+    import subprocess
+    import sys
+
+    from kratomlit.cli import misplaced_global
+
+    assert misplaced_global(["search", "x", "--home", "h"]) == "--home"
+    assert misplaced_global(["--home", "search", "search", "x"]) is None  # a value, not a command
+    assert misplaced_global(["--max-tries=3", "refresh", "--wait", "1"]) is None
+    done = subprocess.run([sys.executable, "-m", "kratomlit", "info", "--home", "/tmp/x"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "put it before the command" in done.stderr
