@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+
+from filelock import FileLock
 
 from kratomlit.eutils import EUtilsClient
 from kratomlit.store import Library
@@ -68,8 +71,9 @@ def run_search(client: EUtilsClient, library: Library, term: str, *,
     previous = library.last_complete_run(search.id) if check_revisions else None
     run_id = library.start_run(search.id, refresh_id)
     try:
-        _run(client, library, search.id, previous, summary, mindate, maxdate, limit, progress,
-             fresh)
+        with _one_at_a_time(library, search.id):
+            _run(client, library, search.id, previous, summary, mindate, maxdate, limit,
+                 progress, fresh)
     except BaseException as exc:
         _copy_stats(client, summary)
         library.finish_run(run_id, "failed", requests=summary.network_requests,
@@ -117,6 +121,18 @@ def _run(client: EUtilsClient, library: Library, search_id: int, previous: str |
         summary.updated += out["updated"] + out["inserted"]
         summary.already_held += out["unchanged"]
         tracker.advance(len(batch))
+
+
+def _one_at_a_time(library: Library, search_id: int) -> AbstractContextManager[Any]:
+    """Two processes running the same search wait for each other (an OS file lock beside
+    the library, released if a process dies), so the second finds the records held
+    instead of fetching them again."""
+    try:
+        folder = library.path.parent / "locks"
+        folder.mkdir(exist_ok=True)
+    except OSError:  # an unwritable home fails later with its own message
+        return nullcontext()
+    return FileLock(folder / f"search-{search_id}.lock")
 
 
 class _Tracker:

@@ -119,3 +119,4 @@ def test_two_runs_of_one_search_side_by_side_count_each_record_once(server, env)
     assert all(s["new"] + s["already_held"] == 1500 for s in summaries)
     assert sqlite3.connect(_home() / "library.db").execute(
         "SELECT count(*) FROM records").fetchone()[0] == 1500
+    assert len(server.state.requests("efetch")) == 3  # the second waited, fetched nothing
