@@ -406,10 +406,11 @@ def new_cmd(
     fmt = digest_format(fmt, output)
     cutoff_date = None if is_last_run(since) else _date_opt(since, end=False, what="--since")
     with Library(_existing_library(settings_from(ctx))) as library:
-        unknown = sorted(set(saved or []) - set(library.search_names()))
+        known = library.search_names()
+        unknown = sorted(set(saved or []) - set(known))
         if unknown:
             raise UsageError(f"The library has no saved search named {', '.join(unknown)}. "
-                             f"Known: {', '.join(library.search_names()) or 'none'}.")
+                             f"Known: {', '.join(known) or 'none'}.")
         cutoff = cutoff_date.isoformat() if cutoff_date else digest_since(library, since)
         rows = new_records(library, cutoff, saved or [])
     if fmt == "table":

@@ -17,10 +17,9 @@ from typing import Any
 import pandas as pd
 
 from kratomlit.errors import ExportError, UsageError
-from kratomlit.export import PUBMED_URL
+from kratomlit.export import EXTENSIONS, make_row
 from kratomlit.export_formats import escape_cell
 from kratomlit.files import atomic_path
-from kratomlit.parse import author_name
 from kratomlit.store import Library
 
 COLUMNS = ("search", "first_seen", "pmid", "title", "first_author", "journal", "year",
@@ -37,7 +36,7 @@ def digest_format(fmt: str | None, output: Path | None) -> str:
     """``fmt`` checked; when not given, the output file's ending decides (else a table)."""
     if fmt is None:
         suffix = output.suffix.lower() if output is not None else ""
-        fmt = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix, "")
+        fmt = next((f for f in ("csv", "jsonl") if suffix in EXTENSIONS[f]), "")
         if output is not None and not fmt:
             raise UsageError(f"Cannot tell the format from {output.name!r}; give --format "
                              "csv or jsonl, or a file ending .csv or .jsonl.")
@@ -67,12 +66,12 @@ def new_records(library: Library, since: str | None,
 
 
 def _row(rec: Mapping[str, Any]) -> dict[str, Any]:
-    authors = [a for a in rec["authors"] if a.get("valid", True)]
-    return {"search": rec["search"], "first_seen": rec["first_seen"], "pmid": int(rec["pmid"]),
-            "title": rec["title"], "first_author": author_name(authors[0]) if authors else "",
-            "journal": rec["journal"], "year": rec["pub_year"], "doi": rec["doi"],
-            "url": PUBMED_URL.format(pmid=rec["pmid"]),
-            "topics": rec["topics"]}  # None until classified
+    """The export's own row (one rule for first author and URL), cut to the digest's
+    columns; ``first_seen`` is when this search first found it, topics None until
+    classified."""
+    row = make_row(rec)
+    return {"search": rec["search"], "first_seen": rec["first_seen"],
+            **{c: row[c] for c in COLUMNS[2:-1]}, "topics": rec["topics"]}
 
 
 def digest_text(rows: Iterable[Mapping[str, Any]], fmt: str) -> str:
