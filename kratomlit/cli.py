@@ -311,13 +311,8 @@ def _busy_as_json(as_json: bool) -> Iterator[None]:
 def _refresh_queries(settings: Settings, names: list[str], folder: Path | None
                      ) -> tuple[list[SavedQuery], list[str]]:
     """The saved searches to run, and problems with query files that were skipped."""
-    from kratomlit.queries import list_queries
-
-    if folder is not None and not folder.is_dir():
-        raise UsageError(f"--queries {folder} is not a folder of saved-search .toml files.")
     problems: list[str] = []
-    found = list_queries(folder, problems, shipped=False) if folder else \
-        list_queries(settings.user_queries_dir, problems)
+    found = _saved_searches(settings, folder, problems)
     unknown = [n for n in names if n not in found]
     if unknown:
         raise UsageError(f"No saved search named {', '.join(map(repr, unknown))}. Known: "
@@ -327,6 +322,19 @@ def _refresh_queries(settings: Settings, names: list[str], folder: Path | None
                          .strip())
     selected = [found[n] for n in dict.fromkeys(names)] if names else list(found.values())
     return selected, [] if names else problems
+
+
+def _saved_searches(settings: Settings, folder: Path | None,
+                    problems: list[str]) -> dict[str, SavedQuery]:
+    """``--queries DIR``'s saved searches alone, else the shipped ones and the user's;
+    unreadable files are described in ``problems``."""
+    from kratomlit.queries import list_queries
+
+    if folder is None:
+        return list_queries(settings.user_queries_dir, problems)
+    if not folder.is_dir():
+        raise UsageError(f"--queries {folder} is not a folder of saved-search .toml files.")
+    return list_queries(folder, problems, shipped=False)
 
 
 def _refresh_classifier(problems: list[str]) -> Any:
@@ -503,14 +511,8 @@ def queries(
 
     Example: kratomlit queries --terms
     """
-    from kratomlit.queries import list_queries
-
-    settings = settings_from(ctx)
-    if queries_dir is not None and not queries_dir.is_dir():
-        raise UsageError(f"--queries {queries_dir} is not a folder of saved-search .toml files.")
     problems: list[str] = []
-    found = list_queries(queries_dir, problems, shipped=False) if queries_dir else \
-        list_queries(settings.user_queries_dir, problems)
+    found = _saved_searches(settings_from(ctx), queries_dir, problems)
     for problem in problems:
         render.warning(problem)
     columns = ["name", "description", "dates", *(["term"] if terms else [])]

@@ -61,15 +61,8 @@ def print_json(data: Any) -> None:
 @contextmanager
 def progress_bar(description: str) -> Iterator[ProgressFn]:
     """A progress bar on stderr (silent when stderr is not a terminal, e.g. under cron)."""
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), console=err, disable=not err.is_terminal)
-    task = bar.add_task(description, total=None)
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    with bar:
-        yield update
+    with named_progress_bar() as update:
+        yield lambda done, total: update(description, done, total)
 
 
 @contextmanager
