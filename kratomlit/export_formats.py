@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,7 +83,7 @@ def excel_parts(text: str, limit: int = EXCEL_CELL_MAX - 1) -> list[str]:
     return parts
 
 
-class Writer:
+class Writer(ABC):
     """Base: ``write`` each chunk, ``finish`` with the record count, then ``close``."""
 
     def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
@@ -90,8 +91,9 @@ class Writer:
         self.columns = list(options.columns)
         self.warnings: list[str] = []
 
+    @abstractmethod
     def write(self, rows: Sequence[Row]) -> None:
-        raise NotImplementedError
+        """Append one chunk of rows to the file."""
 
     def finish(self, count: int) -> None:
         """Called once after the last chunk (not on failure)."""
