@@ -95,10 +95,10 @@ class Writer(ABC):
     def write(self, rows: Sequence[Row]) -> None:
         """Append one chunk of rows to the file."""
 
-    def finish(self, count: int) -> None:
+    def finish(self, count: int) -> None:  # noqa: B027 - an optional hook, no-op by default
         """Called once after the last chunk (not on failure)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook, no-op by default
         """Release files; called on success and failure."""
 
 
