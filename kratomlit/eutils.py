@@ -307,12 +307,11 @@ class EUtilsClient:
                 wait = max(self._backoff(attempt), exc.retry_after)
             log.warning("%s failed (try %d of %d): %s", endpoint, attempt, limit,
                         self.redact(last))
-            if attempt >= limit:
+            if attempt >= limit:  # limit <= max_tries, so every later try is a retry
                 break
-            if attempt < self.max_tries:
-                self.stats.retries += 1
-                log.info("retrying %s in %.1f s", endpoint, wait)
-                self.sleep(wait)
+            self.stats.retries += 1
+            log.info("retrying %s in %.1f s", endpoint, wait)
+            self.sleep(wait)
         if last_in_band:
             raise NCBIError(f"{last.rstrip('.')} (request: {endpoint}).")
         raise NetworkError(

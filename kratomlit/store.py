@@ -239,12 +239,11 @@ class Library:
             found[search_id] += n
         return found
 
-    def digest_cutoff(self, before: int | None = None) -> str | None:
-        """End of the last refresh that finished (complete or partial), before refresh
-        ``before`` when given: what a refresh found is what was first seen after it."""
-        sql = "SELECT max(finished) FROM refreshes WHERE status IN ('complete', 'partial')"
-        row = self.db.execute(sql + (" AND id < ?" if before else ""),
-                              (before,) if before else ()).fetchone()
+    def digest_cutoff(self, before: int) -> str | None:
+        """End of the last refresh that finished (complete or partial) before refresh
+        ``before``: what a refresh found is what was first seen after it."""
+        row = self.db.execute("SELECT max(finished) FROM refreshes WHERE status IN "
+                              "('complete', 'partial') AND id < ?", (before,)).fetchone()
         return row[0]
 
     def last_refresh(self) -> str:
