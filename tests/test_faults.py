@@ -24,20 +24,12 @@ import pytest
 
 from kratomlit import eutils
 from tests.eutils_server import EUtilsServer, synthetic_doc
+from tests.helpers import library_pmids
 
 ROOT = Path(__file__).resolve().parents[1]
 TERM = "matrix"
 N_DOCS = 1100  # three EFetch batches of 500
 PAGE = 400  # Ids per ESearch page, so the listing takes three pages
-
-
-def stored(env: dict[str, str]) -> list[int]:
-    """Every PMID row in the library (a list, so a duplicate would show)."""
-    path = Path(env["KRATOMLIT_HOME"]) / "library.db"
-    if not path.exists():
-        return []
-    with sqlite3.connect(path) as db:
-        return [r[0] for r in db.execute("SELECT pmid FROM records")]
 
 
 def hits(env: dict[str, str]) -> list[int]:
@@ -91,7 +83,7 @@ def test_recovered_faults_keep_every_record_once(name, cli, matrix, env, monkeyp
     result = cli("search", TERM, "--json")
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert sorted(stored(env)) == sorted(matrix.state.truth(TERM))
+    assert sorted(library_pmids(env)) == sorted(matrix.state.truth(TERM))
     assert len(hits(env)) == len(set(hits(env))) == N_DOCS
     assert summary["count"] == summary["listed"] == summary["new"] == N_DOCS
     assert summary["retries"] == retries and summary["complete"]
@@ -134,14 +126,14 @@ def test_persistent_faults_fail_clearly_keep_what_was_stored_and_rerun_completes
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 3  # one message, wrapped at most
     assert len(matrix.state.requests(failing)) == tries  # bounded by the setting
-    held = stored(env)
+    held = library_pmids(env)
     truth = matrix.state.truth(TERM)
     assert len(held) == len(set(held)) and set(held) <= truth
     assert len(held) % 500 == 0  # whole batches or nothing
     matrix.state.faults = {}
     again = cli("search", TERM, "--json")
     assert again.exit_code == 0, again.stderr
-    assert sorted(stored(env)) == sorted(truth)
+    assert sorted(library_pmids(env)) == sorted(truth)
     assert json.loads(again.stdout)["new"] == N_DOCS - len(held)
 
 
@@ -152,7 +144,7 @@ def test_count_growing_between_pages_lists_everything_once(cli, matrix, env):
     summary = json.loads(result.stdout)
     truth = matrix.state.truth(TERM)
     assert len(truth) == N_DOCS + 7
-    held = stored(env)
+    held = library_pmids(env)
     assert len(held) == len(set(held))
     assert result.exit_code == 0, result.stderr
     assert sorted(held) == sorted(truth)
@@ -169,7 +161,7 @@ def test_count_shrinking_between_pages_loses_nothing_still_there(cli, matrix, en
     matrix.state.grow = shrink  # type: ignore[method-assign]
     result = cli("search", TERM, "--json")
     assert result.exit_code == 0, result.stderr
-    held = stored(env)
+    held = library_pmids(env)
     assert len(held) == len(set(held)) and set(held) >= matrix.state.truth(TERM)
 
 
@@ -203,13 +195,13 @@ def test_sigkill_mid_fetch_then_rerun_stores_every_record_once(matrix, env):
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
     assert proc.returncode == -signal.SIGKILL
-    first = stored(env)
+    first = library_pmids(env)
     assert 500 <= len(first) < N_DOCS and len(first) % 500 == 0
     matrix.state.delays = {}
     again = subprocess.run(cmd, env=run_env, cwd=ROOT, capture_output=True, timeout=60)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["new"] == N_DOCS - len(first)
-    held = stored(env)
+    held = library_pmids(env)
     assert sorted(held) == sorted(matrix.state.truth(TERM))
     with sqlite3.connect(Path(env["KRATOMLIT_HOME"]) / "library.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -219,7 +211,7 @@ def test_sigkill_mid_fetch_then_rerun_stores_every_record_once(matrix, env):
 
 def _quiet_stored(env: dict[str, str]) -> list[int]:
     try:
-        return stored(env)
+        return library_pmids(env)
     except sqlite3.Error:  # the library is still being created
         return []
 
@@ -240,7 +232,7 @@ def test_fault_storm_without_a_key_stays_within_3_per_second(cli, matrix, env, m
                            "efetch": ["empty200", "502", "truncate"]}
     result = cli("search", TERM, "--json")
     assert result.exit_code == 0, result.stderr
-    assert sorted(stored(env)) == sorted(matrix.state.truth(TERM))
+    assert sorted(library_pmids(env)) == sorted(matrix.state.truth(TERM))
     assert len(matrix.state.log) == 6 + 6
     assert matrix.state.max_in_window(1.0) <= 3
 
@@ -327,7 +319,7 @@ def read_only(path: Path) -> Iterator[None]:
 def test_missing_home_is_created(cli, matrix, env):
     assert not Path(env["KRATOMLIT_HOME"]).exists()
     assert cli("search", TERM).exit_code == 0
-    assert sorted(stored(env)) == sorted(matrix.state.truth(TERM))
+    assert sorted(library_pmids(env)) == sorted(matrix.state.truth(TERM))
 
 
 def test_unwritable_home_is_a_storage_error(cli, matrix, env):
@@ -348,6 +340,6 @@ def test_read_only_library_is_a_storage_error_and_unchanged(cli, matrix, env):
     assert result.exit_code == 5 and "readonly" in result.stderr
     assert "KRATOMLIT_HOME" in result.stderr
     assert "Traceback" not in result.stderr and db.read_bytes() == before
-    assert len(stored(env)) == 3
+    assert len(library_pmids(env)) == 3
     again = cli("search", TERM)  # writable again: the run completes
-    assert again.exit_code == 0 and sorted(stored(env)) == sorted(matrix.state.truth(TERM))
+    assert again.exit_code == 0 and sorted(library_pmids(env)) == sorted(matrix.state.truth(TERM))

@@ -15,6 +15,7 @@ import pytest
 
 from kratomlit.parse import MalformedResponse, parse_pubmed_xml
 from tests.eutils_server import PROLOG, EUtilsServer, synthetic_doc
+from tests.helpers import library_pmids
 
 MARKER = "KRATOMLIT-XXE-MARKER-4b1d"
 
@@ -23,14 +24,6 @@ def _home(env: dict[str, str]) -> Path:
     home = Path(env["KRATOMLIT_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     return home
-
-
-def _pmids(env: dict[str, str]) -> list[int]:
-    path = Path(env["KRATOMLIT_HOME"]) / "library.db"
-    if not path.exists():
-        return []
-    with sqlite3.connect(path) as db:
-        return [r[0] for r in db.execute("SELECT pmid FROM records")]
 
 
 def _article_set(*chunks: bytes, prolog: bytes = PROLOG.encode()) -> bytes:
@@ -84,7 +77,7 @@ def test_bad_max_is_a_usage_error(cli, env, value):
 def test_huge_max_fetches_everything_once(cli, kratom_server, env):
     result = cli("search", "kratom", "--max", "99999999999999999999999", "--json")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["new"] == 4 and sorted(_pmids(env)) == [
+    assert json.loads(result.stdout)["new"] == 4 and sorted(library_pmids(env)) == [
         90000001, 90000002, 90000003, 90000004]
 
 
@@ -296,7 +289,7 @@ def test_entity_tricks_through_the_cli_store_nothing_and_leak_nothing(
     server.state.faults = {"efetch": ["body:x", "body:x"]}
     result = cli("search", "hostile")
     assert result.exit_code == 3 and "refused unparsed" in result.stderr
-    assert _pmids(env) == []
+    assert library_pmids(env) == []
     assert MARKER.encode() not in _every_byte_under(Path(env["KRATOMLIT_HOME"]))
     assert MARKER not in result.stdout + result.stderr
     assert b"lollollol" not in _every_byte_under(Path(env["KRATOMLIT_HOME"]))

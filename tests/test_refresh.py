@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.eutils_server import EUtilsServer, synthetic_doc
+from tests.helpers import library_pmids
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,14 +42,6 @@ def two_searches(server: EUtilsServer) -> EUtilsServer:
 def add(server: EUtilsServer, pmid: int, term: str) -> None:
     doc = synthetic_doc(pmid, date(2021, 3, 1))
     server.state.add_docs([doc], term=term)
-
-
-def library_pmids(env: dict[str, str]) -> list[int]:
-    db = sqlite3.connect(Path(env["KRATOMLIT_HOME"]) / "library.db")
-    try:
-        return [r[0] for r in db.execute("SELECT pmid FROM records ORDER BY pmid")]
-    finally:
-        db.close()
 
 
 def refresh_json(cli, *args: str) -> dict:
