@@ -50,7 +50,7 @@ def _text(rng: random.Random, n_chars: int) -> str:
 
 
 def _record(pmid: int, rng: random.Random) -> Any:
-    from kratomlit.parse import Record
+    from kratomlit.models import Record
 
     abstract = "\n".join(f"{s}: {_text(rng, 360)}" for s in SECTIONS)  # ~1,500 characters
     authors = [{"last": f"Author{i}", "fore": "Ann", "initials": "A", "suffix": "",
@@ -73,19 +73,18 @@ def _record(pmid: int, rng: random.Random) -> Any:
 def build(home: Path, n: int) -> None:
     """A library of ``n`` classified records in ``home`` (run in a child process)."""
     sys.path.insert(0, str(REPO))
-    from kratomlit.export import TOPICS
+    from kratomlit.models import TOPICS, Labels
     from kratomlit.store import Library
 
     rng = random.Random(n)
     with Library(home / "library.db") as lib:
-        search = lib.get_search("bench[tiab]", name="bench")
+        search = lib.runs.get_search("bench[tiab]", name="bench")
         for lo in range(0, n, 5000):
             batch = [_record(10_000_000 + i, rng) for i in range(lo, min(n, lo + 5000))]
-            lib.save_batch(search.id, batch)
-            lib.save_labels("bench", [
-                (r.pmid, {"topics": [t for t in TOPICS if rng.random() > 0.5],
-                          "scores": {t: round(rng.random(), 3) for t in TOPICS},
-                          "evidence": {}}) for r in batch])
+            lib.records.save_batch(search.id, batch)
+            lib.labels.save([
+                (r.pmid, Labels("bench", [t for t in TOPICS if rng.random() > 0.5],
+                                {t: round(rng.random(), 3) for t in TOPICS})) for r in batch])
 
 
 def build_in_child(home: Path, n: int) -> float:

@@ -361,10 +361,10 @@ def parse_bench(bodies: list[bytes], work: Path, rounds: int) -> dict[str, Any]:
         nonlocal stored
         path = Path(tempfile.mkdtemp(dir=work)) / "library.db"
         with Library(path) as lib:
-            sid = lib.get_search(TERM_ALL).id
+            sid = lib.runs.get_search(TERM_ALL).id
             for body in bodies:
-                lib.save_batch(sid, parse_pubmed_xml(body).records)
-            stored = lib.counts()["records"]
+                lib.records.save_batch(sid, parse_pubmed_xml(body).records)
+            stored = lib.records.count()
 
     out: dict[str, Any] = {"batches": len(bodies), "records": n_records,
                            "mb": sum(map(len, bodies)) / 1e6}

@@ -35,7 +35,8 @@ from typing import Any
 
 import ahocorasick
 
-TOPICS: tuple[str, ...] = ("mechanism", "withdrawal", "safety", "dosing")
+from kratomlit.models import TOPICS, Evidence
+
 CODE_VERSION = "1.1"  # bump whenever scoring code changes what labels come out
 SOURCES = ("title", "abstract", "mesh", "keywords", "publication_types")
 
@@ -98,15 +99,6 @@ class LexiconError(Exception):
 
 
 @dataclass(frozen=True)
-class Evidence:
-    """One phrase (or heading) that pushed a topic up, and the sentence it stands in."""
-
-    phrase: str
-    sentence: str
-    source: str  # one of SOURCES
-
-
-@dataclass(frozen=True)
 class Classification:
     """Topics decided for one record, with every topic's score and evidence."""
 
@@ -120,7 +112,7 @@ class Classification:
             "topics": list(self.topics),
             "scores": dict(self.scores),
             "evidence": {
-                t: [{"phrase": e.phrase, "sentence": e.sentence, "source": e.source} for e in ev]
+                t: [e.to_dict() for e in ev]
                 for t, ev in self.evidence.items()
             },
         }
@@ -273,7 +265,6 @@ class Classifier:
         self.path = path
         self.version = version
         self.thresholds: dict[str, float] = {}
-        self.descriptions: dict[str, str] = {}
         self._mesh: dict[str, list[tuple[int, float]]] = {}
         self._qualifiers: dict[str, list[tuple[int, float]]] = {}
         self._pubtypes: dict[str, list[tuple[int, float]]] = {}
@@ -328,7 +319,6 @@ class Classifier:
     def _read_topic(self, data: dict[str, Any], topic: str, index: int,
                     builder: _LexiconBuilder) -> None:
         section = _table(self.path, data, topic)
-        self.descriptions[topic] = str(section.get("description", ""))
         terms = _weights(self.path, _table(self.path, section, "terms"), f"{topic}.terms")
         for phrase, weight in terms.items():
             builder.add_phrase(phrase, _TOPICAL, index, weight)
@@ -648,15 +638,3 @@ def lexicon_version(raw: bytes) -> str:
 def default_classifier() -> Classifier:
     """The packaged lexicon, loaded once per process."""
     return Classifier.load()
-
-
-@lru_cache(maxsize=1)
-def _default_version() -> str:
-    return lexicon_version(default_lexicon_path().read_bytes())
-
-
-def __getattr__(name: str) -> str:
-    # CLASSIFIER_VERSION is computed on first use, so importing never touches the disk.
-    if name == "CLASSIFIER_VERSION":
-        return _default_version()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

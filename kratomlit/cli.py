@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -18,12 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from kratomlit import __version__, render
-from kratomlit.config import Settings, load_settings
-from kratomlit.errors import IncompleteError, KratomlitError, StorageError, UsageError
+from kratomlit.errors import KratomlitError, StorageError, UsageError
 
-if TYPE_CHECKING:
-    from kratomlit.queries import SavedQuery
-    from kratomlit.refresh import RefreshSummary
+if TYPE_CHECKING:  # config reads TOML and platformdirs: not needed for --help
+    from kratomlit.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,8 +31,10 @@ app = typer.Typer(
     "Data come from NCBI E-utilities; run 'kratomlit about' for NCBI's disclaimer and "
     "copyright notice.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click help: rich help formatting imports rich.markdown, 0.2 s on every --help
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -89,11 +89,15 @@ def main_options(
 
 
 def settings_from(ctx: typer.Context) -> Settings:
+    from kratomlit.config import load_settings
+
     return load_settings(ctx.obj or {})
 
 
 def _log_to_file(settings: Settings) -> None:
     """Requests, retries and failures go to KRATOMLIT_HOME/logs/kratomlit.log (for cron)."""
+    import logging
+
     try:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(settings.log_dir / "kratomlit.log", encoding="utf-8")
@@ -129,35 +133,33 @@ def search(
         "--max", min=1, help="Retrieve at most N hits (PubMed's order, newest first).")] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the summary as JSON on stdout and nothing else.")] = False,
+    no_classify: Annotated[bool, typer.Option(
+        "--no-classify", help="Store records without topic labels.")] = False,
 ) -> None:
     """Search PubMed and store every hit in the library, fetching only what is new or revised.
 
+    New records get topic labels as they are stored (--no-classify leaves that to
+    'kratomlit classify').
+
     Example: kratomlit search --saved kratom-oud
     """
-    from kratomlit.eutils import EUtilsClient
-    from kratomlit.search import run_search
-    from kratomlit.session import make_session
-    from kratomlit.store import Library
+    from kratomlit.queries import resolve_search
+    from kratomlit.search import search_pubmed
 
     settings = settings_from(ctx)
-    query = _search_request(settings, term, saved, mindate, maxdate)
+    query = resolve_search(settings.user_queries_dir, term, saved, mindate, maxdate)
     _log_to_file(settings)
     if not settings.email:
         render.warning("NCBI_EMAIL is not set. NCBI asks every tool to send a contact email; "
                        "set NCBI_EMAIL (or --email) so NCBI can reach you before blocking.")
-    with make_session(settings) as session, Library(settings.library_path) as library:
-        client = EUtilsClient.from_settings(session, settings)
-        with render.progress_bar(f"Fetching {query.name or 'records'}") as progress:
-            summary = run_search(client, library, query.term, name=query.name or None,
-                                 mindate=query.mindate, maxdate=query.maxdate,
-                                 limit=max_records, progress=progress)
+    with render.progress_bar(f"Fetching {query.name or 'records'}") as progress:
+        summary = search_pubmed(settings, query, limit=max_records, progress=progress,
+                                classify=not no_classify)
     if as_json:
         render.print_json(summary.to_dict())
     else:
         render.search_summary(summary)
-    if not summary.complete:
-        raise IncompleteError(f"PubMed listed {summary.listed} of {summary.count} hits; what "
-                              "it listed is stored. Run the search again to complete it.")
+    summary.raise_for_status()
 
 
 def _existing_library(settings: Settings) -> Path:
@@ -165,23 +167,6 @@ def _existing_library(settings: Settings) -> Path:
         raise UsageError(f"There is no library at {settings.library_path} yet. Run "
                          "'kratomlit search' first (or set KRATOMLIT_HOME).")
     return settings.library_path
-
-
-def _search_request(settings: Settings, term: str | None, saved: str | None,
-                    mindate: str | None, maxdate: str | None) -> SavedQuery:
-    """The term, name and dates a search runs with: a saved search, overridden by flags."""
-    from kratomlit.queries import SavedQuery, get_query
-
-    if (term is None) == (saved is None):
-        raise UsageError("Give a search TERM or --saved NAME (one of them).")
-    query = get_query(saved, settings.user_queries_dir) if saved else SavedQuery("", term or "")
-    lo = _date_opt(mindate, end=False, what="--mindate") or query.mindate
-    hi = _date_opt(maxdate, end=True, what="--maxdate") or query.maxdate
-    if lo and hi and lo > hi:
-        raise UsageError(f"--mindate {lo} is after --maxdate {hi}.")
-    if not query.term.strip():
-        raise UsageError("The search term is empty.")
-    return SavedQuery(query.name, query.term, query.description, lo, hi)  # name "": ad hoc
 
 
 @app.command()
@@ -219,7 +204,8 @@ def export(
 
     Example: kratomlit export --format csv --output kratom.csv
     """
-    from kratomlit.export import ExportOptions, export_library, infer_format, parse_columns
+    from kratomlit.export import export_library, infer_format, parse_columns
+    from kratomlit.models import ExportOptions
     from kratomlit.store import Library
 
     settings = settings_from(ctx)
@@ -263,35 +249,25 @@ def refresh(
 
     Example: kratomlit refresh --quiet --export-new ~/kratom/new
     """
-    from kratomlit.digest import dated_name, new_records, write_digest
-    from kratomlit.eutils import EUtilsClient
-    from kratomlit.refresh import refresh_lock, run_refresh
-    from kratomlit.session import make_session
-    from kratomlit.store import Library
+    from kratomlit.queries import select_saved
+    from kratomlit.refresh import refresh_saved
 
     settings = settings_from(ctx)
-    selected, problems = _refresh_queries(settings, names or [], queries_dir)
+    selected, problems = select_saved(settings.user_queries_dir, names or [], queries_dir)
     _log_to_file(settings)
     if not settings.email and not quiet:
         render.warning("NCBI_EMAIL is not set; NCBI asks every tool for a contact email.")
     digest_dir = _folder(export_new) if export_new is not None else None  # fail before work
-    classifier = _refresh_classifier(problems)
-    with _busy_as_json(as_json), refresh_lock(settings.home, wait), \
-            make_session(settings) as session, Library(settings.library_path) as library:
-        with render.named_progress_bar() as progress:
-            summary = run_refresh(library, selected,
-                                  lambda: EUtilsClient.from_settings(session, settings),
-                                  classifier, problems, progress=None if quiet else progress)
-        if digest_dir is not None:
-            path = dated_name(digest_dir)
-            write_digest(new_records(library, library.digest_cutoff(before=summary.id)),
-                         "csv", path)
-            summary.digest = str(path)
+    with _busy_as_json(as_json), render.named_progress_bar() as progress:
+        summary = refresh_saved(settings, selected, problems, wait=wait, digest_dir=digest_dir,
+                                progress=None if quiet else progress)
     if as_json:
         render.print_json(summary.to_dict())
     elif not quiet:
         render.refresh_summary(summary)
-    _refresh_exit(summary, settings)
+    for problem in summary.problems:
+        render.warning(problem)
+    summary.raise_for_status(settings.log_dir / "kratomlit.log")
 
 
 @contextlib.contextmanager
@@ -308,77 +284,12 @@ def _busy_as_json(as_json: bool) -> Iterator[None]:
         raise
 
 
-def _refresh_queries(settings: Settings, names: list[str], folder: Path | None
-                     ) -> tuple[list[SavedQuery], list[str]]:
-    """The saved searches to run, and problems with query files that were skipped."""
-    problems: list[str] = []
-    found = _saved_searches(settings, folder, problems)
-    unknown = [n for n in names if n not in found]
-    if unknown:
-        raise UsageError(f"No saved search named {', '.join(map(repr, unknown))}. Known: "
-                         f"{', '.join(found) or 'none'}. {' '.join(problems)}".strip())
-    if not found:
-        raise UsageError(f"There are no saved searches in {folder}. {' '.join(problems)}"
-                         .strip())
-    selected = [found[n] for n in dict.fromkeys(names)] if names else list(found.values())
-    return selected, [] if names else problems
-
-
-def _saved_searches(settings: Settings, folder: Path | None,
-                    problems: list[str]) -> dict[str, SavedQuery]:
-    """``--queries DIR``'s saved searches alone, else the shipped ones and the user's;
-    unreadable files are described in ``problems``."""
-    from kratomlit.queries import list_queries
-
-    if folder is None:
-        return list_queries(settings.user_queries_dir, problems)
-    if not folder.is_dir():
-        raise UsageError(f"--queries {folder} is not a folder of saved-search .toml files.")
-    return list_queries(folder, problems, shipped=False)
-
-
-def _refresh_classifier(problems: list[str]) -> Any:
-    """The topic classifier, or None (and a problem noted) when its lexicon is broken."""
-    from kratomlit.classify import LexiconError, default_classifier
-
-    try:
-        return default_classifier()
-    except LexiconError as exc:
-        problems.append(f"New records were not labelled: the topic lexicon is broken ({exc}).")
-        return None
-
-
 def _folder(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"Cannot create the folder {path}: {exc.strerror or exc}.") from exc
     return path
-
-
-def _refresh_exit(summary: RefreshSummary, settings: Settings) -> None:
-    """Exit 0 when complete; otherwise say what failed, and exit 10 (partial) or the
-    first failure's code (nothing saved)."""
-    from kratomlit.errors import NCBIError, NetworkError, PartialError
-
-    for problem in summary.problems:
-        render.warning(problem)
-    if summary.status == "complete":
-        return
-    failed = [s for s in summary.searches if s.status != "complete"]
-    detail = "; ".join([*(f"{s.name} {s.status}: {s.error.rstrip('.')}" for s in failed),
-                        *(p.rstrip(".") for p in summary.problems)])
-    log = settings.log_dir / "kratomlit.log"
-    if summary.status == "partial":
-        done = len(summary.searches) - len(failed)
-        rest = "the next refresh retries the rest" if failed else \
-            "fix the problem and the next refresh includes it"
-        raise PartialError(f"Refresh {summary.id} was partial ({detail}). {done} of "
-                           f"{len(summary.searches)} saved searches ran and are up to date; "
-                           f"{rest}. Log: {log}")
-    error = {3: NetworkError, 4: NCBIError}.get(summary.exit_code, KratomlitError)
-    raise error(f"Refresh {summary.id} saved nothing new: {detail}. The next refresh "
-                f"catches up. Log: {log}")
 
 
 @app.command(name="new")
@@ -414,12 +325,7 @@ def new_cmd(
     fmt = digest_format(fmt, output)
     cutoff_date = None if is_last_run(since) else _date_opt(since, end=False, what="--since")
     with Library(_existing_library(settings_from(ctx))) as library:
-        known = library.search_names()
-        unknown = sorted(set(saved or []) - set(known))
-        if unknown:
-            raise UsageError(f"The library has no saved search named {', '.join(unknown)}. "
-                             f"Known: {', '.join(known) or 'none'}.")
-        cutoff = cutoff_date.isoformat() if cutoff_date else digest_since(library, since)
+        cutoff = digest_since(library, cutoff_date.isoformat() if cutoff_date else since)
         rows = new_records(library, cutoff, saved or [])
     if fmt == "table":
         render.digest_table(rows, cutoff)
@@ -447,6 +353,7 @@ def classify(
     Example: kratomlit classify
     """
     from kratomlit.classify import default_classifier
+    from kratomlit.store import Library
     from kratomlit.topics import classify_library, label_file
 
     if (input_path is None) != (output is None):
@@ -458,12 +365,10 @@ def classify(
     if input_path is not None and output is not None:
         summary = label_file(classifier, input_path, output)
     else:
-        from kratomlit.store import Library
-
         with Library(_existing_library(settings_from(ctx))) as library:
             summary = classify_library(classifier, library, redo_all=redo_all)
     if as_json:
-        render.print_json(summary)
+        render.print_json({k: v for k, v in asdict(summary).items() if v is not None})
     else:
         render.classify_summary(summary)
 
@@ -511,8 +416,10 @@ def queries(
 
     Example: kratomlit queries --terms
     """
+    from kratomlit.queries import saved_searches
+
     problems: list[str] = []
-    found = _saved_searches(settings_from(ctx), queries_dir, problems)
+    found = saved_searches(settings_from(ctx).user_queries_dir, queries_dir, problems)
     for problem in problems:
         render.warning(problem)
     columns = ["name", "description", "dates", *(["term"] if terms else [])]
@@ -535,19 +442,10 @@ def info(ctx: typer.Context) -> None:
     from kratomlit.store import Library
 
     s = settings_from(ctx)
-    values: dict[str, Any] = {
-        "home (KRATOMLIT_HOME)": s.home, "library": s.library_path, "HTTP cache": s.cache_path,
-        "rate-limit state": s.ratelimit_path, "log": s.log_dir / "kratomlit.log",
-        "your saved searches": s.user_queries_dir,
-        "E-utilities URL": s.eutils_url, "email (NCBI_EMAIL)": s.email or "not set",
-        "API key (NCBI_API_KEY)": "set" if s.api_key else "not set",
-        "request limit": f"{s.requests_per_second}/s",
-        "tries per request (KRATOMLIT_MAX_TRIES)": s.max_tries,
-        "timeout (KRATOMLIT_TIMEOUT)": f"{s.timeout:g} s"}
+    values = s.describe()
     if s.library_path.exists():
         with Library(s.library_path) as library:
-            values.update(library.counts())
-            values["last refresh"] = library.last_refresh()
+            values.update(library.summary())
     render.key_values("kratomlit", values)
 
 

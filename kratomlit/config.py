@@ -66,6 +66,18 @@ class Settings:
     def user_queries_dir(self) -> Path:
         return self.home / "queries"
 
+    def describe(self) -> dict[str, object]:
+        """Where data lives and the settings in force, for ``info`` (never the key)."""
+        return {
+            "home (KRATOMLIT_HOME)": self.home, "library": self.library_path,
+            "HTTP cache": self.cache_path, "rate-limit state": self.ratelimit_path,
+            "log": self.log_dir / "kratomlit.log", "your saved searches": self.user_queries_dir,
+            "E-utilities URL": self.eutils_url, "email (NCBI_EMAIL)": self.email or "not set",
+            "API key (NCBI_API_KEY)": "set" if self.api_key else "not set",
+            "request limit": f"{self.requests_per_second}/s",
+            "tries per request (KRATOMLIT_MAX_TRIES)": self.max_tries,
+            "timeout (KRATOMLIT_TIMEOUT)": f"{self.timeout:g} s"}
+
     @property
     def requests_per_second(self) -> int:
         """NCBI's limit: 3 requests/s per IP without a key, 10 with one."""

@@ -1,64 +1,28 @@
-"""Library records -> rows with one documented schema -> a file in the reviewer's format.
+"""Library records -> rows with one documented schema (``models.COLUMNS``) -> a file in
+the reviewer's format.
 
-The library is read in PMID-ordered chunks (keyset paging) and each chunk goes straight to
-a streaming writer (``export_formats``), so memory stays flat in the number of records.
-Every file is written to a temporary file beside the target and renamed into place, so a
-failed export never leaves half a file. Rows keep native values (lists stay lists); each
-writer flattens them as its format needs.
+The library is read in PMID-ordered chunks (keyset paging; the query lives here, beside
+its only caller) and each chunk goes straight to a streaming writer (``export_formats``),
+so memory stays flat in the number of records. Every file is written to a temporary file
+beside the target and renamed into place, so a failed export never leaves half a file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kratomlit.errors import ExportError, UsageError
 from kratomlit.files import atomic_path
-from kratomlit.parse import author_name, mesh_heading
-from kratomlit.store import ExportQuery, Library, now_iso
+from kratomlit.models import COLUMNS, TOPICS, ExportOptions, Labels, LibraryRecord, export_row
+from kratomlit.store import Library, now_iso
+from kratomlit.store.labels import labels_from_row
+from kratomlit.store.records import record_from_json
 
-PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
-TOPICS = ("mechanism", "withdrawal", "safety", "dosing")
-SEP = "; "
 CHUNK = 2000  # records read and written at a time
-
-# column -> what it holds (README "Export columns" is written from this)
-COLUMNS: dict[str, str] = {
-    "pmid": "PubMed ID",
-    "title": "article title, inline markup reduced to text",
-    "abstract": "abstract; structured sections as 'LABEL: text' paragraphs",
-    "authors": "authors as 'Last FM', collective names as written (list)",
-    "first_author": "the first author as 'Last FM' (or a collective name)",
-    "affiliations": "distinct author affiliations (list)",
-    "journal": "journal title (book title for PubMed books)",
-    "journal_iso": "ISO journal abbreviation",
-    "year": "publication year (from MedlineDate when needed)",
-    "pub_date": "publication date: YYYY-MM-DD, YYYY-MM, 'YYYY Season' or PubMed's MedlineDate",
-    "volume": "volume",
-    "issue": "issue",
-    "pages": "pages",
-    "doi": "DOI",
-    "pmcid": "PubMed Central ID",
-    "url": "PubMed page",
-    "mesh": "MeSH descriptors, '*' marks a major topic, qualifiers after '/' (list)",
-    "keywords": "author keywords (list)",
-    "publication_types": "PubMed publication types (list)",
-    "language": "language codes (list)",
-    "retracted": "true when PubMed links a retraction notice",
-    "corrections": "retraction/erratum links as 'Type: source (PMID n)' (list)",
-    "searches": "saved-search names (or terms) that found the record (list)",
-    "first_seen": "when the library first stored the record (UTC, ISO 8601)",
-    "topics": "topics the classifier assigned (list; empty until classified)",
-    **{f"score_{t}": f"classifier score for {t}, 0-1 (empty until classified)" for t in TOPICS},
-    "classifier_version": "version of the classifier that made the labels",
-}
-LIST_COLUMNS = frozenset({"authors", "affiliations", "mesh", "keywords", "publication_types",
-                          "language", "corrections", "searches", "topics"})
-INT_COLUMNS = frozenset({"pmid", "year"})
-FLOAT_COLUMNS = frozenset(f"score_{t}" for t in TOPICS)
-BOOL_COLUMNS = frozenset({"retracted"})
 
 # format -> file name endings that imply it
 EXTENSIONS: dict[str, tuple[str, ...]] = {
@@ -67,35 +31,7 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
     "parquet": (".parquet", ".pq"),
 }
 FORMATS = tuple(EXTENSIONS)
-FLAGS = {"saved": "--saved", "search_id": "--search", "topics": "--topic",
-         "min_score": "--min-score", "year_from": "--year-from", "year_to": "--year-to",
-         "since": "--since", "new": "--new", "excel": "--excel"}  # option -> its CLI flag
 TABULAR = ("csv", "tsv", "xlsx", "jsonl", "parquet")  # the formats --columns applies to
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """What to export and how; ``since`` is an ISO date, the rest as the CLI flags."""
-
-    fmt: str
-    saved: str | None = None
-    search_id: int | None = None
-    topics: tuple[str, ...] = ()
-    min_score: float | None = None
-    year_from: int | None = None
-    year_to: int | None = None
-    since: str | None = None
-    new: bool = False
-    columns: tuple[str, ...] = tuple(COLUMNS)
-    excel: bool = False
-
-    @property
-    def selector(self) -> str:
-        """What 'the same search' means for ``--new``: the saved name, the search id, or
-        the whole library; the other filters do not matter."""
-        if self.saved:
-            return f"saved:{self.saved}"
-        return f"search:{self.search_id}" if self.search_id is not None else "library"
 
 
 @dataclass
@@ -106,6 +42,72 @@ class ExportResult:
     selector: str
     new_since: str | None = None  # the previous export's time, with --new
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ExportQuery:
+    """Which records an export reads; every field narrows the selection (None: no limit)."""
+
+    search_ids: Sequence[int] | None = None
+    stored_since: str | None = None  # records.first_stored >= this
+    seen_since: str | None = None    # first found by one of ``search_ids`` at or after this
+    year_from: int | None = None
+    year_to: int | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        where: list[str] = ["r.deleted_at IS NULL"]
+        args: list[Any] = []
+        if self.search_ids is not None:
+            marks = ",".join(str(int(i)) for i in self.search_ids) or "NULL"
+            hits = f"FROM hits h WHERE h.pmid = r.pmid AND h.search_id IN ({marks})"
+            if self.seen_since:  # first found by any of them (a renamed term is no news)
+                where.append(f"(SELECT min(h.first_seen) {hits}) >= ?")
+                args.append(self.seen_since)
+            else:
+                where.append(f"EXISTS (SELECT 1 {hits})")
+        elif self.seen_since:
+            where.append("r.first_stored >= ?")
+            args.append(self.seen_since)
+        for clause, value in (("r.first_stored >= ?", self.stored_since),
+                              ("r.pub_year >= ?", self.year_from),
+                              ("r.pub_year <= ?", self.year_to)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        return " AND ".join(where), args
+
+
+def read_chunks(library: Library, query: ExportQuery, size: int = CHUNK
+                ) -> Iterator[list[LibraryRecord]]:
+    """Records matching ``query`` in PMID order, ``size`` at a time, with the searches
+    that found them and their labels. Pages by PMID (keyset), so memory stays flat however
+    large the library is."""
+    where, args = query.sql()
+    sql = (
+        "SELECT r.pmid, r.data, r.first_stored, (SELECT json_group_array(x) FROM ("
+        "SELECT COALESCE(s.name, s.term) AS x FROM hits h JOIN searches s ON "
+        "s.id = h.search_id WHERE h.pmid = r.pmid ORDER BY s.id)), "
+        "l.version, l.topics, l.scores, l.evidence FROM records r "
+        f"LEFT JOIN labels l ON l.pmid = r.pmid WHERE r.pmid > ? AND {where} "
+        "ORDER BY r.pmid LIMIT ?")
+    last = -1
+    while True:
+        rows = library.db.execute(sql, [last, *args, size]).fetchall()
+        if not rows:
+            return
+        last = rows[-1][0]
+        chunk = [_library_record(*row) for row in rows]
+        del rows
+        yield chunk
+        del chunk
+
+
+def _library_record(pmid: int, data: str, first_stored: str, searches: str,
+                    version: str | None, topics: str | None, scores: str | None,
+                    evidence: str | None) -> LibraryRecord:
+    return LibraryRecord(record_from_json(data), first_stored,
+                         list(dict.fromkeys(json.loads(searches))),  # a name run as two terms
+                         labels_from_row(version, topics, scores, evidence))
 
 
 def infer_format(path: Path, fmt: str | None) -> str:
@@ -155,7 +157,7 @@ def check_options(options: ExportOptions) -> None:
 
 
 def export_library(library: Library, path: Path, options: ExportOptions) -> ExportResult:
-    """Write the records ``options`` select to ``path`` atomically; record the export."""
+    """Write the records ``options`` select to ``path`` atomically; log the export."""
     from kratomlit.export_formats import open_writer
 
     check_options(options)
@@ -166,15 +168,15 @@ def export_library(library: Library, path: Path, options: ExportOptions) -> Expo
     try:
         about = _about(library, options, query)
         with atomic_path(path) as tmp, open_writer(options, tmp, about) as w:
-            for chunk in _chunks(library, query, options):
+            for chunk in _rows(library, query, options):
                 w.write(chunk)
                 result.count += len(chunk)
             w.finish(result.count)
             result.warnings = w.warnings
     except OSError as exc:
         raise ExportError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
-    library.record_export(options.selector, started, options.fmt, str(path.resolve()),
-                          result.count, _filters(options))
+    library.exports.record(options.selector, started, options.fmt, str(path.resolve()),
+                           result.count, options.keeps_every_record, _options_log(options))
     return result
 
 
@@ -186,34 +188,36 @@ def _check_folder(path: Path) -> None:
 
 def _query(library: Library, options: ExportOptions) -> tuple[ExportQuery, str | None]:
     """The library query for ``options``, and the ``--new`` cut-off it used."""
-    ids = _search_ids(library, options)
-    new_since = library.last_export(options.selector) if options.new else None
+    ids = search_ids(library, options.saved, options.search_id)
+    new_since = library.exports.last_complete(options.selector) if options.new else None
     return ExportQuery(search_ids=ids, stored_since=options.since, seen_since=new_since,
                        year_from=options.year_from, year_to=options.year_to), new_since
 
 
-def _search_ids(library: Library, options: ExportOptions) -> list[int] | None:
-    if options.saved:
-        ids = library.search_ids(options.saved)
+def search_ids(library: Library, saved: str | None, search_id: int | None) -> list[int] | None:
+    """The library's search ids for ``--saved NAME`` or ``--search ID`` (None: all)."""
+    if saved:
+        ids = library.runs.search_ids(saved)
         if not ids:
+            known = ", ".join(library.runs.search_names()) or "none yet"
             raise UsageError(f"The library has no records from a saved search named "
-                             f"{options.saved!r}. Run 'kratomlit search --saved "
-                             f"{options.saved}' first.")
+                             f"{saved!r} (saved searches it holds: {known}). Run "
+                             f"'kratomlit search --saved {saved}' first.")
         return ids
-    if options.search_id is None:
+    if search_id is None:
         return None
-    known = library.searches()
-    if options.search_id not in {s.id for s in known}:
-        listing = "; ".join(f"{s.id} = {s.name or s.term}" for s in known[:20])
-        raise UsageError(f"There is no search with id {options.search_id}. "
+    known_rows = library.runs.searches()
+    if search_id not in {s.id for s in known_rows}:
+        listing = "; ".join(f"{s.id} = {s.name or s.term}" for s in known_rows[:20])
+        raise UsageError(f"There is no search with id {search_id}. "
                          f"Searches: {listing or 'none yet'}.")
-    return [options.search_id]
+    return [search_id]
 
 
-def _chunks(library: Library, query: ExportQuery,
-            options: ExportOptions) -> Iterator[list[dict[str, Any]]]:
-    for records in library.export_chunks(query, CHUNK):
-        rows = [make_row(r) for r in records if _wanted(r.get("label"), options)]
+def _rows(library: Library, query: ExportQuery,
+          options: ExportOptions) -> Iterator[list[dict[str, Any]]]:
+    for records in read_chunks(library, query, CHUNK):
+        rows = [export_row(r) for r in records if wanted(r.labels, options)]
         del records  # one chunk alive at a time, not two, while the next is read
         if rows and options.fmt in TABULAR:
             rows = [{c: row[c] for c in options.columns} for row in rows]
@@ -222,54 +226,22 @@ def _chunks(library: Library, query: ExportQuery,
         del rows
 
 
-def _wanted(label: Mapping[str, Any] | None, options: ExportOptions) -> bool:
+def wanted(labels: Labels | None, options: ExportOptions) -> bool:
     """``--topic``: assigned any of them; ``--min-score``: a score (of those topics, or
     of any topic) at least X. Unclassified records pass neither."""
     if not options.topics and options.min_score is None:
         return True
-    if label is None:
+    if labels is None:
         return False
     topics = options.topics or TOPICS
-    if options.topics and not set(options.topics) & set(label["topics"]):
+    if options.topics and not set(options.topics) & set(labels.topics):
         return False
     if options.min_score is None:
         return True
-    return any((label["scores"].get(t) or 0) >= options.min_score for t in topics)
+    return any((labels.scores.get(t) or 0) >= options.min_score for t in topics)
 
 
-def make_row(rec: Mapping[str, Any]) -> dict[str, Any]:
-    """One record (as ``Library.export_chunks`` gives it) -> every column in ``COLUMNS``."""
-    authors = [author_name(a) for a in rec["authors"] if a.get("valid", True)]  # ValidYN="N"
-    affiliations = dict.fromkeys(
-        a for au in rec["authors"] if au.get("valid", True) for a in au["affiliations"])
-    label = rec.get("label") or {}
-    scores = label.get("scores", {})
-    return {
-        "pmid": int(rec["pmid"]), "title": rec["title"], "abstract": rec["abstract"],
-        "authors": authors, "first_author": authors[0] if authors else "",
-        "affiliations": list(affiliations), "journal": rec["journal"],
-        "journal_iso": rec["journal_iso"], "year": rec["pub_year"],
-        "pub_date": rec["pub_date"], "volume": rec["volume"], "issue": rec["issue"],
-        "pages": rec["pages"], "doi": rec["doi"], "pmcid": rec["pmcid"],
-        "url": PUBMED_URL.format(pmid=rec["pmid"]),
-        "mesh": [mesh_heading(m) for m in rec["mesh"]], "keywords": list(rec["keywords"]),
-        "publication_types": list(rec["publication_types"]),
-        "language": list(rec["languages"]),
-        "retracted": any(c["type"] == "RetractionIn" for c in rec["corrections"])
-        or "Retracted Publication" in rec["publication_types"],
-        "corrections": [_correction(c) for c in rec["corrections"]],
-        "searches": list(rec.get("searches", [])), "first_seen": rec.get("first_stored", ""),
-        "topics": list(label.get("topics", [])),
-        **{f"score_{t}": scores.get(t) for t in TOPICS},
-        "classifier_version": label.get("version", ""),
-    }
-
-
-def _correction(c: Mapping[str, str]) -> str:
-    return f"{c['type']}: {c['source']}" + (f" (PMID {c['pmid']})" if c["pmid"] else "")
-
-
-def _filters(options: ExportOptions) -> dict[str, Any]:
+def _options_log(options: ExportOptions) -> dict[str, Any]:
     return {k: v for k, v in asdict(options).items()
             if v not in (None, (), False) and k != "columns"}
 
@@ -283,12 +255,11 @@ def _about(library: Library, options: ExportOptions, query: ExportQuery) -> dict
              "format": options.fmt, "selection": options.selector}
     if query.search_ids is not None:
         ids = set(query.search_ids)
-        about["search terms"] = " | ".join(s.term for s in library.searches() if s.id in ids)
+        about["search terms"] = " | ".join(s.term for s in library.runs.searches()
+                                           if s.id in ids)
     else:
         about["search terms"] = "(none: every record in the library)"
-    for key, value in _filters(options).items():
-        if key in FLAGS:
-            about[FLAGS[key]] = ", ".join(value) if isinstance(value, tuple) else str(value)
+    about.update(options.flags())
     if query.seen_since:
         about["new since"] = query.seen_since
     return about

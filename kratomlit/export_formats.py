@@ -27,60 +27,17 @@ from bibtexparser.bibdatabase import BibDatabase
 from bibtexparser.bwriter import BibTexWriter
 from xlsxwriter.exceptions import FileCreateError
 
+from kratomlit.cells import EXCEL_CELL_MAX, escape_cell, excel_len, excel_parts, json_line
 from kratomlit.errors import ExportError
-from kratomlit.export import (
-    BOOL_COLUMNS,
-    COLUMNS,
-    FLOAT_COLUMNS,
-    INT_COLUMNS,
-    LIST_COLUMNS,
-    SEP,
-    ExportOptions,
-)
+from kratomlit.models import COLUMNS, SEP, ExportOptions
 
-# OWASP CSV injection triggers, plus the apostrophe itself so that the rule is reversible:
-# drop one leading apostrophe from a cell and you have the original text.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "'")
-EXCEL_CELL_MAX = 32767  # characters (UTF-16 code units) Excel holds in one cell
 XLSX_MAX_ROWS = 1_048_576
+CONTINUED = "continued"  # XLSX only: which cells of a row go on in the 'overflow' sheet
 Row = Mapping[str, Any]
-
-
-def escape_cell(text: str) -> str:
-    """One leading apostrophe on text a spreadsheet could run as a formula (or that already
-    starts with an apostrophe), as OWASP advises for CSV injection."""
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def unescape_cell(text: str) -> str:
-    """The original text of an escaped cell (the inverse of ``escape_cell``)."""
-    return text[1:] if text.startswith("'") else text
 
 
 def _flat(value: Any) -> Any:
     return SEP.join(value) if isinstance(value, list) else value
-
-
-def excel_len(text: str) -> int:
-    """Length as Excel counts it: UTF-16 code units (an emoji counts two). Computed in C:
-    a per-character loop was half the time of a CSV export."""
-    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
-
-
-def excel_parts(text: str, limit: int = EXCEL_CELL_MAX - 1) -> list[str]:
-    """``text`` cut into pieces Excel can hold, each with room for the escape apostrophe
-    (a text that fits whole, apostrophe included, stays whole)."""
-    if excel_len(escape_cell(text)) <= limit + 1:
-        return [text]
-    parts, start, size = [], 0, 0
-    for i, ch in enumerate(text):
-        width = 2 if ord(ch) > 0xFFFF else 1
-        if size + width > limit:
-            parts.append(text[start:i])
-            start, size = i, 0
-        size += width
-    parts.append(text[start:])
-    return parts
 
 
 class Writer(ABC):
@@ -153,24 +110,17 @@ class JsonlWriter(TextWriter):
     """One JSON object per line; lists stay lists, text unescaped, missing values null."""
 
     def write(self, rows: Sequence[Row]) -> None:
-        for row in rows:
-            line = json.dumps({c: row[c] for c in self.columns}, ensure_ascii=False)
-            # U+2028/9 are line breaks to some line readers (str.splitlines): keep them escaped
-            self.fh.write(line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n")
+        self.fh.writelines(json_line({c: row[c] for c in self.columns}) for row in rows)
 
 
 def arrow_schema(columns: Sequence[str]) -> pa.Schema:
     """The fixed Parquet schema: every column typed and described, even when empty."""
     def kind(col: str) -> pa.DataType:
-        if col in INT_COLUMNS:
-            return pa.int64() if col == "pmid" else pa.int32()
-        if col in FLOAT_COLUMNS:
-            return pa.float64()
-        if col in BOOL_COLUMNS:
-            return pa.bool_()
-        return pa.list_(pa.string()) if col in LIST_COLUMNS else pa.string()
+        return {"int": pa.int64() if col == "pmid" else pa.int32(), "float": pa.float64(),
+                "bool": pa.bool_(), "list": pa.list_(pa.string()),
+                "str": pa.string()}[COLUMNS[col].kind]
 
-    return pa.schema([pa.field(c, kind(c), metadata={"description": COLUMNS[c]})
+    return pa.schema([pa.field(c, kind(c), metadata={"description": COLUMNS[c].description})
                       for c in columns])
 
 
@@ -204,7 +154,9 @@ WIDTHS = {"title": 60, "abstract": 80, "authors": 40, "affiliations": 40, "journ
 class XlsxWriter(Writer):
     """XLSX: sheet 'records' (header frozen, filters on, set widths), 'columns' (what each
     column holds and how the file was made) and 'overflow' (the rest of any cell longer
-    than Excel's limit, in pieces: concatenate the unescaped pieces for the whole text)."""
+    than Excel's limit, in pieces: concatenate the unescaped pieces for the whole text).
+    A last column, ``continued``, names in each row the cells that go on in 'overflow', so
+    a cut text never looks complete."""
 
     def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
         super().__init__(path, options, about)
@@ -218,7 +170,8 @@ class XlsxWriter(Writer):
         self.sheet.freeze_panes(1, 0)
         for i, col in enumerate(self.columns):
             self.sheet.set_column(i, i, WIDTHS.get(col, 14))
-        self.sheet.write_row(0, 0, self.columns, self.bold)
+        self.sheet.write_row(0, 0, [*self.columns, CONTINUED], self.bold)
+        self.sheet.set_column(len(self.columns), len(self.columns), 22)
         self.over.set_column(4, 4, 80)
         self.over.write_row(0, 0, ["row", "pmid", "column", "part", "text"], self.bold)
         self.closed = False
@@ -229,15 +182,19 @@ class XlsxWriter(Writer):
                               "export (filters) or use --format csv or parquet.")
         for row in rows:
             self.row += 1
-            for i, col in enumerate(self.columns):
-                self._cell(i, col, _flat(row[col]), row.get("pmid"))
+            cut = [col for i, col in enumerate(self.columns)
+                   if self._cell(i, col, _flat(row[col]), row.get("pmid"))]
+            if cut:
+                self.sheet.write_string(self.row, len(self.columns),
+                                        f"{', '.join(cut)} (see 'overflow' sheet)")
 
-    def _cell(self, i: int, col: str, value: Any, pmid: Any) -> None:
+    def _cell(self, i: int, col: str, value: Any, pmid: Any) -> bool:
+        """Write one cell; True when its text continues on the overflow sheet."""
         if value is None or value == "":
-            return
+            return False
         if not isinstance(value, str):
             self.sheet.write(self.row, i, value)
-            return
+            return False
         first, *rest = excel_parts(value)
         self.sheet.write_string(self.row, i, escape_cell(first))  # never a formula
         if rest:
@@ -246,29 +203,33 @@ class XlsxWriter(Writer):
             self.over_row += 1
             self.over.write_row(self.over_row, 0, [self.row + 1, pmid or "", col, n])
             self.over.write_string(self.over_row, 4, escape_cell(part))
+        return bool(rest)
 
     def finish(self, count: int) -> None:
-        self.sheet.autofilter(0, 0, max(self.row, 1), len(self.columns) - 1)
+        self.sheet.autofilter(0, 0, max(self.row, 1), len(self.columns))
         self._describe(count)
         if self.overflowed:
             self.warnings.append(
                 f"{self.overflowed} cells are longer than Excel's {EXCEL_CELL_MAX:,}-character "
-                "limit; each continues on the 'overflow' sheet (row, column, part).")
+                "limit; each continues on the 'overflow' sheet (row, column, part), and its "
+                "row's 'continued' column says which.")
         self._close_book()
 
     def _describe(self, count: int) -> None:
         self.info.set_column(0, 0, 24)
         self.info.set_column(1, 1, 90)
-        lines: list[tuple[str, str]] = [(c, COLUMNS[c]) for c in self.columns]
+        lines: list[tuple[str, str]] = [(c, COLUMNS[c].description) for c in self.columns]
+        lines += [(CONTINUED, "columns of this row whose text is longer than Excel's cell "
+                   "limit and continues on the 'overflow' sheet (empty: nothing cut)")]
         lines += [("", ""), ("about this file", "")]
         lines += [(k, v) for k, v in self.about.items()] + [("records", str(count))]
         lines += [("cell rule", "a text cell starting with = + - @ ' tab CR or LF got one "
                    "leading apostrophe (remove it for the original text); lists are "
                    "joined with '; '")]
         self.info.write_row(0, 0, ["column", "contents"], self.bold)
-        for n, (key, text) in enumerate(lines, start=1):
-            self.info.write_string(n, 0, escape_cell(key))
-            self.info.write_string(n, 1, escape_cell(text))
+        for n, (key, text) in enumerate(lines, start=1):  # strings, never formulas: as written
+            self.info.write_string(n, 0, key)
+            self.info.write_string(n, 1, text)
 
     def _close_book(self) -> None:
         if not self.closed:

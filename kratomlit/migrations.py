@@ -2,6 +2,10 @@
 
 Add a change as a new ``mNNN_*`` function decorated with ``@migration``; never edit one
 that has shipped. Each runs in its own transaction and is recorded in ``_migrations``.
+
+Status values as they are now (the comments in early migrations predate some of them):
+``runs.status`` running | complete | incomplete (PubMed listed fewer PMIDs than its Count)
+| failed; ``refreshes.status`` running | complete | partial | failed | interrupted.
 """
 
 from __future__ import annotations
@@ -127,6 +131,21 @@ def m004_refreshes(db: sqlite3.Connection) -> None:
         ALTER TABLE runs ADD COLUMN error TEXT;
         ALTER TABLE runs ADD COLUMN revisions_checked INTEGER NOT NULL DEFAULT 1;
         CREATE INDEX hits_first_seen ON hits (first_seen)
+    """)
+
+
+@migration
+def m005_export_complete(db: sqlite3.Connection) -> None:
+    """The export log says itself whether an export kept every record of its selector (no
+    topic, score, year or date filter), instead of ``--new`` reading the option names
+    inside ``filters``."""
+    _script(db, """
+        ALTER TABLE exports ADD COLUMN complete INTEGER NOT NULL DEFAULT 0;
+        UPDATE exports SET complete = 1 WHERE json_extract(filters, '$.topics') IS NULL
+            AND json_extract(filters, '$.min_score') IS NULL
+            AND json_extract(filters, '$.year_from') IS NULL
+            AND json_extract(filters, '$.year_to') IS NULL
+            AND json_extract(filters, '$.since') IS NULL
     """)
 
 

@@ -17,13 +17,23 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from Bio import Entrez
 from Bio.Entrez import Parser as EntrezParser
+
+from kratomlit.models import (
+    RETRACTION_TYPES,
+    AbstractSection,
+    Author,
+    Correction,
+    MeshHeading,
+    ParsedBatch,
+    Qualifier,
+    Record,
+)
 
 MONTHS = {m: i for i, m in enumerate(
     "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
@@ -51,8 +61,6 @@ _LITERAL = re.compile(rb'"([^"]*)"|\'([^\']*)\'')
 _ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|&#(?:0*(?:[0-8]|1[124-9]|2\d|3[01])|"
                       rb"[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]));")
 REPLACEMENT = "\ufffd".encode()
-RETRACTION_TYPES = ("RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor",
-                    "ExpressionOfConcernIn", "RetractionAndRepublicationIn")
 
 
 class MalformedResponse(ValueError):
@@ -61,58 +69,6 @@ class MalformedResponse(ValueError):
 
 class InBandError(ValueError):
     """NCBI answered HTTP 200 with an ERROR element instead of records."""
-
-
-@dataclass
-class Record:
-    """One PubMed record, normalised for storage, classification and export."""
-
-    pmid: int
-    kind: str = "article"  # "article" or "book"
-    title: str = ""
-    abstract: str = ""
-    abstract_sections: list[dict[str, str]] = field(default_factory=list)
-    authors: list[dict[str, Any]] = field(default_factory=list)
-    journal: str = ""
-    journal_iso: str = ""
-    volume: str = ""
-    issue: str = ""
-    pages: str = ""
-    pub_year: int | None = None
-    pub_date: str = ""
-    doi: str = ""
-    pmcid: str = ""
-    mesh: list[dict[str, Any]] = field(default_factory=list)
-    keywords: list[str] = field(default_factory=list)
-    publication_types: list[str] = field(default_factory=list)
-    languages: list[str] = field(default_factory=list)
-    corrections: list[dict[str, str]] = field(default_factory=list)
-    date_revised: str = ""
-    raw_xml: str = ""
-
-    @property
-    def retracted(self) -> bool:
-        """True when PubMed links a retraction notice or types the record as retracted."""
-        return any(c["type"] == "RetractionIn" for c in self.corrections) or (
-            "Retracted Publication" in self.publication_types)
-
-    @property
-    def mesh_terms(self) -> list[str]:
-        return [m["descriptor"] for m in self.mesh]
-
-    def to_dict(self, raw: bool = False) -> dict[str, Any]:
-        """The fields as a dict (shallow: nested lists/dicts are shared, already JSON-ready;
-        ``dataclasses.asdict`` deep-copies and cost two thirds of storing a record)."""
-        data = dict(vars(self))
-        if not raw:
-            data.pop("raw_xml")
-        return data
-
-
-@dataclass
-class ParsedBatch:
-    records: list[Record]
-    deleted: list[int]
 
 
 def parse_pubmed_xml(body: bytes) -> ParsedBatch:
@@ -316,27 +272,27 @@ def _book(entry: Mapping[str, Any], raw: Mapping[int, str]) -> Record:
     )
 
 
-def _abstract_sections(abstract: Mapping[str, Any] | None) -> list[dict[str, str]]:
+def _abstract_sections(abstract: Mapping[str, Any] | None) -> list[AbstractSection]:
     if not abstract:
         return []
-    sections = []
+    sections: list[AbstractSection] = []
     for part in _as_list(abstract.get("AbstractText")):
         text = clean_prose(part)
         if text:
             label = clean_text(_attr(part, "Label"))
-            sections.append({"label": label, "category": _attr(part, "NlmCategory"),
-                             "text": text})
+            sections.append(AbstractSection(label=label, category=_attr(part, "NlmCategory"),
+                                            text=text))
     return sections
 
 
-def _join_sections(sections: Iterable[Mapping[str, str]]) -> str:
+def _join_sections(sections: Iterable[AbstractSection]) -> str:
     """Structured abstracts keep their sections as ``LABEL: text`` paragraphs."""
     return "\n\n".join(
         f"{s['label']}: {s['text']}" if s["label"] else s["text"] for s in sections)
 
 
-def _authors(author_list: Iterable[Any]) -> list[dict[str, Any]]:
-    authors = []
+def _authors(author_list: Iterable[Any]) -> list[Author]:
+    authors: list[Author] = []
     for a in author_list:
         if not isinstance(a, Mapping):
             continue
@@ -352,21 +308,6 @@ def _authors(author_list: Iterable[Any]) -> list[dict[str, Any]]:
             "valid": _attr(a, "ValidYN", "Y") != "N",
         })
     return authors
-
-
-def author_name(author: Mapping[str, Any]) -> str:
-    """``Last FM`` as PubMed cites it, or the collective name."""
-    if author.get("collective"):
-        return str(author["collective"])
-    name = " ".join(x for x in (author.get("last"), author.get("initials")) if x)
-    return " ".join(x for x in (name, author.get("suffix")) if x)
-
-
-def mesh_heading(m: Mapping[str, Any]) -> str:
-    """``Descriptor/Qualifier`` as PubMed writes it; ``*`` marks a major topic."""
-    quals = "".join(f"/{q['name']}{'*' if q['major'] else ''}" for q in m["qualifiers"])
-    star = "*" if m["major"] and not any(q["major"] for q in m["qualifiers"]) else ""
-    return f"{m['descriptor']}{star}{quals}"
 
 
 def _pub_date(pub: Mapping[str, Any]) -> tuple[int | None, str]:
@@ -422,12 +363,12 @@ def _elocation_doi(elocations: Iterable[Any]) -> str:
     return ""
 
 
-def _mesh(headings: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    out = []
+def _mesh(headings: Iterable[Mapping[str, Any]]) -> list[MeshHeading]:
+    out: list[MeshHeading] = []
     for h in headings:
         desc = h.get("DescriptorName")
-        quals = [{"name": clean_text(q), "ui": _attr(q, "UI"),
-                  "major": _attr(q, "MajorTopicYN") == "Y"}
+        quals = [Qualifier(name=clean_text(q), ui=_attr(q, "UI"),
+                           major=_attr(q, "MajorTopicYN") == "Y")
                  for q in _as_list(h.get("QualifierName"))]
         out.append({"descriptor": clean_text(desc), "ui": _attr(desc, "UI"),
                     "major": _attr(desc, "MajorTopicYN") == "Y" or any(q["major"] for q in quals),
@@ -445,8 +386,8 @@ def _keywords(keyword_lists: Iterable[Any]) -> list[str]:
     return words
 
 
-def _corrections(items: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
-    out = []
+def _corrections(items: Iterable[Mapping[str, Any]]) -> list[Correction]:
+    out: list[Correction] = []
     for item in items:
         kind = _attr(item, "RefType")
         if kind in RETRACTION_TYPES:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import calendar
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from kratomlit.errors import UsageError
@@ -56,6 +57,8 @@ def parse_date(text: str, *, end: bool = False, what: str = "date") -> date:
 
 
 def load_query_file(path: Path) -> SavedQuery:
+    """One saved search, checked: the one validation ``search``, ``refresh`` and
+    ``queries`` share (a bad file gets the same message from each)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -69,18 +72,31 @@ def load_query_file(path: Path) -> SavedQuery:
     unknown = set(data) - {"name", "term", "description", "mindate", "maxdate"}
     if unknown:
         raise UsageError(f"Saved search {path} has unknown keys: {', '.join(sorted(unknown))}.")
-    return SavedQuery(
-        name=name, term=" ".join(term.split()), description=str(data.get("description", "")),
-        mindate=_opt_date(data.get("mindate"), False, path),
-        maxdate=_opt_date(data.get("maxdate"), True, path), path=path)
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise UsageError(f"Saved search {path}: 'description' must be a string.")
+    lo = _opt_date(data.get("mindate"), False, path)
+    hi = _opt_date(data.get("maxdate"), True, path)
+    check_range(lo, hi, f"Saved search {path}: mindate", "maxdate")
+    return SavedQuery(name=name, term=" ".join(term.split()), description=description,
+                      mindate=lo, maxdate=hi, path=path)
+
+
+def check_range(lo: date | None, hi: date | None, lo_name: str, hi_name: str) -> None:
+    if lo and hi and lo > hi:
+        raise UsageError(f"{lo_name} {lo} is after {hi_name} {hi}.")
 
 
 def _opt_date(value: object, end: bool, path: Path) -> date | None:
+    """A date as text (YYYY, YYYY/MM, YYYY/MM/DD) or a TOML date; never a date-time."""
     if value in (None, ""):
         return None
+    if isinstance(value, datetime) or not isinstance(value, (str, date)):
+        raise UsageError(f"Saved search {path}: dates are written \"YYYY\", \"YYYY/MM\" or "
+                         f"\"YYYY/MM/DD\" (got {value!r}).")
     if isinstance(value, date):
         return value
-    return parse_date(str(value), end=end, what=f"{path.name}: date")
+    return parse_date(value, end=end, what=f"Saved search {path}: date")
 
 
 def list_queries(user_dir: Path | None = None, problems: list[str] | None = None,
@@ -89,20 +105,27 @@ def list_queries(user_dir: Path | None = None, problems: list[str] | None = None
     (``shipped=False``: only the user's folder).
 
     A broken file is skipped and described in ``problems`` (when given), so one bad file
-    does not disable every saved search.
+    does not disable every saved search; so is a second file in the same folder that
+    uses a name already taken there.
     """
     found: dict[str, SavedQuery] = {}
     for folder in (packaged_queries_dir() if shipped else None, user_dir):
-        if folder and folder.is_dir():
-            for path in sorted(folder.glob("*.toml")):
-                try:
-                    query = load_query_file(path)
-                except UsageError as exc:
-                    if problems is None:
-                        raise
-                    problems.append(str(exc))
-                    continue
-                found[query.name] = query
+        if not (folder and folder.is_dir()):
+            continue
+        here: dict[str, Path] = {}
+        for path in sorted(folder.glob("*.toml")):
+            try:
+                query = load_query_file(path)
+                if query.name in here:
+                    raise UsageError(f"Saved search {path} uses the name {query.name!r}, "
+                                     f"already taken by {here[query.name]}; it was skipped.")
+            except UsageError as exc:
+                if problems is None:
+                    raise
+                problems.append(str(exc))
+                continue
+            here[query.name] = path
+            found[query.name] = query
     return found
 
 
@@ -115,3 +138,46 @@ def get_query(name: str, user_dir: Path | None = None) -> SavedQuery:
         raise UsageError(f"No saved search named {name!r}. Known: {known}. "
                          f"Run 'kratomlit queries' to see them.{broken}")
     return queries[name]
+
+
+def resolve_search(user_dir: Path, term: str | None, saved: str | None,
+                   mindate: str | None, maxdate: str | None) -> SavedQuery:
+    """The term, name and dates a search runs with: a saved search, overridden by flags
+    (name "" for an ad hoc term)."""
+    if (term is None) == (saved is None):
+        raise UsageError("Give a search TERM or --saved NAME (one of them).")
+    query = get_query(saved, user_dir) if saved else SavedQuery("", term or "")
+    lo = (parse_date(mindate, what="--mindate") if mindate else None) or query.mindate
+    hi = (parse_date(maxdate, end=True, what="--maxdate") if maxdate else None) or query.maxdate
+    check_range(lo, hi, "--mindate", "--maxdate")
+    if not query.term.strip():
+        raise UsageError("The search term is empty.")
+    return SavedQuery(query.name, query.term, query.description, lo, hi, query.path)
+
+
+def saved_searches(user_dir: Path, folder: Path | None,
+                   problems: list[str]) -> dict[str, SavedQuery]:
+    """``--queries DIR``'s saved searches alone, else the shipped ones and the user's;
+    unreadable files are described in ``problems``."""
+    if folder is None:
+        return list_queries(user_dir, problems)
+    if not folder.is_dir():
+        raise UsageError(f"--queries {folder} is not a folder of saved-search .toml files.")
+    return list_queries(folder, problems, shipped=False)
+
+
+def select_saved(user_dir: Path, names: Sequence[str], folder: Path | None
+                 ) -> tuple[list[SavedQuery], list[str]]:
+    """The saved searches a refresh runs (the named ones, else all), and problems with
+    query files that were skipped (only reported when running all)."""
+    problems: list[str] = []
+    found = saved_searches(user_dir, folder, problems)
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise UsageError(f"No saved search named {', '.join(map(repr, unknown))}. Known: "
+                         f"{', '.join(found) or 'none'}. {' '.join(problems)}".strip())
+    if not found:
+        raise UsageError(f"There are no saved searches in {folder}. {' '.join(problems)}"
+                         .strip())
+    selected = [found[n] for n in dict.fromkeys(names)] if names else list(found.values())
+    return selected, [] if names else problems

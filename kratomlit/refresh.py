@@ -32,7 +32,8 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from kratomlit.classify import Classifier
-from kratomlit.errors import BusyError, NCBIError, NetworkError, PartialError
+from kratomlit.config import Settings
+from kratomlit.errors import BusyError, KratomlitError, NCBIError, NetworkError, PartialError
 from kratomlit.eutils import EUtilsClient
 from kratomlit.queries import SavedQuery
 from kratomlit.search import SearchSummary, revised_since, run_search
@@ -94,6 +95,65 @@ class RefreshSummary:
         data.update(new=self.new, exit_code=self.exit_code)
         return data
 
+    def raise_for_status(self, log_path: Path) -> None:
+        """Nothing when complete; otherwise an error naming what failed: exit 10
+        (partial) or the first failure's code (nothing saved)."""
+        if self.status == "complete":
+            return
+        failed = [s for s in self.searches if s.status != "complete"]
+        detail = "; ".join([*(f"{s.name} {s.status}: {s.error.rstrip('.')}" for s in failed),
+                            *(p.rstrip(".") for p in self.problems)])
+        if self.status == "partial":
+            done = len(self.searches) - len(failed)
+            rest = "the next refresh retries the rest" if failed else \
+                "fix the problem and the next refresh includes it"
+            raise PartialError(f"Refresh {self.id} was partial ({detail}). {done} of "
+                               f"{len(self.searches)} saved searches ran and are up to date; "
+                               f"{rest}. Log: {log_path}")
+        raise RefreshFailed(f"Refresh {self.id} saved nothing new: {detail}. The next refresh "
+                            f"catches up. Log: {log_path}", self.exit_code)
+
+
+class RefreshFailed(KratomlitError):
+    """A refresh that saved nothing; its exit code is its first failure's (3 or 4)."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def refresh_saved(settings: Settings, queries: Sequence[SavedQuery], problems: list[str], *,
+                  wait: float, digest_dir: Path | None = None,
+                  progress: SearchProgress | None = None) -> RefreshSummary:
+    """The whole ``refresh`` command: take the lock, run ``queries``, label, and write
+    what was new to a dated CSV in ``digest_dir`` when given."""
+    from kratomlit.digest import dated_name, new_records, refresh_cutoff, write_digest
+    from kratomlit.session import make_session
+
+    classifier = _classifier(problems)
+    with refresh_lock(settings.home, wait), make_session(settings) as session, \
+            Library(settings.library_path) as library:
+        summary = run_refresh(library, queries,
+                              lambda: EUtilsClient.from_settings(session, settings),
+                              classifier, problems, progress=progress)
+        if digest_dir is not None:
+            path = dated_name(digest_dir)
+            write_digest(new_records(library, refresh_cutoff(library, before=summary.id)),
+                         "csv", path)
+            summary.digest = str(path)
+    return summary
+
+
+def _classifier(problems: list[str]) -> Classifier | None:
+    """The topic classifier, or None (and a problem noted) when it cannot be loaded."""
+    from kratomlit.classify import LexiconError, default_classifier
+
+    try:
+        return default_classifier()
+    except LexiconError as exc:
+        problems.append(f"New records were not labelled: the topic lexicon is broken ({exc}).")
+        return None
+
 
 @contextmanager
 def refresh_lock(home: Path, wait: float) -> Iterator[None]:
@@ -125,7 +185,7 @@ def run_refresh(library: Library, queries: Sequence[SavedQuery], make_client: Cl
     The caller holds ``refresh_lock``. One search failing does not stop the others,
     except that after a network failure the rest are skipped: NCBI is unreachable.
     """
-    refresh_id, started = library.start_refresh(os.getpid())
+    refresh_id, started = library.runs.start_refresh(os.getpid())
     summary = RefreshSummary(refresh_id, started, problems=list(problems))
     log.info("refresh %d started: %d saved searches", refresh_id, len(queries))
     try:
@@ -133,15 +193,15 @@ def run_refresh(library: Library, queries: Sequence[SavedQuery], make_client: Cl
         if ids:
             _check_revisions(library, queries, ids, make_client, summary)
         if classifier is not None:
-            summary.labelled = classify_library(classifier, library)["labelled"]
+            summary.labelled = classify_library(classifier, library).labelled
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         with contextlib.suppress(sqlite3.Error):  # keep the original error, not this one
-            library.finish_refresh(refresh_id, status, **_counts(summary))
+            library.runs.finish_refresh(refresh_id, status, **_counts(summary))
         log.error("refresh %d stopped: %s", refresh_id, exc or type(exc).__name__)
         raise
     summary.status = _status(summary)
-    library.finish_refresh(refresh_id, summary.status, **_counts(summary))
+    library.runs.finish_refresh(refresh_id, summary.status, **_counts(summary))
     log.info("refresh %d finished: %s; %d new, %d revised, %d labelled, %d requests",
              refresh_id, summary.status, summary.new, summary.revised, summary.labelled,
              summary.requests)
@@ -202,7 +262,7 @@ def _named(progress: SearchProgress | None, name: str) -> Callable[[int, int], N
 def _check_revisions(library: Library, queries: Sequence[SavedQuery], done: dict[str, int],
                      make_client: ClientFactory, summary: RefreshSummary) -> None:
     """One ``[mdat]`` ESearch over the completed searches; refetch what changed."""
-    since = library.revision_base(done.values())
+    since = library.runs.revision_base(done.values())
     client = make_client()
     by_search: Counter[int] = Counter()
     try:
@@ -210,10 +270,10 @@ def _check_revisions(library: Library, queries: Sequence[SavedQuery], done: dict
             term = " OR ".join(f"({q.term})" for q in queries if q.name in done)
             changed = _refetch(client, library, revised_since(client, library, term, since))
             summary.revised = len(changed)
-            by_search = library.searches_holding(changed)
+            by_search = library.records.searches_holding(changed)
             for outcome in summary.searches:
                 outcome.updated = by_search.get(done.get(outcome.name, -1), 0)
-        library.mark_revisions_checked(summary.id, by_search)
+        library.runs.mark_revisions_checked(summary.id, by_search)
         summary.revisions_since = since
     except (NetworkError, NCBIError) as exc:
         summary.problems.append(f"Revision check failed, retried next run: {exc}")
@@ -229,7 +289,7 @@ def _refetch(client: EUtilsClient, library: Library, pmids: list[int]) -> list[i
     changed: list[int] = []
     for batch in client.batches(pmids):
         parsed = client.efetch(batch, refresh=True)
-        library.save_batch(None, parsed.records, parsed.deleted, changed=changed)
+        library.records.save_batch(None, parsed.records, parsed.deleted, changed=changed)
     return changed
 
 

@@ -8,16 +8,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from kratomlit.search import Progress as ProgressFn
-from kratomlit.search import SearchSummary
+if TYPE_CHECKING:  # for the checker only: importing them would pull requests into --help
+    from kratomlit.digest import NewRecord
+    from kratomlit.evaluate import EvalReport
+    from kratomlit.refresh import RefreshSummary
+    from kratomlit.search import SearchSummary
+    from kratomlit.topics import LabelSummary
+
+ProgressFn = Callable[[int, int], None]  # (done, total)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -69,6 +74,14 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
 def named_progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     """One progress bar for several searches: ``update(name, done, total)`` (silent off a
     terminal, e.g. under cron)."""
+    from rich.progress import (  # only commands that fetch need it (not --help)
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn(), console=err, disable=not err.is_terminal)
     task = bar.add_task("", total=None)
@@ -90,7 +103,8 @@ def search_summary(summary: SearchSummary) -> None:
             ("already held", summary.already_held),
             ("served from cache", summary.from_cache),
             ("network requests made", summary.network_requests),
-            ("retries", summary.retries), ("search slices", summary.slices)]
+            ("retries", summary.retries), ("search slices", summary.slices),
+            ("labelled", summary.labelled)]
     if summary.not_returned:
         rows.append(("listed but not returned by NCBI", summary.not_returned))
     for label, value in rows:
@@ -100,7 +114,7 @@ def search_summary(summary: SearchSummary) -> None:
         warning(w)
 
 
-def refresh_summary(summary: Any) -> None:
+def refresh_summary(summary: RefreshSummary) -> None:
     """One row per saved search, then the run's totals."""
     table = Table(title=Text(f"Refresh {summary.id}: {summary.status}"), header_style="bold")
     for col in ("search", "status", "hits", "new", "updated", "requests", "note"):
@@ -119,15 +133,15 @@ def refresh_summary(summary: Any) -> None:
         out.print(Text(f"new records written to {summary.digest}"))
 
 
-def digest_table(rows: Sequence[Mapping[str, Any]], since: str | None) -> None:
-    title = f"{len(rows)} records first seen since {since or 'the library began'}"
+def digest_table(items: Sequence[NewRecord], since: str | None) -> None:
+    title = f"{len(items)} records first seen since {since or 'the library began'}"
     table = Table(title=Text(title), header_style="bold")
     for col in ("search", "pmid", "year", "title", "topics"):
         table.add_column(col, overflow="fold")
-    for r in rows:
-        cells = {**r, "topics": "; ".join(r["topics"] or [])}
-        table.add_row(*(Text("" if cells[c] is None else str(cells[c]))
-                        for c in ("search", "pmid", "year", "title", "topics")))
+    for item in items:
+        rec = item.record
+        table.add_row(*(Text(v) for v in (item.search, str(rec.pmid), str(rec.pub_year or ""),
+                                          rec.title, "; ".join(item.topics or []))))
     out.print(table)
 
 
@@ -154,17 +168,18 @@ def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     out.print(table)
 
 
-def classify_summary(summary: Mapping[str, Any]) -> None:
-    values = {"classifier version": summary["version"], "labelled now": summary["labelled"]}
-    if "output" in summary:
-        values["written to"] = summary["output"]
+def classify_summary(summary: LabelSummary) -> None:
+    values: dict[str, Any] = {"classifier version": summary.version,
+                              "labelled now": summary.labelled}
+    if summary.output is not None:
+        values["written to"] = summary.output
     else:
-        values["records in library"] = summary["library_records"]
-        values.update({f"labelled now as {t}": n for t, n in summary["topics"].items()})
+        values["records in library"] = summary.library_records
+        values.update({f"labelled now as {t}": n for t, n in summary.topics.items()})
     key_values("Topic labels", values)
 
 
-def eval_report(report: Any) -> None:
+def eval_report(report: EvalReport) -> None:
     """Per-topic table, pooled F1, then every miss and false alarm with its evidence."""
     table = Table(title=f"Evaluation on {report.n} abstracts", header_style="bold")
     for col in ("topic", "precision", "recall", "F1", "support", "TP", "FP", "FN"):

@@ -18,7 +18,10 @@ from typing import Any
 
 from filelock import FileLock
 
+from kratomlit.config import Settings
+from kratomlit.errors import IncompleteError
 from kratomlit.eutils import EUtilsClient
+from kratomlit.queries import SavedQuery
 from kratomlit.store import Library
 
 Progress = Callable[[int, int], None]  # (records done, records to fetch)
@@ -44,6 +47,7 @@ class SearchSummary:
     retries: int = 0
     complete: bool = True  # False when ESearch listed fewer PMIDs than its Count
     search_id: int = 0  # the library's id for this search (export --search ID)
+    labelled: int = 0  # records given topic labels after the search
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -51,6 +55,42 @@ class SearchSummary:
         for key in ("name", "mindate", "maxdate"):
             data[key] = data[key] or None  # one JSON spelling for "not given"
         return data
+
+    def raise_for_status(self) -> None:
+        """Raise ``IncompleteError`` (exit 8) when PubMed listed only part of the hits."""
+        if not self.complete:
+            raise IncompleteError(f"PubMed listed {self.listed} of {self.count} hits; what "
+                                  "it listed is stored. Run the search again to complete it.")
+
+
+def search_pubmed(settings: Settings, query: SavedQuery, *, limit: int | None = None,
+                  progress: Progress | None = None, classify: bool = True) -> SearchSummary:
+    """Run ``query`` against PubMed into the library at ``settings``, then give topic
+    labels to what is unlabelled (``classify=False`` leaves that to ``classify``)."""
+    from kratomlit.session import make_session
+
+    with make_session(settings) as session, Library(settings.library_path) as library:
+        client = EUtilsClient.from_settings(session, settings)
+        summary = run_search(client, library, query.term, name=query.name or None,
+                             mindate=query.mindate, maxdate=query.maxdate, limit=limit,
+                             progress=progress)
+        if classify:
+            summary.labelled = label_new(library, summary.warnings)
+    return summary
+
+
+def label_new(library: Library, problems: list[str]) -> int:
+    """Label every record without current labels; a broken lexicon or model is noted
+    in ``problems`` (the records stay stored, unlabelled)."""
+    from kratomlit.classify import LexiconError, default_classifier
+    from kratomlit.topics import classify_library
+
+    try:
+        classifier = default_classifier()
+    except LexiconError as exc:
+        problems.append(f"New records were not labelled: the topic lexicon is broken ({exc}).")
+        return 0
+    return classify_library(classifier, library).labelled
 
 
 def run_search(client: EUtilsClient, library: Library, term: str, *,
@@ -66,22 +106,22 @@ def run_search(client: EUtilsClient, library: Library, term: str, *,
     """
     lo, hi = (d.isoformat() if d else "" for d in (mindate, maxdate))
     summary = SearchSummary(term, name, lo, hi)
-    search = library.get_search(term, lo, hi, name)
+    search = library.runs.get_search(term, lo, hi, name)
     summary.search_id = search.id
-    previous = library.last_complete_run(search.id) if check_revisions else None
-    run_id = library.start_run(search.id, refresh_id)
+    previous = library.runs.last_complete_run(search.id) if check_revisions else None
+    run_id = library.runs.start_run(search.id, refresh_id)
     try:
         with _one_at_a_time(library, search.id):
             _run(client, library, search.id, previous, summary, mindate, maxdate, limit,
                  progress, fresh)
     except BaseException as exc:
         _copy_stats(client, summary)
-        library.finish_run(run_id, "failed", requests=summary.network_requests,
+        library.runs.finish_run(run_id, "failed", requests=summary.network_requests,
                            error=str(exc)[:1000] or type(exc).__name__)
         raise
     _copy_stats(client, summary)
     status = "complete" if summary.complete else "incomplete"  # not a base for [mdat]
-    library.finish_run(run_id, status, count=summary.count, retrieved=summary.listed,
+    library.runs.finish_run(run_id, status, count=summary.count, retrieved=summary.listed,
                        new=summary.new, updated=summary.updated, held=summary.already_held,
                        requests=summary.network_requests,
                        revisions_checked=int(check_revisions))
@@ -98,17 +138,17 @@ def _run(client: EUtilsClient, library: Library, search_id: int, previous: str |
         summary.complete = False
         summary.warnings.append(f"PubMed reported {found.count} hits but listed "
                                 f"{len(found.ids)}; run the search again to complete it.")
-    held = library.held(found.ids)
+    held = library.records.held(found.ids)
     new = [p for p in found.ids if p not in held]
     revised = revised_since(client, library, summary.term, previous, held, mindate, maxdate)
     summary.already_held = len(held) - len(revised)
-    library.touch_hits(search_id, [p for p in found.ids if p in held])
+    library.records.touch_hits(search_id, [p for p in found.ids if p in held])
     tracker = _Tracker(len(new) + len(revised), progress)
     for batch in client.batches(new):
         # another kratomlit process may have stored some of these since we looked
-        meanwhile = library.held(batch)
+        meanwhile = library.records.held(batch)
         if meanwhile:
-            library.touch_hits(search_id, meanwhile)
+            library.records.touch_hits(search_id, meanwhile)
             summary.already_held += len(meanwhile)
         fresh_ids = [p for p in batch if p not in meanwhile]
         if fresh_ids:
@@ -152,7 +192,7 @@ def _fetch_and_store(client: EUtilsClient, library: Library, search_id: int,
                      batch: list[int], refresh: bool, summary: SearchSummary) -> Counter[str]:
     parsed = client.efetch(batch, refresh=refresh)
     summary.not_returned += len(set(batch) - {r.pmid for r in parsed.records})
-    return library.save_batch(search_id, parsed.records, parsed.deleted)
+    return library.records.save_batch(search_id, parsed.records, parsed.deleted)
 
 
 def revised_since(client: EUtilsClient, library: Library, term: str, previous: str | None,
@@ -172,8 +212,8 @@ def revised_since(client: EUtilsClient, library: Library, term: str, previous: s
     found = client.search(f"({term}) AND {since}:3000[mdat]", mindate, maxdate,
                           refresh=True)  # never a cached answer
     changed = [p for p in found.ids if p in held] if held is not None else \
-        sorted(library.held(found.ids))
-    stale = library.stale(changed, revised_before=since.replace("/", "-"),
+        sorted(library.records.held(found.ids))
+    stale = library.records.stale(changed, revised_before=since.replace("/", "-"),
                           fetched_before=previous)
     return [p for p in changed if p in stale]
 

@@ -8,40 +8,60 @@ module stores labels with the classifier version and turns file problems into
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from kratomlit.classify import TOPICS, Classifier
+from kratomlit.classify import Classification, Classifier
 from kratomlit.errors import ExportError, InputError
 from kratomlit.evaluate import EvalReport, InputLineError, classify_file, evaluate, read_items
-from kratomlit.parse import mesh_heading
+from kratomlit.models import TOPICS, Labels, Record
 from kratomlit.store import Library
 
 SAVE_EVERY = 2000  # labels per transaction: bounded memory, few commits
 
 
+@dataclass
+class LabelSummary:
+    """What one ``classify`` run did (library or file)."""
+
+    version: str
+    labelled: int = 0
+    library_records: int | None = None  # library runs only
+    topics: dict[str, int] = field(default_factory=dict)  # library runs: labels made now
+    input: str | None = None  # file runs only
+    output: str | None = None
+
+
+def labels_of(result: Classification, version: str) -> Labels:
+    return Labels(version, list(result.topics), dict(result.scores), dict(result.evidence))
+
+
+def classify_record(classifier: Classifier, rec: Record) -> Classification:
+    """Topics for a library record, from its text and PubMed's indexing."""
+    return classifier.classify(rec.title, rec.abstract, mesh=rec.mesh_headings,
+                               keywords=rec.keywords,
+                               publication_types=rec.publication_types)
+
+
 def classify_library(classifier: Classifier, library: Library,
-                     redo_all: bool = False) -> dict[str, Any]:
+                     redo_all: bool = False) -> LabelSummary:
     """Label records that are unlabelled or labelled by another classifier version."""
     counts: Counter[str] = Counter()
-    pending: list[tuple[int, dict[str, Any]]] = []
+    pending: list[tuple[int, Labels]] = []
     done = 0
-    for rec in library.records_to_label(classifier.version, redo_all=redo_all):
-        result = classifier.classify(
-            rec["title"], rec["abstract"], mesh=[mesh_heading(m) for m in rec["mesh"]],
-            keywords=rec["keywords"], publication_types=rec["publication_types"])
+    for rec in library.labels.to_label(classifier.version, redo_all=redo_all):
+        result = classify_record(classifier, rec)
         counts.update(result.topics or ["(none)"])
-        pending.append((rec["pmid"], result.to_dict()))
+        pending.append((rec.pmid, labels_of(result, classifier.version)))
         if len(pending) >= SAVE_EVERY:
-            done += library.save_labels(classifier.version, pending)
+            done += library.labels.save(pending)
             pending = []
-    done += library.save_labels(classifier.version, pending)
-    return {"version": classifier.version, "labelled": done,
-            "library_records": library.counts()["records"],
-            "topics": {t: counts[t] for t in (*TOPICS, "(none)")}}
+    done += library.labels.save(pending)
+    return LabelSummary(classifier.version, done, library.records.count(),
+                        {t: counts[t] for t in (*TOPICS, "(none)")})
 
 
-def label_file(classifier: Classifier, in_path: Path, out_path: Path) -> dict[str, Any]:
+def label_file(classifier: Classifier, in_path: Path, out_path: Path) -> LabelSummary:
     """Classify a JSONL file into another; no output file unless every line is good."""
     if not out_path.parent.is_dir():
         raise ExportError(f"Cannot write {out_path}: folder {out_path.parent} does not exist.")
@@ -55,8 +75,7 @@ def label_file(classifier: Classifier, in_path: Path, out_path: Path) -> dict[st
     except OSError as exc:
         raise ExportError(f"Cannot read {in_path} or write {out_path}: "
                           f"{exc.strerror or exc}.") from None
-    return {"version": classifier.version, "labelled": n, "input": str(in_path),
-            "output": str(out_path)}
+    return LabelSummary(classifier.version, n, input=str(in_path), output=str(out_path))
 
 
 def evaluate_file(classifier: Classifier, gold_path: Path) -> EvalReport:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from kratomlit import classify
 from kratomlit.classify import (
     TOPICS,
     Classification,
@@ -181,7 +180,6 @@ def test_version_embeds_a_hash_of_the_lexicon(tmp_path: Path) -> None:
     edited.write_text(text.replace('"overdose" = 1.0', '"overdose" = 0.9'), encoding="utf-8")
     default = default_classifier().version
     assert re.fullmatch(r"\d+\.\d+\+[0-9a-f]{8}", default)
-    assert classify.CLASSIFIER_VERSION == default
     assert Classifier.load(same).version == default
     assert Classifier.load(edited).version != default
 

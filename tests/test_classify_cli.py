@@ -28,7 +28,7 @@ def _db() -> sqlite3.Connection:
 
 
 def test_classify_library_stores_versioned_labels_and_exports_them(cli, kratom_server, tmp_path):
-    assert cli("search", "kratom").exit_code == 0
+    assert cli("search", "kratom", "--no-classify").exit_code == 0
     first = json.loads(cli("classify", "--json").stdout)
     assert first["labelled"] == 4 and first["version"]
     assert json.loads(cli("classify", "--json").stdout)["labelled"] == 0
@@ -106,9 +106,9 @@ def test_evidence_in_the_first_abstract_sentence_quotes_that_sentence():
 
 def test_library_and_file_classification_agree_with_mesh_qualifiers(cli, kratom_server,
                                                                       tmp_path):
-    from kratomlit.parse import mesh_heading
+    from kratomlit.models import mesh_heading
 
-    assert cli("search", "kratom").exit_code == 0
+    assert cli("search", "kratom", "--no-classify").exit_code == 0
     assert cli("classify").exit_code == 0
     rec = json.loads(_db().execute("SELECT data FROM records WHERE pmid = 90000003"
                                    ).fetchone()[0])
@@ -129,16 +129,16 @@ def test_library_and_file_classification_agree_with_mesh_qualifiers(cli, kratom_
 
 
 def test_a_revised_record_is_labelled_again(cli, kratom_server):
-    from kratomlit.parse import Record
+    from kratomlit.models import Record
     from kratomlit.store import Library
 
-    cli("search", "kratom")
+    cli("search", "kratom", "--no-classify")
     cli("classify")
     with Library(Path(os.environ["KRATOMLIT_HOME"]) / "library.db") as lib:
-        search = lib.get_search("kratom")
-        lib.save_batch(search.id, [Record(pmid=90000002, title="Fatal kratom overdose deaths",
-                                          abstract="Poisoning deaths were reported.",
-                                          raw_xml="<revised/>")])
+        search = lib.runs.get_search("kratom")
+        lib.records.save_batch(search.id, [Record(
+            pmid=90000002, title="Fatal kratom overdose deaths",
+            abstract="Poisoning deaths were reported.", raw_xml="<revised/>")])
     summary = json.loads(cli("classify", "--json").stdout)
     assert summary["labelled"] == 1
 

@@ -22,17 +22,13 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.escape import unescape as ooxml_unescape
 
 from kratomlit import export as export_module
-from kratomlit.export import COLUMNS
+from kratomlit.cells import EXCEL_CELL_MAX, escape_cell, excel_parts, unescape_cell
 from kratomlit.export_formats import (
-    EXCEL_CELL_MAX,
     _ris_author,
     bibtex_value,
-    escape_cell,
-    excel_parts,
     ris_date,
-    unescape_cell,
 )
-from kratomlit.parse import Record
+from kratomlit.models import COLUMNS, Labels, Record
 from kratomlit.store import Library
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -74,15 +70,13 @@ def hostile(env):
     """A library with the hostile titles (found by saved search 'kratom-oud') and two
     ordinary records found by an ad hoc search; 101 and 102 are classified."""
     with Library(Path(env["KRATOMLIT_HOME"]) / "library.db") as lib:
-        oud = lib.get_search("kratom AND oud", name="kratom-oud")
-        lib.save_batch(oud.id, [_record(p, t) for p, t in HOSTILE.items()])
-        other = lib.get_search("mitragynine")
-        lib.save_batch(other.id, [_record(201, "Plain title A"), _record(202, "Plain B")])
-        lib.save_labels("1.1+test", [
-            (101, {"topics": ["mechanism"], "scores": {"mechanism": 0.9, "safety": 0.2},
-                   "evidence": {}}),
-            (102, {"topics": ["safety", "dosing"], "scores": {"safety": 0.7, "dosing": 0.61},
-                   "evidence": {}})])
+        oud = lib.runs.get_search("kratom AND oud", name="kratom-oud")
+        lib.records.save_batch(oud.id, [_record(p, t) for p, t in HOSTILE.items()])
+        other = lib.runs.get_search("mitragynine")
+        lib.records.save_batch(other.id, [_record(201, "Plain title A"), _record(202, "Plain B")])
+        lib.labels.save([
+            (101, Labels("1.1+test", ["mechanism"], {"mechanism": 0.9, "safety": 0.2})),
+            (102, Labels("1.1+test", ["safety", "dosing"], {"safety": 0.7, "dosing": 0.61}))])
     return {p: _record(p, t) for p, t in {**HOSTILE, 201: "Plain title A", 202: "Plain B"}
             .items()}
 
@@ -140,12 +134,16 @@ def test_xlsx_is_literal_text_filtered_frozen_and_keeps_long_text(hostile, expor
     book = openpyxl.load_workbook(out)
     assert book.sheetnames == ["records", "columns", "overflow"]
     ws = book["records"]
-    last = get_column_letter(len(COLUMNS))
+    last = get_column_letter(len(COLUMNS) + 1)
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:{last}{len(hostile) + 1}"
     assert ws.column_dimensions["B"].width > 50  # title
     header = [c.value for c in ws[1]]
-    assert header == list(COLUMNS)
+    assert header == [*COLUMNS, "continued"]
     rows = [dict(zip(header, (c for c in r), strict=True)) for r in ws.iter_rows(min_row=2)]
+    # a cut text says so in its own row: the reader sees it goes on
+    continued = {r["pmid"].value: r["continued"].value for r in rows}
+    assert continued.pop(101) == "abstract (see 'overflow' sheet)"
+    assert set(continued.values()) == {None}
     assert sorted(r["pmid"].value for r in rows) == sorted(hostile)
     for row in rows:
         for cell in row.values():
@@ -163,7 +161,7 @@ def test_xlsx_is_literal_text_filtered_frozen_and_keeps_long_text(hostile, expor
         if pmid == 101 and col == "abstract")
     assert whole == LONG and len(overflow) == 2
     described = {r[0]: r[1] for r in book["columns"].iter_rows(min_row=2, values_only=True)}
-    assert described["first_seen"] == COLUMNS["first_seen"]
+    assert described["first_seen"] == COLUMNS["first_seen"].description
     assert described["records"] == str(len(hostile))
 
 
@@ -310,14 +308,13 @@ def test_readme_documents_every_export_column():
     block = text.split("<!-- export-columns")[1].split("<!-- /export-columns -->")[0]
     assert re.findall(r"^\| `(\w+)` \|", block, re.M) == list(COLUMNS)
     documented = dict(re.findall(r"^\| `(\w+)` \| (.*) \|$", block, re.M))
-    assert documented == {c: d.replace("|", "\\|") for c, d in COLUMNS.items()}
+    assert documented == {c: col.description.replace("|", "\\|") for c, col in COLUMNS.items()}
 
 
 def test_xlsx_columns_sheet_names_the_search_and_options(hostile, export):
     out = export("s.xlsx", "--saved", "kratom-oud", "--topic", "safety")
-    sheet = openpyxl.load_workbook(out)["columns"]  # '--saved' is escaped like any cell
-    described = {unescape_cell(r[0]): r[1] for r in sheet.iter_rows(min_row=2,
-                                                                     values_only=True)}
+    sheet = openpyxl.load_workbook(out)["columns"]  # option names as written, not escaped
+    described = {r[0]: r[1] for r in sheet.iter_rows(min_row=2, values_only=True)}
     assert described["search terms"] == "kratom AND oud"
     assert described["--saved"] == "kratom-oud" and described["--topic"] == "safety"
     assert described["records"] == "1" and described["selection"] == "saved:kratom-oud"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kratomlit.export_formats import unescape_cell
+from kratomlit.cells import unescape_cell
 from tests.test_export import HOSTILE, hostile  # noqa: F401  (fixture)
 
 LOADER = """

@@ -7,7 +7,7 @@ import sqlite3
 from datetime import date
 
 from kratomlit.migrations import MIGRATIONS
-from kratomlit.parse import Record
+from kratomlit.models import Record
 from kratomlit.store import Library
 from tests.eutils_server import synthetic_doc
 
@@ -29,26 +29,26 @@ def test_migrations_create_schema_once(tmp_path):
 
 def test_a_failing_batch_leaves_nothing_behind(tmp_path):
     with Library(tmp_path / "lib.db") as lib:
-        search = lib.get_search("kratom")
+        search = lib.runs.get_search("kratom")
         good = Record(pmid=1, title="ok", raw_xml="<PubmedArticle/>")
         bad = Record(pmid=2, title="bad", raw_xml="<PubmedArticle/>")
         bad.mesh = [{"descriptor": object()}]  # not JSON-serialisable: fails mid-batch
         try:
-            lib.save_batch(search.id, [good, bad])
+            lib.records.save_batch(search.id, [good, bad])
         except TypeError:
             pass
-        assert lib.held([1, 2]) == set()
+        assert lib.records.held([1, 2]) == set()
         assert lib.db.execute("SELECT count(*) FROM hits").fetchone()[0] == 0
 
 
 def test_unchanged_record_is_not_rewritten(tmp_path):
     with Library(tmp_path / "lib.db") as lib:
-        search = lib.get_search("kratom")
+        search = lib.runs.get_search("kratom")
         rec = Record(pmid=7, title="t", raw_xml="<x/>")
-        assert lib.save_batch(search.id, [rec])["inserted"] == 1
-        assert lib.save_batch(search.id, [rec])["unchanged"] == 1
+        assert lib.records.save_batch(search.id, [rec])["inserted"] == 1
+        assert lib.records.save_batch(search.id, [rec])["unchanged"] == 1
         rec.raw_xml = "<x>revised</x>"
-        assert lib.save_batch(search.id, [rec])["updated"] == 1
+        assert lib.records.save_batch(search.id, [rec])["updated"] == 1
 
 
 def test_interrupted_search_resumes_where_it_stopped(cli, server):

@@ -1,0 +1,330 @@
+"""The record model every module shares: what a PubMed record is, what the library adds to
+it, and the export schema. One definition of each rule (topics, retraction, first author,
+PubMed URL) lives here.
+
+Nested parts (authors, MeSH headings, sections, corrections) are TypedDicts: typed for the
+checker, yet plain JSON-ready dicts at run time, so a record goes to and from the
+library's JSON column without a conversion pass (``dataclasses.asdict`` deep-copied every
+record and cost two thirds of storing it). This module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+TOPICS: tuple[str, ...] = ("mechanism", "withdrawal", "safety", "dosing")
+PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+RETRACTION_TYPES = ("RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor",
+                    "ExpressionOfConcernIn", "ExpressionOfConcernFor")
+SEP = "; "  # how list cells are joined in CSV, TSV and XLSX
+
+
+class Author(TypedDict):
+    last: str
+    fore: str
+    initials: str
+    suffix: str
+    collective: str  # a group author's name; the other name parts are then empty
+    affiliations: list[str]
+    valid: bool  # PubMed's ValidYN: False marks a name listed in error
+
+
+class Qualifier(TypedDict):
+    name: str
+    ui: str
+    major: bool
+
+
+class MeshHeading(TypedDict):
+    descriptor: str
+    ui: str
+    major: bool  # the descriptor or one of its qualifiers is a major topic
+    qualifiers: list[Qualifier]
+
+
+class AbstractSection(TypedDict):
+    label: str  # e.g. "METHODS"; empty for an unstructured abstract
+    category: str  # NLM's category (BACKGROUND, METHODS, ...), or empty
+    text: str
+
+
+class Correction(TypedDict):
+    type: str  # one of RETRACTION_TYPES
+    source: str
+    pmid: str
+
+
+def author_name(author: Author) -> str:
+    """``Last FM`` as PubMed cites it, or the collective name."""
+    if author["collective"]:
+        return author["collective"]
+    name = " ".join(x for x in (author["last"], author["initials"]) if x)
+    return " ".join(x for x in (name, author["suffix"]) if x)
+
+
+def mesh_heading(m: MeshHeading) -> str:
+    """``Descriptor/Qualifier`` as PubMed writes it; ``*`` marks a major topic."""
+    quals = "".join(f"/{q['name']}{'*' if q['major'] else ''}" for q in m["qualifiers"])
+    star = "*" if m["major"] and not any(q["major"] for q in m["qualifiers"]) else ""
+    return f"{m['descriptor']}{star}{quals}"
+
+
+def correction_text(c: Correction) -> str:
+    return f"{c['type']}: {c['source']}" + (f" (PMID {c['pmid']})" if c["pmid"] else "")
+
+
+@dataclass
+class Record:
+    """One PubMed record, normalised for storage, classification and export."""
+
+    pmid: int
+    kind: str = "article"  # "article" or "book"
+    title: str = ""
+    abstract: str = ""
+    abstract_sections: list[AbstractSection] = field(default_factory=list)
+    authors: list[Author] = field(default_factory=list)
+    journal: str = ""
+    journal_iso: str = ""
+    volume: str = ""
+    issue: str = ""
+    pages: str = ""
+    pub_year: int | None = None
+    pub_date: str = ""
+    doi: str = ""
+    pmcid: str = ""
+    mesh: list[MeshHeading] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    publication_types: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    corrections: list[Correction] = field(default_factory=list)
+    date_revised: str = ""
+    raw_xml: str = ""
+
+    @property
+    def retracted(self) -> bool:
+        """True when PubMed links a retraction notice or types the record as retracted."""
+        return any(c["type"] == "RetractionIn" for c in self.corrections) or (
+            "Retracted Publication" in self.publication_types)
+
+    @property
+    def author_names(self) -> list[str]:
+        """Cited names of the valid authors (ValidYN="N" names were listed in error)."""
+        return [author_name(a) for a in self.authors if a["valid"]]
+
+    @property
+    def first_author(self) -> str:
+        names = self.author_names
+        return names[0] if names else ""
+
+    @property
+    def affiliations(self) -> list[str]:
+        """Distinct affiliations of the valid authors, in order of first mention."""
+        return list(dict.fromkeys(x for a in self.authors if a["valid"]
+                                  for x in a["affiliations"]))
+
+    @property
+    def url(self) -> str:
+        return PUBMED_URL.format(pmid=self.pmid)
+
+    @property
+    def mesh_headings(self) -> list[str]:
+        """Headings as PubMed writes them (``Descriptor/Qualifier``, ``*`` major)."""
+        return [mesh_heading(m) for m in self.mesh]
+
+    def to_dict(self, raw: bool = False) -> dict[str, Any]:
+        """The fields as a dict (shallow: nested lists/dicts are shared, already JSON-ready;
+        ``dataclasses.asdict`` deep-copies and cost two thirds of storing a record)."""
+        data = dict(vars(self))
+        if not raw:
+            data.pop("raw_xml")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        """The inverse of ``to_dict`` (the library's JSON column); unknown keys are dropped
+        so a library written by a later kratomlit still reads."""
+        return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELDS})
+
+
+_RECORD_FIELDS = frozenset(Record.__dataclass_fields__)
+
+
+@dataclass
+class ParsedBatch:
+    """One EFetch answer: the records it held and the PMIDs PubMed deleted."""
+
+    records: list[Record]
+    deleted: list[int]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One feature (phrase or heading) that pushed a topic up, and where it stands."""
+
+    phrase: str
+    sentence: str
+    source: str  # title, abstract, mesh, keywords or publication_types
+
+    def to_dict(self) -> dict[str, str]:
+        return {"phrase": self.phrase, "sentence": self.sentence, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evidence:
+        return cls(str(data.get("phrase", "")), str(data.get("sentence", "")),
+                   str(data.get("source", "")))
+
+
+@dataclass(frozen=True)
+class Labels:
+    """A record's topic labels as stored: the model version that made them, the topics
+    assigned, every topic's score (0-1) and the evidence for each topic."""
+
+    version: str
+    topics: list[str]
+    scores: dict[str, float]
+    evidence: dict[str, list[Evidence]] = field(default_factory=dict)
+
+    def evidence_phrases(self, topic: str) -> list[str]:
+        """Distinct phrases that carried ``topic`` (empty when it was not assigned)."""
+        if topic not in self.topics:
+            return []
+        return list(dict.fromkeys(e.phrase for e in self.evidence.get(topic, [])))
+
+
+@dataclass
+class LibraryRecord:
+    """A record as the library holds it: when it was first stored, which searches found
+    it (saved names, else terms) and its labels (None until classified)."""
+
+    record: Record
+    first_stored: str = ""
+    searches: list[str] = field(default_factory=list)
+    labels: Labels | None = None
+
+
+# ---- the export schema ------------------------------------------------------------------
+
+ColumnKind = Literal["int", "float", "bool", "str", "list"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: ColumnKind
+    description: str
+
+
+def _columns(*items: tuple[str, ColumnKind, str]) -> dict[str, Column]:
+    return {name: Column(name, kind, text) for name, kind, text in items}
+
+
+# column -> type and what it holds (README "Export columns" is checked against this)
+COLUMNS: dict[str, Column] = _columns(
+    ("pmid", "int", "PubMed ID"),
+    ("title", "str", "article title, inline markup reduced to text"),
+    ("abstract", "str", "abstract; structured sections as 'LABEL: text' paragraphs"),
+    ("authors", "list", "authors as 'Last FM', collective names as written (list)"),
+    ("first_author", "str", "the first author as 'Last FM' (or a collective name)"),
+    ("affiliations", "list", "distinct author affiliations (list)"),
+    ("journal", "str", "journal title (book title for PubMed books)"),
+    ("journal_iso", "str", "ISO journal abbreviation"),
+    ("year", "int", "publication year (from MedlineDate when needed)"),
+    ("pub_date", "str",
+     "publication date: YYYY-MM-DD, YYYY-MM, 'YYYY Season' or PubMed's MedlineDate"),
+    ("volume", "str", "volume"),
+    ("issue", "str", "issue"),
+    ("pages", "str", "pages"),
+    ("doi", "str", "DOI"),
+    ("pmcid", "str", "PubMed Central ID"),
+    ("url", "str", "PubMed page"),
+    ("mesh", "list", "MeSH descriptors, '*' marks a major topic, qualifiers after '/' (list)"),
+    ("keywords", "list", "author keywords (list)"),
+    ("publication_types", "list", "PubMed publication types (list)"),
+    ("language", "list", "language codes (list)"),
+    ("retracted", "bool", "true when PubMed links a retraction notice"),
+    ("corrections", "list", "retraction/erratum links as 'Type: source (PMID n)' (list)"),
+    ("searches", "list", "saved-search names (or terms) that found the record (list)"),
+    ("first_seen", "str", "when the library first stored the record (UTC, ISO 8601)"),
+    ("topics", "list", "topics the classifier assigned (list; empty until classified)"),
+    *((f"score_{t}", "float", f"classifier score for {t}, 0-1 (empty until classified)")
+      for t in TOPICS),
+    ("classifier_version", "str", "version of the classifier that made the labels"),
+)
+
+
+def column_names(kind: ColumnKind) -> frozenset[str]:
+    return frozenset(c.name for c in COLUMNS.values() if c.kind == kind)
+
+
+def export_row(item: LibraryRecord) -> dict[str, Any]:
+    """One library record -> every column in ``COLUMNS`` (native values: lists stay
+    lists; each writer flattens them as its format needs)."""
+    rec, labels = item.record, item.labels
+    names = rec.author_names
+    scores = labels.scores if labels else {}
+    return {
+        "pmid": rec.pmid, "title": rec.title, "abstract": rec.abstract,
+        "authors": names, "first_author": names[0] if names else "",
+        "affiliations": rec.affiliations, "journal": rec.journal,
+        "journal_iso": rec.journal_iso, "year": rec.pub_year, "pub_date": rec.pub_date,
+        "volume": rec.volume, "issue": rec.issue, "pages": rec.pages, "doi": rec.doi,
+        "pmcid": rec.pmcid, "url": rec.url, "mesh": rec.mesh_headings,
+        "keywords": list(rec.keywords), "publication_types": list(rec.publication_types),
+        "language": list(rec.languages), "retracted": rec.retracted,
+        "corrections": [correction_text(c) for c in rec.corrections],
+        "searches": list(item.searches), "first_seen": item.first_stored,
+        "topics": list(labels.topics) if labels else [],
+        **{f"score_{t}": scores.get(t) for t in TOPICS},
+        "classifier_version": labels.version if labels else "",
+    }
+
+
+# ---- export options -----------------------------------------------------------------------
+
+# option -> its CLI flag (the XLSX 'columns' sheet and Parquet metadata name them so)
+FLAGS = {"saved": "--saved", "search_id": "--search", "topics": "--topic",
+         "min_score": "--min-score", "year_from": "--year-from", "year_to": "--year-to",
+         "since": "--since", "new": "--new", "excel": "--excel"}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export and how; ``since`` is an ISO date, the rest as the CLI flags."""
+
+    fmt: str
+    saved: str | None = None
+    search_id: int | None = None
+    topics: tuple[str, ...] = ()
+    min_score: float | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    since: str | None = None
+    new: bool = False
+    columns: tuple[str, ...] = tuple(COLUMNS)
+    excel: bool = False
+
+    @property
+    def selector(self) -> str:
+        """What 'the same search' means for ``--new``: the saved name, the search id, or
+        the whole library; the other filters do not matter."""
+        if self.saved:
+            return f"saved:{self.saved}"
+        return f"search:{self.search_id}" if self.search_id is not None else "library"
+
+    @property
+    def keeps_every_record(self) -> bool:
+        """True when no row filter applies: the export delivers every record of its
+        selector, so a later ``--new`` may start from it."""
+        return not (self.topics or self.min_score is not None or self.year_from is not None
+                    or self.year_to is not None or self.since)
+
+    def flags(self) -> dict[str, str]:
+        """The options given, as the CLI spells them (``--topic: safety, dosing``)."""
+        out: dict[str, str] = {}
+        for key, flag in FLAGS.items():
+            value = getattr(self, key)
+            if value in (None, (), False):
+                continue
+            out[flag] = ", ".join(value) if isinstance(value, tuple) else str(value)
+        return out

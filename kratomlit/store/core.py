@@ -1,0 +1,112 @@
+"""The library's core: one SQLite file, opened (and migrated) with WAL and a busy timeout,
+and all-or-nothing transactions. The units beside it (records, runs, labels, exports)
+each own their tables' queries; queries that serve one command live with that command.
+
+Design: every write that belongs together is one transaction (a fetched batch, its
+records and its hits), so a crash loses at most the batch in flight and a re-run resumes
+from what is held. WAL mode and a busy timeout let a cron refresh and an analyst's
+command share the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kratomlit.errors import StorageError
+from kratomlit.migrations import MIGRATIONS, migrate
+
+BUSY_TIMEOUT_S = 60
+SQL_VARS = 900  # PMIDs per statement, under SQLite's parameter limit
+
+
+def now_iso() -> str:
+    """UTC time to the millisecond: runs a second apart must still be ordered."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL; SQLite answers 'locked' at once (no busy wait) while another process
+    creates the same new file, so retry for a while."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _check_library(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse, before anything is written, a database that is not a kratomlit library or was
+    written by a newer kratomlit (its unknown migrations would be silently ignored)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        return  # a new, empty file
+    if "_migrations" not in tables:
+        db.close()
+        raise StorageError(f"{path} is an SQLite database but not a kratomlit library; it was "
+                           "left untouched. Move it aside or set KRATOMLIT_HOME elsewhere.")
+    known = {fn.__name__ for fn in MIGRATIONS}
+    newer = sorted({r[0] for r in db.execute("SELECT name FROM _migrations")} - known)
+    if newer:
+        db.close()
+        raise StorageError(f"The library {path} was written by a newer kratomlit (schema "
+                           f"{', '.join(newer)}); it was left untouched. Upgrade kratomlit.")
+
+
+class Database:
+    """Open (and migrate) the library at ``path``; use as a context manager."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            _check_library(self.db, path)
+            _wal(self.db)
+            self.db.execute("PRAGMA foreign_keys=ON")
+            migrate(self.db)
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(
+                f"Cannot open the library {path}: {exc}. Check that KRATOMLIT_HOME is writable "
+                "and the file is a kratomlit library (move it aside to start a new one).") from exc
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All-or-nothing: IMMEDIATE takes the write lock up front, so no deadlock later."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def rows_in(self, sql: str, pmids: Iterable[int], *args: Any) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` (with ``{marks}`` for the PMID list) over PMIDs in chunks small
+        enough for SQLite's parameter limit."""
+        ids = list(pmids)
+        for start in range(0, len(ids), SQL_VARS):
+            chunk = ids[start:start + SQL_VARS]
+            yield from self.db.execute(sql.format(marks=",".join("?" * len(chunk))),
+                                       [*chunk, *args])
+
+    def count(self, sql: str, *args: Any) -> int:
+        return int(self.db.execute(sql, args).fetchone()[0])

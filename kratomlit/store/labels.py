@@ -1,0 +1,57 @@
+"""Topic labels: which records need labelling, and storing labels with their version."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+from kratomlit.models import Evidence, Labels, Record
+from kratomlit.store.core import Database, now_iso
+from kratomlit.store.records import record_from_json
+
+
+def labels_from_row(version: str | None, topics: str | None, scores: str | None,
+                    evidence: str | None) -> Labels | None:
+    """Labels from the ``labels`` columns (None when the record has none)."""
+    if version is None:
+        return None
+    found = json.loads(evidence or "{}")
+    return Labels(version, json.loads(topics or "[]"), json.loads(scores or "{}"),
+                  {t: [Evidence.from_dict(e) for e in ev] for t, ev in found.items()})
+
+
+class LabelStore:
+    def __init__(self, db: Database):
+        self.lib = db
+
+    def to_label(self, version: str, redo_all: bool = False) -> Iterator[Record]:
+        """Records with no labels, or labels from another classifier version."""
+        where = "" if redo_all else "AND (l.version IS NULL OR l.version != ?)"
+        args: list[str] = [] if redo_all else [version]
+        sql = ("SELECT r.pmid, r.data FROM records r LEFT JOIN labels l ON l.pmid = r.pmid "
+               f"WHERE r.deleted_at IS NULL AND r.pmid > ? {where} ORDER BY r.pmid LIMIT 1000")
+        last = -1
+        while True:  # pages by PMID: bounded memory, and safe while labels are written
+            rows = self.lib.db.execute(sql, [last, *args]).fetchall()
+            if not rows:
+                return
+            for _pmid, data in rows:
+                yield record_from_json(data)
+            last = rows[-1][0]
+
+    def save(self, labels: Iterable[tuple[int, Labels]]) -> int:
+        """Store ``(pmid, labels)`` pairs in one transaction."""
+        stamp = now_iso()
+        rows = [(pmid, lab.version, json.dumps(lab.topics), json.dumps(lab.scores),
+                 json.dumps({t: [e.to_dict() for e in ev] for t, ev in lab.evidence.items()},
+                            ensure_ascii=False), stamp) for pmid, lab in labels]
+        with self.lib.transaction() as db:
+            db.executemany(
+                "INSERT INTO labels (pmid, version, topics, scores, evidence, labelled_at) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT (pmid) DO UPDATE SET version=excluded.version,"
+                " topics=excluded.topics, scores=excluded.scores, evidence=excluded.evidence, "
+                "labelled_at=excluded.labelled_at", rows)
+        return len(rows)
+
+    def count(self) -> int:
+        return self.lib.count("SELECT count(*) FROM labels")
