@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from kratomlit import __version__, render
+from kratomlit import __version__, interrupt, render
 from kratomlit.errors import KratomlitError, StorageError, UsageError
+from kratomlit.files import check_output
 
 if TYPE_CHECKING:  # config reads TOML and platformdirs: not needed for --help
     from kratomlit.config import Settings
@@ -53,9 +54,10 @@ def handle_errors(fn: F) -> F:
                          "folder and its files are writable and the disk is not full; "
                          "everything stored so far is kept.")
             raise typer.Exit(StorageError.exit_code) from None
-        except KeyboardInterrupt:
-            render.error("Interrupted. Everything stored so far is kept; run again to resume.")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupt.Terminated)
+            render.error("Interrupted. Everything stored so far is kept and no partial file "
+                         "was left; run again to resume.")
+            raise typer.Exit(interrupt.exit_code(exc)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -209,13 +211,14 @@ def export(
     from kratomlit.store import Library
 
     settings = settings_from(ctx)
+    check_output(output, settings.own_files())
     since_date = _date_opt(since, end=False, what="--since")
     options = ExportOptions(
         fmt=infer_format(output, fmt), saved=saved, search_id=search_id,
         topics=tuple(topic or ()), min_score=min_score, year_from=year_from, year_to=year_to,
         since=since_date.isoformat() if since_date else None, new=new,
         columns=parse_columns(columns), excel=excel)
-    with Library(_existing_library(settings)) as library:
+    with Library(_existing_library(settings), readonly=True) as library:
         result = export_library(library, output, options)
     for message in result.warnings:
         render.warning(message)
@@ -322,9 +325,12 @@ def new_cmd(
     )
     from kratomlit.store import Library
 
+    settings = settings_from(ctx)
     fmt = digest_format(fmt, output)
+    if output is not None:
+        check_output(output, settings.own_files())
     cutoff_date = None if is_last_run(since) else _date_opt(since, end=False, what="--since")
-    with Library(_existing_library(settings_from(ctx))) as library:
+    with Library(_existing_library(settings), readonly=True) as library:
         cutoff = digest_since(library, cutoff_date.isoformat() if cutoff_date else since)
         rows = new_records(library, cutoff, saved or [])
     if fmt == "table":
@@ -363,6 +369,7 @@ def classify(
                          "in full.")
     classifier = _load_classifier(default_classifier)
     if input_path is not None and output is not None:
+        check_output(output, settings_from(ctx).own_files())
         summary = label_file(classifier, input_path, output)
     else:
         with Library(_existing_library(settings_from(ctx))) as library:
@@ -444,7 +451,7 @@ def info(ctx: typer.Context) -> None:
     s = settings_from(ctx)
     values = s.describe()
     if s.library_path.exists():
-        with Library(s.library_path) as library:
+        with Library(s.library_path, readonly=True) as library:
             values.update(library.summary())
     render.key_values("kratomlit", values)
 
@@ -480,6 +487,7 @@ def misplaced_global(argv: list[str]) -> str | None:
 
 def main() -> None:
     """Console-script entry point."""
+    interrupt.handle_sigterm()
     option = misplaced_global(sys.argv[1:])
     if option:
         render.warning(f"{option} is a global option: put it before the command, e.g. "

@@ -45,6 +45,7 @@ class Settings:
     tool: str = TOOL_NAME
     timeout: float = 60.0  # seconds to connect, and to wait for each read of an answer
     max_tries: int = 10  # a burst of 429s and dropped connections must not end a run
+    config_path: Path | None = None  # the config file read (or that would be read)
 
     @property
     def library_path(self) -> Path:
@@ -65,6 +66,14 @@ class Settings:
     @property
     def user_queries_dir(self) -> Path:
         return self.home / "queries"
+
+    def own_files(self) -> list[Path]:
+        """Files kratomlit keeps: no output may be written over them."""
+        dbs = [self.library_path, self.cache_path, self.ratelimit_path]
+        files = [*dbs, *(p.with_name(p.name + s) for p in dbs for s in ("-wal", "-shm",
+                                                                          "-journal"))]
+        files += [self.log_dir / "kratomlit.log", self.home / "refresh.lock"]
+        return files + ([self.config_path] if self.config_path else [])
 
     def describe(self) -> dict[str, object]:
         """Where data lives and the settings in force, for ``info`` (never the key)."""
@@ -105,7 +114,8 @@ def load_settings(
     from_file = _read_config_file(config_path)
     _check_types(from_file, config_path)
     _check_patience(options, "--timeout", "--max-tries")
-    merged: dict[str, Any] = {**from_file, **from_env, **options, "home": home}
+    merged: dict[str, Any] = {**from_file, **from_env, **options, "home": home,
+                              "config_path": config_path}
     merged["eutils_url"] = _normalise_url(str(merged.get("eutils_url") or DEFAULT_EUTILS_URL))
     return Settings(**{k: v for k, v in merged.items() if k in Settings.__dataclass_fields__})
 

@@ -10,12 +10,13 @@ beside the target and renamed into place, so a failed export never leaves half a
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kratomlit.errors import ExportError, UsageError
+from kratomlit.errors import ExportError, StorageError, UsageError
 from kratomlit.files import atomic_path
 from kratomlit.models import COLUMNS, TOPICS, ExportOptions, Labels, LibraryRecord, export_row
 from kratomlit.store import Library, now_iso
@@ -23,6 +24,7 @@ from kratomlit.store.labels import labels_from_row
 from kratomlit.store.records import record_from_json
 
 CHUNK = 2000  # records read and written at a time
+LOG_WAIT_S = 5.0  # how long the export log waits for a writer before giving up
 
 # format -> file name endings that imply it
 EXTENSIONS: dict[str, tuple[str, ...]] = {
@@ -175,9 +177,23 @@ def export_library(library: Library, path: Path, options: ExportOptions) -> Expo
             result.warnings = w.warnings
     except OSError as exc:
         raise ExportError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
-    library.exports.record(options.selector, started, options.fmt, str(path.resolve()),
-                           result.count, options.keeps_every_record, _options_log(options))
+    _log_export(library, path, options, started, result)
     return result
+
+
+def _log_export(library: Library, path: Path, options: ExportOptions, started: str,
+                result: ExportResult) -> None:
+    """Log the export for ``--new``. The file is already in place, so a library that
+    cannot take the note (read-only, full disk, a writer holding it) costs a warning,
+    not the exit code: the exit code describes the file on disk."""
+    try:
+        with Library(library.path, busy_timeout=LOG_WAIT_S) as writable:
+            writable.exports.record(options.selector, started, options.fmt,
+                                    str(path.resolve()), result.count,
+                                    options.keeps_every_record, _options_log(options))
+    except (StorageError, sqlite3.Error) as exc:
+        result.warnings.append(f"{path} was written, but the library could not record the "
+                               f"export ({exc}); a later 'export --new' will not count it.")
 
 
 def _check_folder(path: Path) -> None:

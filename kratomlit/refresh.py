@@ -38,7 +38,7 @@ from kratomlit.eutils import EUtilsClient
 from kratomlit.queries import SavedQuery
 from kratomlit.search import SearchSummary, revised_since, run_search
 from kratomlit.store import Library
-from kratomlit.topics import classify_library
+from kratomlit.topics import classify_library, load_classifier
 
 log = logging.getLogger("kratomlit.refresh")
 LOCK_NAME = "refresh.lock"
@@ -130,7 +130,7 @@ def refresh_saved(settings: Settings, queries: Sequence[SavedQuery], problems: l
     from kratomlit.digest import dated_name, new_records, refresh_cutoff, write_digest
     from kratomlit.session import make_session
 
-    classifier = _classifier(problems)
+    classifier = load_classifier(problems)
     with refresh_lock(settings.home, wait), make_session(settings) as session, \
             Library(settings.library_path) as library:
         summary = run_refresh(library, queries,
@@ -142,17 +142,6 @@ def refresh_saved(settings: Settings, queries: Sequence[SavedQuery], problems: l
                          "csv", path)
             summary.digest = str(path)
     return summary
-
-
-def _classifier(problems: list[str]) -> Classifier | None:
-    """The topic classifier, or None (and a problem noted) when it cannot be loaded."""
-    from kratomlit.classify import LexiconError, default_classifier
-
-    try:
-        return default_classifier()
-    except LexiconError as exc:
-        problems.append(f"New records were not labelled: the topic lexicon is broken ({exc}).")
-        return None
 
 
 @contextmanager

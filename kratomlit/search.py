@@ -9,6 +9,8 @@ changed.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -80,17 +82,12 @@ def search_pubmed(settings: Settings, query: SavedQuery, *, limit: int | None = 
 
 
 def label_new(library: Library, problems: list[str]) -> int:
-    """Label every record without current labels; a broken lexicon or model is noted
-    in ``problems`` (the records stay stored, unlabelled)."""
-    from kratomlit.classify import LexiconError, default_classifier
-    from kratomlit.topics import classify_library
+    """Label every record without current labels (a problem is noted when the
+    classifier cannot be loaded; the records stay stored, unlabelled)."""
+    from kratomlit.topics import classify_library, load_classifier
 
-    try:
-        classifier = default_classifier()
-    except LexiconError as exc:
-        problems.append(f"New records were not labelled: the topic lexicon is broken ({exc}).")
-        return 0
-    return classify_library(classifier, library).labelled
+    classifier = load_classifier(problems)
+    return classify_library(classifier, library).labelled if classifier else 0
 
 
 def run_search(client: EUtilsClient, library: Library, term: str, *,
@@ -109,16 +106,20 @@ def run_search(client: EUtilsClient, library: Library, term: str, *,
     search = library.runs.get_search(term, lo, hi, name)
     summary.search_id = search.id
     previous = library.runs.last_complete_run(search.id) if check_revisions else None
-    run_id = library.runs.start_run(search.id, refresh_id)
-    try:
-        with _one_at_a_time(library, search.id):
+    with _one_at_a_time(library, search.id):
+        library.runs.close_dead_runs(search.id)  # we hold its lock: any still running died
+        run_id = library.runs.start_run(search.id, refresh_id)
+        try:
             _run(client, library, search.id, previous, summary, mindate, maxdate, limit,
                  progress, fresh)
-    except BaseException as exc:
-        _copy_stats(client, summary)
-        library.runs.finish_run(run_id, "failed", requests=summary.network_requests,
-                           error=str(exc)[:1000] or type(exc).__name__)
-        raise
+        except BaseException as exc:
+            _copy_stats(client, summary)
+            error = "interrupted" if isinstance(exc, KeyboardInterrupt) else \
+                str(exc)[:1000] or type(exc).__name__
+            with contextlib.suppress(sqlite3.Error):  # keep the original error
+                library.runs.finish_run(run_id, "failed", requests=summary.network_requests,
+                                        error=error)
+            raise
     _copy_stats(client, summary)
     status = "complete" if summary.complete else "incomplete"  # not a base for [mdat]
     library.runs.finish_run(run_id, status, count=summary.count, retrieved=summary.listed,

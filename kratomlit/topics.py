@@ -32,6 +32,18 @@ class LabelSummary:
     output: str | None = None
 
 
+def load_classifier(problems: list[str]) -> Classifier | None:
+    """The shipped classifier, or None with the reason noted in ``problems``: records
+    fetched by search/refresh are stored even when labelling cannot run."""
+    from kratomlit.classify import LexiconError, default_classifier
+
+    try:
+        return default_classifier()
+    except LexiconError as exc:
+        problems.append(f"New records were not labelled: the topic lexicon is broken ({exc}).")
+        return None
+
+
 def labels_of(result: Classification, version: str) -> Labels:
     return Labels(version, list(result.topics), dict(result.scores), dict(result.evidence))
 

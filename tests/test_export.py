@@ -269,14 +269,17 @@ def test_format_from_extension_and_errors(hostile, export, cli, tmp_path):
     assert cli("export", "-o", str(tmp_path / "k.ris"), "--columns", "pmid").exit_code == 2
 
 
-def test_failed_export_keeps_the_old_file_and_leaves_no_temporary(hostile, cli, tmp_path):
-    target = tmp_path / "taken"
-    target.mkdir()  # a folder where the file should go: the final rename fails
-    (target / "keep").write_text("x")
-    result = cli("export", "-o", str(target), "-f", "csv")
-    assert result.exit_code == 6 and "Cannot write" in result.stderr
-    assert (target / "keep").read_text() == "x"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "taken"]
+def test_failed_export_keeps_the_old_file_and_leaves_no_temporary(hostile, cli, tmp_path,
+                                                                  monkeypatch):
+    from kratomlit import export_formats
+
+    target = tmp_path / "old.xlsx"
+    target.write_text("the previous export")
+    monkeypatch.setattr(export_formats, "XLSX_MAX_ROWS", 3)  # fails after writing rows
+    result = cli("export", "-o", str(target))
+    assert result.exit_code == 6 and "XLSX holds at most" in result.stderr
+    assert target.read_text() == "the previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "old.xlsx"]
     missing = cli("export", "-o", str(tmp_path / "missing" / "k.csv"))
     assert missing.exit_code == 6 and "does not exist" in missing.stderr
 

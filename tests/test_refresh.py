@@ -234,9 +234,11 @@ def _wait_for(check, timeout: float = 30.0) -> None:
 
 
 def test_overlapping_runs_never_interleave(two_searches, qdir, env):
-    two_searches.state.delays["efetch"] = 1.0  # the first run is mid-fetch for a while
+    # the first run holds the lock, mid-fetch, for longer than a loaded machine takes to
+    # start the second process
+    two_searches.state.delays["efetch"] = 4.0
     first = _refresh_proc(env, qdir)
-    _wait_for(lambda: two_searches.state.requests("esearch"))
+    _wait_for(lambda: two_searches.state.requests("efetch"))
     second = _refresh_proc(env, qdir, "--wait", "0")
     out2, err = second.communicate(timeout=60)
     assert second.returncode == 9, err

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kratomlit.store.core import Database, now_iso
+from kratomlit.store.core import BUSY_TIMEOUT_S, Database, now_iso
 from kratomlit.store.exports import ExportLog
 from kratomlit.store.labels import LabelStore
 from kratomlit.store.records import RecordStore
@@ -22,8 +22,9 @@ __all__ = ["Library", "SearchRow", "now_iso"]
 class Library(Database):
     """The library at ``path`` with its units; use as a context manager."""
 
-    def __init__(self, path: Path):
-        super().__init__(path)
+    def __init__(self, path: Path, readonly: bool = False,
+                 busy_timeout: float = BUSY_TIMEOUT_S):
+        super().__init__(path, readonly, busy_timeout)
         self.records = RecordStore(self)
         self.runs = RunLog(self)
         self.labels = LabelStore(self)

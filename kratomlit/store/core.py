@@ -63,21 +63,50 @@ def _check_library(db: sqlite3.Connection, path: Path) -> None:
 
 
 class Database:
-    """Open (and migrate) the library at ``path``; use as a context manager."""
+    """Open (and migrate) the library at ``path``; use as a context manager.
 
-    def __init__(self, path: Path):
+    ``readonly`` opens it for reading only: no write lock is taken (not even to migrate,
+    unless the schema is out of date), so reading never waits behind a writer, and a
+    library on a read-only disk still reads.
+    """
+
+    def __init__(self, path: Path, readonly: bool = False,
+                 busy_timeout: float = BUSY_TIMEOUT_S):
         self.path = path
+        self.readonly = readonly
         try:
+            if readonly and path.is_file() and self._open_readonly():
+                return
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self.db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
             _check_library(self.db, path)
             _wal(self.db)
             self.db.execute("PRAGMA foreign_keys=ON")
             migrate(self.db)
         except (sqlite3.Error, OSError) as exc:
-            raise StorageError(
-                f"Cannot open the library {path}: {exc}. Check that KRATOMLIT_HOME is writable "
-                "and the file is a kratomlit library (move it aside to start a new one).") from exc
+            raise StorageError(_open_problem(path, exc)) from exc
+
+    def _open_readonly(self) -> bool:
+        """Connect read-only; False when the schema needs migrating first (the caller
+        then opens it for writing once). A read-only disk or folder, where SQLite cannot
+        create the WAL index, is read as immutable."""
+        for mode in ("mode=ro", "immutable=1"):
+            db = sqlite3.connect(f"{self.path.absolute().as_uri()}?{mode}", uri=True,
+                                 timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            try:
+                _check_library(db, self.path)
+                applied = {r[0] for r in db.execute("SELECT name FROM _migrations")}
+            except sqlite3.OperationalError as exc:
+                db.close()
+                if "no such table" in str(exc):
+                    return False
+                continue
+            if {fn.__name__ for fn in MIGRATIONS} - applied:
+                db.close()
+                return False
+            self.db = db
+            return True
+        raise sqlite3.OperationalError("unable to open database file for reading")
 
     def __enter__(self) -> Database:
         return self
@@ -110,3 +139,14 @@ class Database:
 
     def count(self, sql: str, *args: Any) -> int:
         return int(self.db.execute(sql, args).fetchone()[0])
+
+
+def _open_problem(path: Path, exc: BaseException) -> str:
+    """What went wrong opening the library, and what is safe to do about it."""
+    if "locked" in str(exc) or "busy" in str(exc):
+        return (f"The library {path} is locked by another kratomlit process that has been "
+                "writing for a long time (e.g. a refresh). Nothing was changed; try again "
+                "when it finishes. Do not delete or move the library while it is in use.")
+    return (f"Cannot open the library {path}: {exc}. Check that KRATOMLIT_HOME is a "
+            "writable folder with space left; if the file is not a kratomlit library, "
+            "set KRATOMLIT_HOME elsewhere.")

@@ -72,6 +72,14 @@ class RunLog:
                              (search_id, now_iso(), refresh_id))
         return int(cur.lastrowid or 0)
 
+    def close_dead_runs(self, search_id: int) -> int:
+        """Close runs of this search still marked running: the caller holds the search's
+        lock, so their process was killed (SIGKILL, power loss)."""
+        with self.lib.transaction() as db:
+            cur = db.execute("UPDATE runs SET status='failed', finished=?, error='interrupted' "
+                             "WHERE search_id=? AND status='running'", (now_iso(), search_id))
+        return cur.rowcount
+
     def finish_run(self, run_id: int, status: str, **values: Any) -> None:
         """Close a run with its status and counts (columns of ``runs``)."""
         self._finish("runs", run_id, status, values)
