@@ -36,7 +36,7 @@ from kratomlit.config import Settings
 from kratomlit.errors import BusyError, KratomlitError, NCBIError, NetworkError, PartialError
 from kratomlit.eutils import EUtilsClient
 from kratomlit.queries import SavedQuery
-from kratomlit.search import SearchSummary, revised_since, run_search
+from kratomlit.search import SearchSummary, prefetched, revised_since, run_search
 from kratomlit.store import Library
 from kratomlit.topics import classify_library, load_classifier
 
@@ -276,9 +276,9 @@ def _check_revisions(library: Library, queries: Sequence[SavedQuery], done: dict
 def _refetch(client: EUtilsClient, library: Library, pmids: list[int]) -> list[int]:
     """Fetch ``pmids`` again, bypassing the cache; return those whose XML changed."""
     changed: list[int] = []
-    for batch in client.batches(pmids):
-        parsed = client.efetch(batch, refresh=True)
-        library.records.save_batch(None, parsed.records, parsed.deleted, changed=changed)
+    for _batch, parsed in prefetched(client, client.batches(pmids), refresh=True):
+        if parsed is not None:
+            library.records.save_batch(None, parsed.records, parsed.deleted, changed=changed)
     return changed
 
 

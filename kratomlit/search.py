@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,6 +24,7 @@ from filelock import FileLock
 from kratomlit.config import Settings
 from kratomlit.errors import IncompleteError
 from kratomlit.eutils import EUtilsClient
+from kratomlit.models import ParsedBatch
 from kratomlit.queries import SavedQuery
 from kratomlit.store import Library
 
@@ -145,23 +147,55 @@ def _run(client: EUtilsClient, library: Library, search_id: int, previous: str |
     summary.already_held = len(held) - len(revised)
     library.records.touch_hits(search_id, [p for p in found.ids if p in held])
     tracker = _Tracker(len(new) + len(revised), progress)
-    for batch in client.batches(new):
-        # another kratomlit process may have stored some of these since we looked
+
+    def not_meanwhile(batch: list[int]) -> list[int]:
+        """Drop what another kratomlit process stored since we looked."""
         meanwhile = library.records.held(batch)
         if meanwhile:
             library.records.touch_hits(search_id, meanwhile)
             summary.already_held += len(meanwhile)
-        fresh_ids = [p for p in batch if p not in meanwhile]
-        if fresh_ids:
-            out = _fetch_and_store(client, library, search_id, fresh_ids, False, summary)
+        return [p for p in batch if p not in meanwhile]
+
+    for batch, parsed in prefetched(client, client.batches(new), not_meanwhile):
+        if parsed is not None:
+            out = _store(library, search_id, batch, parsed, summary)
             summary.new += out["inserted"]
             summary.already_held += out["unchanged"] + out["updated"]
         tracker.advance(len(batch))
-    for batch in client.batches(revised):
-        out = _fetch_and_store(client, library, search_id, batch, True, summary)
-        summary.updated += out["updated"] + out["inserted"]
-        summary.already_held += out["unchanged"]
+    for batch, parsed in prefetched(client, client.batches(revised), refresh=True):
+        if parsed is not None:
+            out = _store(library, search_id, batch, parsed, summary)
+            summary.updated += out["updated"] + out["inserted"]
+            summary.already_held += out["unchanged"]
         tracker.advance(len(batch))
+
+
+def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
+               keep: Callable[[list[int]], list[int]] | None = None, refresh: bool = False
+               ) -> Iterator[tuple[list[int], ParsedBatch | None]]:
+    """Each batch with its EFetch answer, parsed; while the caller stores batch k, batch
+    k+1 is already being fetched and parsed in one worker thread, so the request budget
+    is not idle while SQLite writes. One worker keeps requests in order and lets the
+    shared limiter pace them exactly as before. ``keep`` (run here, in the caller's
+    thread, as SQLite requires) trims a batch just before it is requested; a batch
+    trimmed to nothing is yielded with None. A failed fetch raises before the next
+    batch is requested."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="efetch")
+
+    def submit(batch: list[int]) -> tuple[list[int], Future[ParsedBatch] | None]:
+        ids = keep(batch) if keep else batch
+        return ids, (pool.submit(client.efetch, ids, refresh=refresh) if ids else None)
+
+    try:
+        queue = iter(batches)
+        current = submit(first) if (first := next(queue, None)) is not None else None
+        while current is not None:
+            ids, future = current
+            parsed = future.result() if future is not None else None
+            current = submit(nxt) if (nxt := next(queue, None)) is not None else None
+            yield ids, parsed
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _one_at_a_time(library: Library, search_id: int) -> AbstractContextManager[Any]:
@@ -189,9 +223,8 @@ class _Tracker:
             self.progress(self.done, self.total)
 
 
-def _fetch_and_store(client: EUtilsClient, library: Library, search_id: int,
-                     batch: list[int], refresh: bool, summary: SearchSummary) -> Counter[str]:
-    parsed = client.efetch(batch, refresh=refresh)
+def _store(library: Library, search_id: int, batch: list[int], parsed: ParsedBatch,
+           summary: SearchSummary) -> Counter[str]:
     summary.not_returned += len(set(batch) - {r.pmid for r in parsed.records})
     return library.records.save_batch(search_id, parsed.records, parsed.deleted)
 

@@ -180,3 +180,33 @@ def test_a_revised_record_is_refetched_and_an_unrevised_one_is_not(cli, server, 
     assert third["updated"] == 1 and third["new"] == 0 and third["already_held"] == 1
     assert cli("export", "-f", "jsonl", "-o", str(tmp_path / "r.jsonl")).exit_code == 0
     assert "Corrected title" in (tmp_path / "r.jsonl").read_text()
+
+
+def test_the_next_batch_is_fetched_while_this_one_is_stored(server, env):
+    """Download overlaps storing: batch k+1's EFetch reaches the server while the caller
+    is still busy with batch k, and every batch arrives once, in order."""
+    import time
+
+    from kratomlit.config import load_settings
+    from kratomlit.eutils import EUtilsClient
+    from kratomlit.search import prefetched
+    from kratomlit.session import make_session
+
+    docs = [synthetic_doc(3_000_000 + i, date(2020, 1, 1)) for i in range(9)]
+    server.state.add_docs(docs, term="overlap")
+    server.state.delays = {"efetch": 0.3}
+    busy: list[tuple[float, float]] = []
+    with make_session(load_settings()) as session:
+        client = EUtilsClient(session, server.url, batch_size=3, sleep=lambda s: None)
+        batches = list(client.batches([d.pmid for d in docs]))
+        got = []
+        for batch, parsed in prefetched(client, batches):
+            start = time.time()  # the server logs arrivals with time.time()
+            got.append((batch, sorted(r.pmid for r in parsed.records)))
+            time.sleep(0.5)  # "storing"
+            busy.append((start, time.time()))
+    assert got == [(b, b) for b in batches]
+    arrivals = [r.t for r in server.state.requests("efetch")]
+    assert len(arrivals) == 3
+    # the 2nd and 3rd requests arrived while batch 1 and 2 were being "stored"
+    assert all(busy[k][0] <= arrivals[k + 1] < busy[k][1] for k in range(2)), (busy, arrivals)
