@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # for the checker only: importing them would pull requests into --help
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text as RichText
+
     from kratomlit.digest import NewRecord
     from kratomlit.evaluate import EvalReport
     from kratomlit.refresh import RefreshSummary
@@ -24,8 +23,42 @@ if TYPE_CHECKING:  # for the checker only: importing them would pull requests in
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+class _Console:
+    """A rich Console made on first use: rich.console and rich.table cost 45 ms to
+    import, which ``kratomlit --help`` and ``about`` need not pay."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False, soft_wrap=True, **self._options)
+        return getattr(self._console, name)
+
+
+def Text(*args: Any, **kwargs: Any) -> RichText:  # noqa: N802 - stands in for the class
+    from rich.text import Text as RichText
+
+    return RichText(*args, **kwargs)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def Table(*args: Any, **kwargs: Any) -> RichTable:  # noqa: N802 - stands in for the class
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
+
+
+out = cast("Console", _Console())
+err = cast("Console", _Console(stderr=True))
 
 DISCLAIMER = """\
 kratomlit retrieves data from NCBI's E-utilities (PubMed). NCBI's Disclaimer and

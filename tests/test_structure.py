@@ -71,7 +71,7 @@ def test_help_imports_nothing_heavy() -> None:
                            "assert CliRunner().invoke(app, ['--help']).exit_code == 0")
     assert "kratomlit.cli" in loaded
     heavy = {"requests", "Bio", "pandas", "pyarrow", "xlsxwriter", "kratomlit.store",
-             "kratomlit.config", "rich.markdown", "rich.progress"}
+             "kratomlit.config", "rich.markdown", "rich.progress", "rich.console"}
     assert not heavy & loaded
 
 
