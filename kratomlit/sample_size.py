@@ -1,0 +1,109 @@
+"""The number of people an abstract analysed (DESIGN.md's ``n``), or None.
+
+Why candidates and scores rather than the first number: abstracts state several counts
+("Of 4,945 people who use kratom, a total of 2,296 respondents completed the survey; 544
+(2.9%) had ..."). Each count of people is a candidate; cues that mark the whole analysed
+sample ("a total of", "N =", "were recruited", "completed the survey") raise it, a following
+percentage (a subgroup) or a place in the background lowers it, and the best one wins (the
+earliest on a tie). Ages, years, percentages, p-values and doses never match: a candidate
+needs a people noun after it, an "N =" before it, or "a total of".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+          "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+          "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+          "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50}
+_NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+|" + "|".join(sorted(_WORDS, key=len, reverse=True)) + ")"
+_PEOPLE = (
+    r"participants?|patients?|respondents?|subjects?|individuals?|people|persons?|adults?|"
+    r"adolescents?|youths?|users?|consumers?|cases?|case-patients|decedents?|deaths?|"
+    r"fatalities|exposures?|calls?|veterans?|students?|volunteers?|men|women|males?|"
+    r"females?|children|infants?|neonates?|newborns?|mothers?|pharmacists?|physicians?|"
+    r"villagers?|workers?|outpatients?|inpatients?|drivers?|samples?|records?|informants?|"
+    r"interviewees?|autopsies|autopsy cases|clients?|residents?|smokers?|drinkers?|"
+    r"abusers?|addicts?|members?|visits?|admissions?|encounters?|reports?|PWUK|PWUD"
+)
+_LEAD = r"(?P<lead>(?:a\s+)?total\s+(?:sample\s+)?of|sample\s+(?:size\s+)?of|" \
+        r"sample\s+consisted\s+of|(?:we\s+)?(?:surveyed|recruited|enrolled|interviewed)|" \
+        r"included|comprised|among|out\s+of)?\s*"
+_CANDIDATE = re.compile(
+    rf"(?:\b(?P<eq>[Nn])\s*=\s*(?P<eqnum>\d{{1,3}}(?:,\d{{3}})+|\d+)(?![\d.])"
+    rf"|\b{_LEAD}(?<![\w.\-])(?P<num>{_NUMBER})(?![\w.%]|-\w|\s*%|,\d)"
+    rf"(?P<noun>\s+(?:[\w'’-]+\s+){{0,4}}?(?:{_PEOPLE})\b)?)",
+    re.IGNORECASE,
+)
+_AFTER_GOOD = re.compile(
+    r"\s*(?:\([^)]*\)\s*)?(?:were|was|had)?\s*(?:recruited|enrolled|included|surveyed|"
+    r"interviewed|analy[sz]ed|identified|completed|participated|responded|reported|"
+    r"met\b|took part)",
+    re.IGNORECASE,
+)
+_AFTER_SUBGROUP = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*%|\s*\(\s*\d+(?:\.\d+)?\)", re.IGNORECASE)
+_BEFORE_BAD = re.compile(r"(?:aged?|ages|mean|median|±|p\s*[<=>]|from|of\s+the|in|by)\s*$",
+                         re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Count:
+    """One candidate count: its value, score, where it starts, and the text shown."""
+
+    value: int
+    score: float
+    start: int
+    text: str
+
+
+def _value(token: str) -> int:
+    word = _WORDS.get(token.lower())
+    return word if word is not None else int(token.replace(",", ""))
+
+
+def candidates(text: str, body_start: int, background_end: int) -> list[Count]:
+    """Every count of people in ``text`` with its score (higher = more likely the sample)."""
+    out = []
+    for m in _CANDIDATE.finditer(text):
+        count = _score(text, m, body_start, background_end)
+        if count is not None:
+            out.append(count)
+    return out
+
+
+def _score(text: str, m: re.Match[str], body_start: int, background_end: int) -> Count | None:
+    if m.group("eq"):
+        value, score = _value(m.group("eqnum")), 3.0 if m.group("eq") == "N" else 2.0
+    else:
+        token = m.group("num")
+        lead, noun = m.group("lead"), m.group("noun")
+        if not noun and not (lead and "total" in lead.lower()):
+            return None
+        if token[0].isdigit() and 1900 <= int(token.replace(",", "")) <= 2035 and not lead:
+            return None  # a year
+        if _BEFORE_BAD.search(text, max(0, m.start() - 12), m.start("num")):
+            return None
+        value = _value(token)
+        score = 2.0 + (2.0 if lead and "total" in lead.lower() else 0.5 if lead else 0.0)
+        if _AFTER_GOOD.match(text, m.end()):
+            score += 1.0
+    if value == 0:
+        return None
+    if _AFTER_SUBGROUP.match(text, m.end()):
+        score -= 1.5
+    if m.start() < body_start:
+        score += 0.5  # the title names the sample ("... from ten cases")
+    elif m.start() < background_end:
+        score -= 2.5
+    return Count(value, score, m.start(), m.group(0).strip())
+
+
+def sample_size(text: str, body_start: int, background_end: int) -> Count | None:
+    """The best-scoring count of people, or None when the abstract gives none."""
+    best: Count | None = None
+    for count in candidates(text, body_start, background_end):
+        if count.score > 0 and (best is None or count.score > best.score):
+            best = count
+    return best
