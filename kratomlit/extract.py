@@ -41,7 +41,11 @@ _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _NOTHING: frozenset[str] = frozenset()
 _STANDINS = (("µ", "u"), ("μ", "u"), ("\u2010", "-"), ("\u2011", "-"), ("\u2013", "-"),
              ("\u2014", "-"), ("\u00a0", " "))
-_OTHER = DESIGNS.index("other")
+_N = len(DESIGNS)
+# DESIGN.md: chemistry is work with no testing in cells, animals or people, so animal or in
+# vitro evidence above a bar wins over chemistry. (Animal over in vitro is left to the
+# weights: species names also stand in ex vivo work, "rat liver microsomes".)
+_PRECEDENCE = ((("animal",), ("chemistry",)), (("in_vitro",), ("chemistry",)))
 
 
 class DesignLexiconError(Exception):
@@ -118,6 +122,7 @@ class _Scoring:
     background: float
     repeat: float
     floor: float
+    precedence: float
 
 
 def _keys(phrase: str) -> set[str]:
@@ -167,7 +172,7 @@ class Extractor:
         table = data.get("scoring")
         if not isinstance(table, dict):
             raise self._fail("missing table [scoring]")
-        names = ("title", "body", "background", "repeat", "floor")
+        names = ("title", "body", "background", "repeat", "floor", "precedence")
         missing = [k for k in names if k not in table]
         if missing:
             raise self._fail(f"[scoring] lacks {', '.join(missing)}")
@@ -199,11 +204,11 @@ class Extractor:
                 raise self._fail(f"[{design}.terms] must be a table")
             for phrase, weight in terms.items():
                 w = self._number(f"{design}.terms.{phrase!r}", weight)
-                for key in _keys(phrase):
-                    label, weights, cue, prefix = keys.get(key, (phrase.rstrip("*"), {}, False,
-                                                                 False))
-                    weights[index] = w
-                    keys[key] = (label, weights, cue, prefix or phrase.endswith("*"))
+                self._add(keys, phrase, index, w)
+            title_terms = data.get(design, {}).get("title", {})
+            for phrase, weight in title_terms.items():
+                w = self._number(f"{design}.title.{phrase!r}", weight)
+                self._add(keys, phrase, index + len(DESIGNS), w)
         automaton = ahocorasick.Automaton()
         for key, (label, weights, cue, prefix) in keys.items():
             entry: _Entry = (_NOTHING if prefix else _WORD, len(key) - 2, label,
@@ -211,6 +216,15 @@ class Extractor:
             automaton.add_word(key, entry)
         automaton.make_automaton()
         return automaton
+
+    @staticmethod
+    def _add(keys: dict[str, tuple[str, dict[int, float], bool, bool]], phrase: str,
+             index: int, weight: float) -> None:
+        """One phrase's keys; index >= len(DESIGNS) marks a weight that counts in titles only."""
+        for key in _keys(phrase):
+            label, weights, cue, prefix = keys.get(key, (phrase.rstrip("*"), {}, False, False))
+            weights[index] = weight
+            keys[key] = (label, weights, cue, prefix or phrase.endswith("*"))
 
     # -- extracting ------------------------------------------------------------------------
     def extract(self, title: str | None, abstract: str | None, mesh: Sequence[str] = (),
@@ -266,6 +280,10 @@ class Extractor:
             else:
                 mult, source = (sc.background if start < bg_end else sc.body), "abstract"
             for index, weight in entry[3]:
+                if index >= _N:  # a title-only weight
+                    if start >= body:
+                        continue
+                    index -= _N
                 key = (entry[2], index)
                 if key in seen:
                     sums[index] += weight * mult * sc.repeat
@@ -289,10 +307,11 @@ class Extractor:
 
     def _decide(self, sums: list[float]) -> tuple[str, float]:
         """The highest sum wins; confidence grows with its size and its lead over the next."""
+        sums = _precedence(sums, self._scoring.precedence)
         order = sorted(range(len(DESIGNS)), key=lambda i: -sums[i])
         best, second = sums[order[0]], max(sums[order[1]], 0.0)
         if best < self._scoring.floor:
-            return "other", 0.3 if best <= 0 else 0.4
+            return "review", 0.3  # no study of any kind described: commentary or overview
         strength = 1.0 - math.exp(-best / 4.0)
         margin = (best - second) / best
         return DESIGNS[order[0]], round(min(0.99, strength * (0.5 + 0.5 * margin)), 2)
@@ -305,6 +324,20 @@ class Extractor:
         if design == "case":
             return count.value if count is not None and count.value <= 20 else 1
         return count.value if count is not None else None
+
+
+def _precedence(sums: list[float], bar: float) -> list[float]:
+    """Lift a design that DESIGN.md ranks first (animal or in vitro over chemistry) above
+    the winner it outranks, when its own evidence reaches ``bar``."""
+    best = max(range(_N), key=sums.__getitem__)
+    for higher, lower in _PRECEDENCE:
+        for name in higher:
+            i = DESIGNS.index(name)
+            if DESIGNS[best] in lower and sums[i] >= bar:
+                sums = list(sums)
+                sums[i] = sums[best] + 0.01
+                return sums
+    return sums
 
 
 def _sentence(text: str, start: int, body: int) -> str:

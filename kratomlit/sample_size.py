@@ -14,11 +14,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+_WORDS = {"sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
           "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
           "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
           "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50}
-_NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+|" + "|".join(sorted(_WORDS, key=len, reverse=True)) + ")"
+_WORD_ALT = "|".join(sorted(_WORDS, key=len, reverse=True))
+# digits ("2,296", "59 714"), or number words ("one hundred and six", "twenty-nine")
+_NUMBER = (rf"(?:\d{{1,3}}(?:,\d{{3}})+|\d{{1,3}}(?:[ \u2009\u202f]\d{{3}})+(?!\d)|\d+|"
+           rf"(?:{_WORD_ALT})(?:(?:[\s-]+(?:and\s+)?)(?:hundred|{_WORD_ALT})\b)*)")
 _PEOPLE = (
     r"participants?|patients?|respondents?|subjects?|individuals?|people|persons?|adults?|"
     r"adolescents?|youths?|users?|consumers?|cases?|case-patients|decedents?|deaths?|"
@@ -28,13 +31,13 @@ _PEOPLE = (
     r"interviewees?|autopsies|autopsy cases|clients?|residents?|smokers?|drinkers?|"
     r"abusers?|addicts?|members?|visits?|admissions?|encounters?|reports?|PWUK|PWUD"
 )
-_LEAD = r"(?P<lead>(?:a\s+)?total\s+(?:sample\s+)?of|sample\s+(?:size\s+)?of|" \
+_LEAD = r"(?P<lead>(?:a\s+)?total\s+(?:sample\s+)?of|total\s+sample\s*\(|sample\s+(?:size\s+)?of|" \
         r"sample\s+consisted\s+of|(?:we\s+)?(?:surveyed|recruited|enrolled|interviewed)|" \
         r"included|comprised|among|out\s+of)?\s*"
 _CANDIDATE = re.compile(
     rf"(?:\b(?P<eq>[Nn])\s*=\s*(?P<eqnum>\d{{1,3}}(?:,\d{{3}})+|\d+)(?![\d.])"
     rf"|\b{_LEAD}(?<![\w.\-])(?P<num>{_NUMBER})(?![\w.%]|-\w|\s*%|,\d)"
-    rf"(?P<noun>\s+(?:[\w'’-]+\s+){{0,4}}?(?:{_PEOPLE})\b)?)",
+    rf"(?P<noun>\s+(?:[\w'’‐–-]+\s+){{0,4}}?(?:{_PEOPLE})\b)?)",
     re.IGNORECASE,
 )
 _AFTER_GOOD = re.compile(
@@ -43,8 +46,12 @@ _AFTER_GOOD = re.compile(
     r"met\b|took part)",
     re.IGNORECASE,
 )
+# counts of things, not people: "n = 42 websites", "a total of 500 videos"
+_THINGS = re.compile(r"[^.;]{0,40}?\b(?:websites?|sites|vendors?|posts?|videos?|comments?|"
+                     r"threads?|articles?|studies|products?|tweets?|pages?|items?|"
+                     r"publications?|papers?)\b", re.IGNORECASE)
 _AFTER_SUBGROUP = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*%|\s*\(\s*\d+(?:\.\d+)?\)", re.IGNORECASE)
-_BEFORE_BAD = re.compile(r"(?:aged?|ages|mean|median|±|p\s*[<=>]|from|of\s+the|in|by)\s*$",
+_BEFORE_BAD = re.compile(r"(?:aged?|ages|mean|median|±|p\s*[<=>]|of\s+the)\s*$",
                          re.IGNORECASE)
 
 
@@ -59,8 +66,15 @@ class Count:
 
 
 def _value(token: str) -> int:
-    word = _WORDS.get(token.lower())
-    return word if word is not None else int(token.replace(",", ""))
+    if token[0].isdigit():
+        return int(re.sub(r"[^\d]", "", token))
+    total = 0
+    for word in re.split(r"[\s-]+", token.lower()):
+        if word == "hundred":
+            total = max(total, 1) * 100
+        elif word in _WORDS:
+            total += _WORDS[word]
+    return total
 
 
 def candidates(text: str, body_start: int, background_end: int) -> list[Count]:
@@ -75,13 +89,15 @@ def candidates(text: str, body_start: int, background_end: int) -> list[Count]:
 
 def _score(text: str, m: re.Match[str], body_start: int, background_end: int) -> Count | None:
     if m.group("eq"):
-        value, score = _value(m.group("eqnum")), 3.0 if m.group("eq") == "N" else 2.0
+        value, score = _value(m.group("eqnum")), 3.0 if m.group("eq") == "N" else 1.5
+        if "%" in text[max(0, m.start() - 5) : m.start()]:
+            score -= 1.5  # "4.6% (n = 162)": a subgroup's count
     else:
         token = m.group("num")
         lead, noun = m.group("lead"), m.group("noun")
-        if not noun and not (lead and "total" in lead.lower()):
+        if not noun and not (lead and "(" in lead):
             return None
-        if token[0].isdigit() and 1900 <= int(token.replace(",", "")) <= 2035 and not lead:
+        if token.isdigit() and 1900 <= int(token) <= 2035 and not lead:
             return None  # a year
         if _BEFORE_BAD.search(text, max(0, m.start() - 12), m.start("num")):
             return None
@@ -89,7 +105,7 @@ def _score(text: str, m: re.Match[str], body_start: int, background_end: int) ->
         score = 2.0 + (2.0 if lead and "total" in lead.lower() else 0.5 if lead else 0.0)
         if _AFTER_GOOD.match(text, m.end()):
             score += 1.0
-    if value == 0:
+    if value == 0 or _THINGS.match(text, m.end()):
         return None
     if _AFTER_SUBGROUP.match(text, m.end()):
         score -= 1.5
