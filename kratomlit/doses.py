@@ -18,6 +18,7 @@ numbers at all.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,11 @@ _SUBSTANCE = re.compile(
     re.IGNORECASE,
 )
 _SUBSTANCE_AFTER = re.compile(r"\s*(?:of\s+)?(?:the\s+)?(?:\w+\s+)?", re.IGNORECASE)
+
+
+# Unit words as the extractor's automaton sees them (lower case, punctuation as spaces).
+UNIT_WORDS = tuple(sorted({u.lower().replace("µ", "u").replace("μ", "u") for u in _UNITS}))
+COUNTED_WORDS = tuple(sorted(_COUNTED))
 
 
 @dataclass(frozen=True)
@@ -186,15 +192,37 @@ def _excluded(text: str, start: int, end: int, unit: str) -> bool:
     return unit == "mL" and bool(_FLUID.match(text, end))
 
 
-def find_doses(text: str) -> list[Dose]:
-    """Every dose in ``text`` (title and abstract joined), in text order."""
+def find_doses(text: str, units: Sequence[int] | None = None,
+               counted: Sequence[int] | None = None) -> list[Dose]:
+    """Every dose in ``text`` (title and abstract joined), in text order.
+
+    ``units`` / ``counted``: where unit words stand (from the extractor's automaton pass);
+    the regexes then only look at a short window around each, instead of the whole text.
+    """
     found: list[tuple[int, Dose]] = []
-    for m in _AMOUNT.finditer(text):
-        found.extend(_measured(text, m))
-    for m in _COUNT.finditer(text):
-        found.extend(_counted(text, m))
+    seen: set[int] = set()
+    for m in _windows(_AMOUNT, text, units, 45, 30):
+        if m.start() not in seen:
+            seen.add(m.start())
+            found.extend(_measured(text, m))
+    for m in _windows(_COUNT, text, counted, 40, 20):
+        if m.start() not in seen:
+            seen.add(m.start())
+            found.extend(_counted(text, m))
     found.sort(key=lambda pair: pair[0])
     return [dose for _, dose in found]
+
+
+def _windows(pattern: re.Pattern[str], text: str, anchors: Sequence[int] | None, before: int,
+             after: int) -> Iterator[re.Match[str]]:
+    """Matches of ``pattern`` whose unit covers an anchor (all matches without anchors)."""
+    if anchors is None:
+        yield from pattern.finditer(text)
+        return
+    for p in anchors:
+        for m in pattern.finditer(text, max(0, p - before), min(len(text), p + after)):
+            if m.start("unit") - 1 <= p <= m.end("unit"):
+                yield m
 
 
 def _measured(text: str, m: re.Match[str]) -> list[tuple[int, Dose]]:

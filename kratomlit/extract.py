@@ -28,8 +28,8 @@ from typing import Any
 import ahocorasick
 
 from kratomlit.classify import Evidence
-from kratomlit.doses import Dose, find_doses, kratom_g_per_day
-from kratomlit.sample_size import sample_size
+from kratomlit.doses import COUNTED_WORDS, UNIT_WORDS, Dose, find_doses, kratom_g_per_day
+from kratomlit.sample_size import PEOPLE_WORDS, sample_size
 
 DESIGNS: tuple[str, ...] = ("rct", "clinical", "observational", "case", "qualitative",
                             "systematic_review", "review", "animal", "in_vitro", "chemistry",
@@ -112,7 +112,24 @@ class Extraction:
 
 # An automaton value: characters that must not follow (word characters, or none for a
 # prefix), key length - 2, phrase label, ((design index, weight), ...), is a study cue.
-_Entry = tuple[frozenset[str], int, str, tuple[tuple[int, float], ...], bool]
+_Entry = tuple[frozenset[str], int, str, tuple[tuple[int, float], ...], bool, int]
+# Anchor kinds (last entry field): spots the n and dose regexes look at, so that they need not
+# scan the whole text (one automaton pass is several times cheaper than one regex pass).
+_PEOPLE, _UNIT, _COUNTED = 1, 2, 4
+
+
+def _anchor_keys() -> dict[str, int]:
+    """Automaton keys for people nouns, "N"/"total", unit words and counted units."""
+    kinds: dict[str, int] = {}
+    for words, kind in ((PEOPLE_WORDS + ("n", "total"), _PEOPLE), (UNIT_WORDS, _UNIT),
+                        (COUNTED_WORDS, _COUNTED)):
+        for word in words:
+            for key in _keys(word) if kind == _PEOPLE else {" " + word}:
+                kinds[key] = kinds.get(key, 0) | kind
+            if kind == _UNIT:  # "5mg": the unit right after a digit
+                for digit in "0123456789":
+                    kinds[digit + word] = kinds.get(digit + word, 0) | kind
+    return kinds
 
 
 @dataclass(frozen=True)
@@ -209,10 +226,12 @@ class Extractor:
             for phrase, weight in title_terms.items():
                 w = self._number(f"{design}.title.{phrase!r}", weight)
                 self._add(keys, phrase, index + len(DESIGNS), w)
+        anchors = _anchor_keys()
         automaton = ahocorasick.Automaton()
-        for key, (label, weights, cue, prefix) in keys.items():
+        for key in keys.keys() | anchors.keys():
+            label, weights, cue, prefix = keys.get(key, (key.strip(), {}, False, False))
             entry: _Entry = (_NOTHING if prefix else _WORD, len(key) - 2, label,
-                             tuple(sorted(weights.items())), cue)
+                             tuple(sorted(weights.items())), cue, anchors.get(key, 0))
             automaton.add_word(key, entry)
         automaton.make_automaton()
         return automaton
@@ -234,7 +253,7 @@ class Extractor:
         title, abstract = title or "", abstract or ""
         text = f" {title}\n{abstract} "
         body = len(title) + 2
-        hits, bg_end = self._hits(text, body)
+        hits, bg_end, anchors = self._hits(text, body)
         sums = [0.0] * len(DESIGNS)
         found: list[tuple[float, int, Evidence]] = []
         self._score_text(text, body, bg_end, hits, sums, found)
@@ -245,27 +264,34 @@ class Extractor:
         design, confidence = self._decide(sums)
         index = DESIGNS.index(design)
         evidence = [e for w, i, e in sorted(found, key=lambda f: -f[0]) if i == index]
-        n = self._n(design, text, body, bg_end)
-        doses = find_doses(text)
+        n = self._n(design, text, body, bg_end, anchors[_PEOPLE])
+        doses = find_doses(text, anchors[_UNIT], anchors[_COUNTED])
         return Extraction(design, confidence, evidence[:_MAX_EVIDENCE], n, doses,
                           kratom_g_per_day(doses))
 
-    def _hits(self, text: str, body: int) -> tuple[list[tuple[int, int, _Entry]], int]:
-        """Every phrase hit (start, end, entry) and where the abstract's background ends."""
+    def _hits(self, text: str,
+              body: int) -> tuple[list[tuple[int, int, _Entry]], int, dict[int, list[int]]]:
+        """Every phrase hit (start, end, entry), where the abstract's background ends, and
+        the anchors for n and doses by kind."""
         m = _matchable(text)
         hits = []
         bg_end = -1
+        anchors: dict[int, list[int]] = {_PEOPLE: [], _UNIT: [], _COUNTED: []}
         for end, entry in self._automaton.iter_long(m):
             if m[end + 1] in entry[0]:
                 continue
             start = end - entry[1]
+            if entry[5]:
+                for kind in (_PEOPLE, _UNIT, _COUNTED):
+                    if entry[5] & kind:
+                        anchors[kind].append(start)
             hits.append((start, end, entry))
             if entry[4] and bg_end < 0 and start >= body:
                 bg_end = max(text.rfind(". ", body, start) + 2, body)
         if bg_end < 0:
             first = text.find(". ", body)
             bg_end = body if first < 0 or not text[first + 2:].strip() else first + 2
-        return hits, bg_end
+        return hits, bg_end, anchors
 
     def _score_text(self, text: str, body: int, bg_end: int,
                     hits: list[tuple[int, int, _Entry]], sums: list[float],
@@ -317,10 +343,10 @@ class Extractor:
         return DESIGNS[order[0]], round(min(0.99, strength * (0.5 + 0.5 * margin)), 2)
 
     @staticmethod
-    def _n(design: str, text: str, body: int, bg_end: int) -> int | None:
+    def _n(design: str, text: str, body: int, bg_end: int, anchors: list[int]) -> int | None:
         if design not in HUMAN_DESIGNS:
             return None
-        count = sample_size(text, body, bg_end)
+        count = sample_size(text, body, bg_end)  # anchors: faster, but lose counts (docs)
         if design == "case":
             return count.value if count is not None and count.value <= 20 else 1
         return count.value if count is not None else None

@@ -12,6 +12,7 @@ needs a people noun after it, an "N =" before it, or "a total of".
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -41,6 +42,12 @@ _CANDIDATE = re.compile(
     rf"(?P<noun>\s+(?:[\w'’‐–-]+\s+){{0,4}}?(?:{_PEOPLE})\b)?)",
     re.IGNORECASE,
 )
+_LEAD_BEFORE = re.compile(_LEAD.replace("(?P<lead>", "(?:") + r"$", re.IGNORECASE)
+_TOKEN = re.compile(r"[\w,]+")
+# People nouns as plain words, for the extractor's automaton (anchors for the regex).
+PEOPLE_WORDS = tuple(w.rstrip("?").replace("-", " ")
+                     for w in re.sub(r"s\?", "|s", _PEOPLE).replace("||", "|").split("|")
+                     if w and w.rstrip("?") != "s")
 _AFTER_GOOD = re.compile(
     r"\s*(?:\([^)]*\)\s*)?(?:were|was|had)?\s*(?:recruited|enrolled|included|surveyed|"
     r"interviewed|analy[sz]ed|identified|completed|participated|responded|reported|"
@@ -78,24 +85,56 @@ def _value(token: str) -> int:
     return total
 
 
-def candidates(text: str, body_start: int, background_end: int) -> list[Count]:
-    """Every count of people in ``text`` with its score (higher = more likely the sample)."""
+def candidates(text: str, body_start: int, background_end: int,
+               anchors: Sequence[int] | None = None) -> list[Count]:
+    """Every count of people in ``text`` with its score (higher = more likely the sample).
+
+    ``anchors`` (positions of people nouns, "N" and "total", from the extractor's one
+    automaton pass) limit the regex to a few short spots; without them the whole text is
+    scanned, which is several times slower.
+    """
+    starts = _starts(text, anchors) if anchors is not None else None
     out = []
-    for m in _CANDIDATE.finditer(text):
-        count = _score(text, m, body_start, background_end)
+    matches = (_CANDIDATE.finditer(text) if starts is None else
+               filter(None, (_CANDIDATE.match(text, s) for s in starts)))
+    for m in matches:
+        lead = _LEAD_BEFORE.search(text, max(0, m.start() - 40), m.start())
+        count = _score(text, m, body_start, background_end, lead.group(0) if lead else None)
         if count is not None:
             out.append(count)
     return out
 
 
-def _score(text: str, m: re.Match[str], body_start: int, background_end: int) -> Count | None:
+def _starts(text: str, anchors: Sequence[int]) -> list[int]:
+    """Where a count may start: an anchor itself ("N ="), or a number shortly before it."""
+    starts: set[int] = set()
+    for p in anchors:
+        if text[p] in "Nn" and text[p + 1 : p + 2] in (" ", "="):
+            starts.add(p)
+            continue
+        tokens = list(_TOKEN.finditer(text, max(0, p - 60), p))[-6:]
+        number_at = None
+        for tok in reversed(tokens):
+            word = tok.group(0)
+            if word[0].isdigit() or word.lower().split("-")[0] in _WORDS or \
+                    word.lower() in ("hundred", "and") and number_at is not None:
+                number_at = tok.start() if word.lower() != "and" else number_at
+            elif number_at is not None:
+                break
+        if number_at is not None:
+            starts.add(number_at)
+    return sorted(starts)
+
+
+def _score(text: str, m: re.Match[str], body_start: int, background_end: int,
+           lead: str | None) -> Count | None:
     if m.group("eq"):
         value, score = _value(m.group("eqnum")), 3.0 if m.group("eq") == "N" else 1.5
         if "%" in text[max(0, m.start() - 5) : m.start()]:
             score -= 1.5  # "4.6% (n = 162)": a subgroup's count
     else:
         token = m.group("num")
-        lead, noun = m.group("lead"), m.group("noun")
+        lead, noun = lead or m.group("lead"), m.group("noun")
         if not noun and not (lead and "(" in lead):
             return None
         if token.isdigit() and 1900 <= int(token) <= 2035 and not lead:
@@ -117,10 +156,11 @@ def _score(text: str, m: re.Match[str], body_start: int, background_end: int) ->
     return Count(value, score, m.start(), m.group(0).strip())
 
 
-def sample_size(text: str, body_start: int, background_end: int) -> Count | None:
+def sample_size(text: str, body_start: int, background_end: int,
+                anchors: Sequence[int] | None = None) -> Count | None:
     """The best-scoring count of people, or None when the abstract gives none."""
     best: Count | None = None
-    for count in candidates(text, body_start, background_end):
+    for count in candidates(text, body_start, background_end, anchors):
         if count.score > 0 and (best is None or count.score > best.score):
             best = count
     return best

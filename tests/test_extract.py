@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kratomlit.extract import DESIGNS, Extraction, Extractor, DesignLexiconError, extract
+from kratomlit.extract import DESIGNS, DesignLexiconError, Extraction, Extractor, extract
 
 ABSTRACTS: dict[str, tuple[str, str, int | None]] = {
     "rct": (
