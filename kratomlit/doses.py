@@ -22,6 +22,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kratomlit.sample_size import number_starts
+
 _NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
 _UNITS: dict[str, str] = {
     "g": "g", "gm": "g", "gms": "g", "gram": "g", "grams": "g", "mg": "mg", "milligram": "mg",
@@ -215,14 +217,20 @@ def find_doses(text: str, units: Sequence[int] | None = None,
 
 def _windows(pattern: re.Pattern[str], text: str, anchors: Sequence[int] | None, before: int,
              after: int) -> Iterator[re.Match[str]]:
-    """Matches of ``pattern`` whose unit covers an anchor (all matches without anchors)."""
+    """Matches of ``pattern`` whose unit stands at an anchor (all matches without anchors).
+
+    With anchors, the pattern is only tried at the numbers among the few words before each
+    unit, earliest first, so "5, 10 and 20 mg/kg" is found whole.
+    """
     if anchors is None:
         yield from pattern.finditer(text)
         return
     for p in anchors:
-        for m in pattern.finditer(text, max(0, p - before), min(len(text), p + after)):
-            if m.start("unit") - 1 <= p <= m.end("unit"):
+        for start in reversed(number_starts(text, max(0, p - before), p, 8)):
+            m = pattern.match(text, start)
+            if m and m.start("unit") - 1 <= p <= m.end("unit"):
                 yield m
+                break
 
 
 def _measured(text: str, m: re.Match[str]) -> list[tuple[int, Dose]]:

@@ -227,6 +227,9 @@ class Extractor:
                 w = self._number(f"{design}.title.{phrase!r}", weight)
                 self._add(keys, phrase, index + len(DESIGNS), w)
         anchors = _anchor_keys()
+        for key in keys:  # a phrase holding an anchor word ("kratom users", "mg kg") is one
+            for word in key.split():
+                anchors[key] = anchors.get(key, 0) | anchors.get(" " + word, 0)
         automaton = ahocorasick.Automaton()
         for key in keys.keys() | anchors.keys():
             label, weights, cue, prefix = keys.get(key, (key.strip(), {}, False, False))
@@ -255,7 +258,7 @@ class Extractor:
         body = len(title) + 2
         hits, bg_end, anchors = self._hits(text, body)
         sums = [0.0] * len(DESIGNS)
-        found: list[tuple[float, int, Evidence]] = []
+        found: list[tuple[float, int, Any]] = []
         self._score_text(text, body, bg_end, hits, sums, found)
         self._score_headings(publication_types, self._pubtypes, "publication_types", sums,
                              found)
@@ -263,10 +266,12 @@ class Extractor:
                              sums, found)
         design, confidence = self._decide(sums)
         index = DESIGNS.index(design)
-        evidence = [e for w, i, e in sorted(found, key=lambda f: -f[0]) if i == index]
+        evidence = [_evidence(text, body, where)
+                    for _, _, where in sorted((f for f in found if f[1] == index),
+                                              key=lambda f: -f[0])[:_MAX_EVIDENCE]]
         n = self._n(design, text, body, bg_end, anchors[_PEOPLE])
         doses = find_doses(text, anchors[_UNIT], anchors[_COUNTED])
-        return Extraction(design, confidence, evidence[:_MAX_EVIDENCE], n, doses,
+        return Extraction(design, confidence, evidence, n, doses,
                           kratom_g_per_day(doses))
 
     def _hits(self, text: str,
@@ -295,36 +300,43 @@ class Extractor:
 
     def _score_text(self, text: str, body: int, bg_end: int,
                     hits: list[tuple[int, int, _Entry]], sums: list[float],
-                    found: list[tuple[float, int, Evidence]]) -> None:
+                    found: list[tuple[float, int, Any]]) -> None:
+        """Add each hit's weights to its designs; remember where shown phrases stood.
+
+        ``found`` gets (value, design, (start, end, source)) for title and body hits; only
+        the winning design's few are turned into Evidence (sentences are cut lazily).
+        """
         sc = self._scoring
-        seen: dict[tuple[str, int], float] = {}
+        seen: set[tuple[str, int]] = set()
+        title_mult, body_mult, bg_mult, repeat = sc.title, sc.body, sc.background, sc.repeat
         for start, end, entry in hits:
-            if not entry[3]:
+            weights = entry[3]
+            if not weights:
                 continue
             if start < body:
-                mult, source = sc.title, "title"
+                mult, source = title_mult, "title"
+            elif start < bg_end:
+                mult, source = bg_mult, ""
             else:
-                mult, source = (sc.background if start < bg_end else sc.body), "abstract"
-            for index, weight in entry[3]:
+                mult, source = body_mult, "abstract"
+            for index, weight in weights:
                 if index >= _N:  # a title-only weight
                     if start >= body:
                         continue
                     index -= _N
                 key = (entry[2], index)
                 if key in seen:
-                    sums[index] += weight * mult * sc.repeat
+                    sums[index] += weight * mult * repeat
                     continue
-                seen[key] = mult
+                seen.add(key)
                 sums[index] += weight * mult
-                if weight > 0 and (start >= bg_end or start < body):
-                    found.append((weight * mult, index,
-                                  Evidence(text[start:end + 1], _sentence(text, start, body),
-                                           source)))
+                if weight > 0 and source:
+                    found.append((weight * mult, index, (start, end, source)))
 
     @staticmethod
     def _score_headings(headings: Sequence[str], table: dict[str, tuple[tuple[int, float], ...]],
                         source: str, sums: list[float],
-                        found: list[tuple[float, int, Evidence]]) -> None:
+                        found: list[tuple[float, int, Any]]) -> None:
         for heading in headings:
             name = heading.strip()
             for index, weight in table.get(name.lower(), ()):
@@ -346,7 +358,7 @@ class Extractor:
     def _n(design: str, text: str, body: int, bg_end: int, anchors: list[int]) -> int | None:
         if design not in HUMAN_DESIGNS:
             return None
-        count = sample_size(text, body, bg_end)  # anchors: faster, but lose counts (docs)
+        count = sample_size(text, body, bg_end, anchors)
         if design == "case":
             return count.value if count is not None and count.value <= 20 else 1
         return count.value if count is not None else None
@@ -364,6 +376,14 @@ def _precedence(sums: list[float], bar: float) -> list[float]:
                 sums[i] = sums[best] + 0.01
                 return sums
     return sums
+
+
+def _evidence(text: str, body: int, where: Any) -> Evidence:
+    """Evidence for a text hit (start, end, source), or a heading's ready Evidence."""
+    if isinstance(where, Evidence):
+        return where
+    start, end, source = where
+    return Evidence(text[start:end + 1], _sentence(text, start, body), source)
 
 
 def _sentence(text: str, start: int, body: int) -> str:

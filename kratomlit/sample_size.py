@@ -42,8 +42,6 @@ _CANDIDATE = re.compile(
     rf"(?P<noun>\s+(?:[\w'’‐–-]+\s+){{0,4}}?(?:{_PEOPLE})\b)?)",
     re.IGNORECASE,
 )
-_LEAD_BEFORE = re.compile(_LEAD.replace("(?P<lead>", "(?:") + r"$", re.IGNORECASE)
-_TOKEN = re.compile(r"[\w,]+")
 # People nouns as plain words, for the extractor's automaton (anchors for the regex).
 PEOPLE_WORDS = tuple(w.rstrip("?").replace("-", " ")
                      for w in re.sub(r"s\?", "|s", _PEOPLE).replace("||", "|").split("|")
@@ -54,13 +52,19 @@ _AFTER_GOOD = re.compile(
     r"met\b|took part)",
     re.IGNORECASE,
 )
-# counts of things, not people: "n = 42 websites", "a total of 500 videos"
-_THINGS = re.compile(r"[^.;]{0,40}?\b(?:websites?|sites|vendors?|posts?|videos?|comments?|"
-                     r"threads?|articles?|studies|products?|tweets?|pages?|items?|"
-                     r"publications?|papers?)\b", re.IGNORECASE)
+# counts of things, not people: "n = 42 websites", "a total of 500 videos" (lower-cased text)
+_THINGS = re.compile(r"\b(?:websites?|sites|vendors?|posts?|videos?|comments?|threads?|"
+                     r"articles?|studies|products?|tweets?|pages?|items?|publications?|"
+                     r"papers?)\b")
 _AFTER_SUBGROUP = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*%|\s*\(\s*\d+(?:\.\d+)?\)", re.IGNORECASE)
-_BEFORE_BAD = re.compile(r"(?:aged?|ages|mean|median|±|p\s*[<=>]|of\s+the)\s*$",
-                         re.IGNORECASE)
+# what may stand before a count of people ("a total of 215 ..."), lower case, one space
+_LEADS = ("a total of", "total of", "total sample of", "total sample (", "sample of",
+          "sample size of", "sample consisted of", "surveyed", "recruited", "enrolled",
+          "interviewed", "included", "comprised", "among", "out of")
+# what makes the number something else: an age, a mean, a p-value, a part of a whole
+_BAD_BEFORE = ("aged", "age", "ages", "mean", "median", "±", "p <", "p =", "p >", "p<", "p=",
+               "of the")
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -98,32 +102,59 @@ def candidates(text: str, body_start: int, background_end: int,
     matches = (_CANDIDATE.finditer(text) if starts is None else
                filter(None, (_CANDIDATE.match(text, s) for s in starts)))
     for m in matches:
-        lead = _LEAD_BEFORE.search(text, max(0, m.start() - 40), m.start())
-        count = _score(text, m, body_start, background_end, lead.group(0) if lead else None)
+        lead = _lead_before(text, m.start()) if starts is not None else None
+        count = _score(text, m, body_start, background_end, lead)
         if count is not None:
             out.append(count)
     return out
 
 
 def _starts(text: str, anchors: Sequence[int]) -> list[int]:
-    """Where a count may start: an anchor itself ("N ="), or a number shortly before it."""
+    """Where a count may start: an "N =" anchor itself, a number just after "total", or any
+    number among the few words before a people noun (the regex then checks the whole)."""
     starts: set[int] = set()
     for p in anchors:
         if text[p] in "Nn" and text[p + 1 : p + 2] in (" ", "="):
             starts.add(p)
-            continue
-        tokens = list(_TOKEN.finditer(text, max(0, p - 60), p))[-6:]
-        number_at = None
-        for tok in reversed(tokens):
-            word = tok.group(0)
-            if word[0].isdigit() or word.lower().split("-")[0] in _WORDS or \
-                    word.lower() in ("hundred", "and") and number_at is not None:
-                number_at = tok.start() if word.lower() != "and" else number_at
-            elif number_at is not None:
-                break
-        if number_at is not None:
-            starts.add(number_at)
+        elif text[p] in "Tt":  # "total": "a total of 215 ...", "total sample (18,457)"
+            digit = _DIGIT.search(text, p, p + 30)
+            if digit:
+                starts.add(digit.start())
+        else:
+            starts.update(number_starts(text, max(0, p - 60), p, 6))
     return sorted(starts)
+
+
+def number_starts(text: str, lo: int, hi: int, last: int) -> list[int]:
+    """Where numbers (digits or number words) start among the ``last`` words of text[lo:hi].
+
+    Plain string operations: on short spans they are several times faster than a regex.
+    """
+    window = text[lo:hi]
+    pos = len(window)
+    out = []
+    for word in reversed(window.split()[-last:]):
+        pos = window.rfind(word, 0, pos)
+        bare = word.lstrip("([")
+        if bare and (bare[0].isdigit() or bare.lower().split("-")[0].rstrip(",;") in _WORDS):
+            out.append(lo + pos + len(word) - len(bare))
+    return out
+
+
+def _lead_before(text: str, start: int) -> str | None:
+    """The cue just before a count ("a total of", "recruited" ...), if any."""
+    before = " ".join(text[max(0, start - 40) : start].lower().split())
+    for lead in _LEADS:
+        if before.endswith(lead):
+            return lead
+    return None
+
+
+def _things_after(text: str, end: int) -> bool:
+    """Whether the count is of things, not people ("n = 42 websites")."""
+    window = text[end : end + 40].lower()
+    stop = min((i for i in (window.find("."), window.find(";")) if i >= 0), default=40)
+    return bool(_THINGS.search(window, 0, stop))
 
 
 def _score(text: str, m: re.Match[str], body_start: int, background_end: int,
@@ -139,13 +170,14 @@ def _score(text: str, m: re.Match[str], body_start: int, background_end: int,
             return None
         if token.isdigit() and 1900 <= int(token) <= 2035 and not lead:
             return None  # a year
-        if _BEFORE_BAD.search(text, max(0, m.start() - 12), m.start("num")):
+        before = " ".join(text[max(0, m.start("num") - 12) : m.start("num")].lower().split())
+        if before.endswith(_BAD_BEFORE):
             return None
         value = _value(token)
         score = 2.0 + (2.0 if lead and "total" in lead.lower() else 0.5 if lead else 0.0)
         if _AFTER_GOOD.match(text, m.end()):
             score += 1.0
-    if value == 0 or _THINGS.match(text, m.end()):
+    if value == 0 or _things_after(text, m.end()):
         return None
     if _AFTER_SUBGROUP.match(text, m.end()):
         score -= 1.5
