@@ -5,8 +5,10 @@ Usage:
 
 Runs ``Classifier.classify`` and ``Extractor.extract`` over the dev abstracts (title +
 abstract) ``repeat`` times per round, interleaved over ``rounds`` rounds so both see the same
-machine noise, and reports the median per-abstract time of each and extraction's cost as a
-share of classification's. The target (issue 13): extraction adds at most 50 % to
+machine noise, and reports the median per-abstract time of each; then, because whole rounds
+swing by 2x on a shared machine, each record's fastest of ``repeat`` interleaved runs per
+step, and extraction's cost as a share of classification's from those. The target (issue 13):
+extraction adds at most 50 % to
 classification time. Exits 0 with a message when the dev file is absent (it lives in
 ``../shared``).
 """
@@ -44,6 +46,26 @@ def _round(run: Callable[[str, str], object], rows: list[tuple[str, str]], repea
     return time.perf_counter() - start
 
 
+def _per_record_minimum(steps: dict[str, Callable[[str, str], object]],
+                        rows: list[tuple[str, str]], rounds: int) -> dict[str, float]:
+    """Per step, the sum over records of each record's fastest run (µs per record).
+
+    On a shared, loaded machine whole rounds swing by 2x; a record's fastest of many
+    interleaved runs is what the code costs when it gets the core, for every step alike.
+    """
+    best = {name: [float("inf")] * len(rows) for name in steps}
+    clock = time.perf_counter
+    for _ in range(rounds):
+        for i, (title, abstract) in enumerate(rows):
+            for name, run in steps.items():
+                start = clock()
+                run(title, abstract)
+                elapsed = clock() - start
+                if elapsed < best[name][i]:
+                    best[name][i] = elapsed
+    return {name: sum(times) / len(rows) * 1e6 for name, times in best.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -71,13 +93,18 @@ def main(argv: list[str] | None = None) -> int:
             times[name].append(_round(run, rows, args.repeat))
     n = len(rows) * args.repeat
     print(f"extractor {extractor.version}: lexicon loaded in {load_ms:.0f} ms")
-    print(f"{n} abstracts per round, {args.rounds} rounds (median round shown)")
+    print(f"{n} abstracts per round, {args.rounds} rounds")
     per = {name: statistics.median(t) / n * 1e6 for name, t in times.items()}
-    for name, us in per.items():
-        print(f"{name:22} {us:7.1f} µs each ({1e6 / us:,.0f}/s)")
-    share = per["extract()"] / per["classify()"]
-    print(f"extraction adds {share:.0%} to classification "
-          f"(target <= {TARGET:.0%}: {'met' if share <= TARGET else 'NOT met'})")
+    ratios = [e / c for e, c in zip(times["extract()"], times["classify()"], strict=True)]
+    minimum = _per_record_minimum(steps, rows, args.repeat)
+    print(f"{'':22} {'median round':>14} {'per-record best':>16}")
+    for name in steps:
+        print(f"{name:22} {per[name]:11.1f} µs {minimum[name]:13.1f} µs")
+    share = minimum["extract()"] / minimum["classify()"]
+    print(f"extract()/classify(): per round {min(ratios):.2f}-{max(ratios):.2f} "
+          f"(median {statistics.median(ratios):.2f}); per-record best {share:.2f}")
+    print(f"target: extraction adds <= {TARGET:.0%} to classification: "
+          f"{'met' if share <= TARGET else 'NOT met'} (per-record best)")
     return 0
 
 

@@ -51,23 +51,22 @@ _AMOUNT = re.compile(
     rf"{_NUM})*)[\s-]?(?P<unit>{_unit_alt})(?P<kg>\s?/\s?kg\b)?"
     rf"(?P<per>\s?/\s?(?:day|d|week|wk|dose|infusion|month|h|hr)\b)?"
     rf"(?P<conc>\s?/\s?(?:l|ml|dl|g|mg|m2|kg)\b)?(?![\w%])",
-    re.IGNORECASE,
 )
 # A counted amount: "2 bottles", "three glasses", "1-2 capsules".
 _COUNT = re.compile(
     rf"(?<![\w.,\-/])(?P<nums>(?:{_NUM}|{_word_alt})(?:{_SEP}(?:{_NUM}|{_word_alt}))?)\s+"
     rf"(?:[a-z]+\s+)?(?P<unit>{_count_alt})\b",
-    re.IGNORECASE,
 )
 _NUMBER_IN = re.compile(_NUM)
-_BETWEEN = re.compile(r"\bbetween\s+$", re.IGNORECASE)
+_NUMBER_CHARS = frozenset("0123456789.,")
+_JOINERS = ("-", "–", "—", ",", " to", " and", " or", "between")
+_BETWEEN = re.compile(r"\bbetween\s+$")
 _PER_AFTER = re.compile(
     r"\s*(?:(?P<times>(?:once|twice|thrice|\w+\s+times?)\s+(?:a|per|each)\s+day|"
     r"(?:once|twice|thrice|\w+\s+times?)\s+daily|(?:q|b|t)\.?i\.?d\.?\b)|"
     r"(?P<day>(?:per|a|each|every|/)\s*day\b|daily\b|/d\b|a\s+day\b)|"
     r"(?:per|a|each|every|/)\s*(?P<other>week|month|infusion|dose|session|hour)s?\b|"
     r"(?P<weekly>weekly|monthly)\b)",
-    re.IGNORECASE,
 )
 # a daily amount stated after the substance: "3 bottles of kratom juice daily"
 _PER_LATE = re.compile(
@@ -75,30 +74,51 @@ _PER_LATE = re.compile(
     r"(?:a|per|each)\s+day|(?:once|twice|thrice|\w+\s+times?)\s+daily)|"
     r"(?P<day>(?:per|a|each|every)\s+day\b|daily\b)|(?:per|a|each|every)\s+"
     r"(?P<other>week|month|infusion)\b|(?P<weekly>weekly|monthly)\b)",
-    re.IGNORECASE,
 )
 _POTENCY = re.compile(
     r"(?:\b(?:ki|kd|ic50|ec50|ed50|ld50|td50|cmax|auc|lod|loq|ic₅₀|ed₅₀|emax|"
     r"concentrations?|levels?|limit of (?:detection|quantification)|contained|content|"
     r"containing|yield(?:ed)?)\b)[^.;()]{0,25}$",
-    re.IGNORECASE,
 )
 _FLUID = re.compile(r"\s*(?:of\s+)?(?:whole\s+)?(?:blood|urine|plasma|serum|samples?|"
-                    r"methanol|water|solvent|ethanol|acetonitrile|buffer)\b", re.IGNORECASE)
+                    r"methanol|water|solvent|ethanol|acetonitrile|buffer)\b")
+# Substance names, matched in lower-cased text (no ignore-case flag and no leading \b, so the regex
+# engine can skip ahead to a possible first letter; word starts are checked in Python).
 _SUBSTANCE = re.compile(
-    r"\b(?:(?:dried |powdered |crushed )?kratom(?: (?:leaf|leaves|powder|tea|extract|"
-    r"products?|juice))?|(?:7|7-|7 )?-?hydroxy-?mitragynine|mitragynine(?: pseudoindoxyl)?|"
-    r"speciogynine|speciociliatine|paynantheine|corynantheidine|mitraphylline|"
-    r"(?:\w+ )?extracts?|leaf powder|leaves|buprenorphine(?:/naloxone)?|methadone|naloxone|"
-    r"naltrexone|morphine|heroin|fentanyl|oxycodone|hydrocodone|tramadol|codeine|lofexidine|"
-    r"clonidine|gabapentin|pregabalin|phenobarbital|diazepam|lorazepam|loperamide|"
-    r"quetiapine|olanzapine|caffeine|ethanol|alcohol|acetaminophen|paracetamol|"
-    r"ketamine|cocaine|amphetamine|methamphetamine|midazolam|nalbuphine|doxepin|tea)\b",
-    re.IGNORECASE,
+    r"(?:(?:dried |powdered |crushed )?kratom(?: (?:leaf|leaves|powder|tea|extract|"
+    r"products?|juice))?|7-?hydroxy-?mitragynine|7 hydroxymitragynine|"
+    r"mitragynine(?: pseudoindoxyl)?|speciogynine|speciociliatine|paynantheine|"
+    r"corynantheidine|mitraphylline|extracts?|leaf powder|leaves|"
+    r"buprenorphine(?:/naloxone)?|methadone|naloxone|naltrexone|morphine|heroin|fentanyl|"
+    r"oxycodone|hydrocodone|tramadol|codeine|lofexidine|clonidine|gabapentin|pregabalin|"
+    r"phenobarbital|diazepam|lorazepam|loperamide|quetiapine|olanzapine|caffeine|ethanol|"
+    r"alcohol|acetaminophen|paracetamol|ketamine|cocaine|amphetamine|methamphetamine|"
+    r"midazolam|nalbuphine|doxepin|tea)(?![a-z])"
 )
-_SUBSTANCE_AFTER = re.compile(r"\s*(?:of\s+)?(?:the\s+)?(?:\w+\s+)?", re.IGNORECASE)
+_NOT_ADJECTIVES = frozenset({"the", "of", "a", "an", "and", "or", "with", "this", "that",
+                             "mg", "g", "kg", "ml", "day", "per", "its", "their", "as"})
+# cheap substring tests that must pass before the potency regex is tried
+_POTENCY_CUES = ("ki", "kd", "ic", "ec", "ed", "ld", "td", "cmax", "auc", "lo", "emax", "concentr",
+                 "level", "limit", "contain", "content", "yield")
+# per sentence start: the sentence and its substance names
+_Cache = dict[int, tuple[str, list[tuple[int, int]]]]
 
 
+# Substance names as the extractor's automaton sees them (lower case, "-" as a space); the
+# automaton's hits replace the _SUBSTANCE regex when the extractor passes them in.
+SUBSTANCE_PHRASES = (
+    "kratom", "dried kratom", "powdered kratom", "crushed kratom", "kratom leaf",
+    "kratom leaves", "kratom powder", "kratom tea", "kratom extract", "kratom product",
+    "kratom products", "kratom juice", "dried kratom leaf", "dried kratom leaves",
+    "7 hydroxymitragynine", "7 hydroxy mitragynine", "mitragynine", "mitragynine pseudoindoxyl",
+    "speciogynine", "speciociliatine", "paynantheine", "corynantheidine", "mitraphylline",
+    "extract", "extracts", "leaf powder", "leaves", "buprenorphine", "buprenorphine naloxone",
+    "methadone", "naloxone", "naltrexone", "morphine", "heroin", "fentanyl", "oxycodone",
+    "hydrocodone", "tramadol", "codeine", "lofexidine", "clonidine", "gabapentin", "pregabalin",
+    "phenobarbital", "diazepam", "lorazepam", "loperamide", "quetiapine", "olanzapine",
+    "caffeine", "ethanol", "alcohol", "acetaminophen", "paracetamol", "ketamine", "cocaine",
+    "amphetamine", "methamphetamine", "midazolam", "nalbuphine", "doxepin", "tea",
+)
 # Unit words as the extractor's automaton sees them (lower case, punctuation as spaces).
 UNIT_WORDS = tuple(sorted({u.lower().replace("µ", "u").replace("μ", "u") for u in _UNITS}))
 COUNTED_WORDS = tuple(sorted(_COUNTED))
@@ -174,49 +194,75 @@ def _per(text: str, end: int, slash: str | None) -> tuple[str | None, int]:
     return m.group("other").lower(), m.end()
 
 
-def _substance(text: str, start: int, end: int, sentence_start: int) -> str | None:
-    """The substance named just after the amount ("4 g of kratom"), else the nearest before."""
-    after = _SUBSTANCE_AFTER.match(text, end)
-    window_end = after.end() if after else end
-    m = _SUBSTANCE.search(text, end, min(len(text), window_end + 30))
-    if m and m.start() <= window_end + 1:
-        return m.group(0)
-    best = None
-    for m in _SUBSTANCE.finditer(text, max(sentence_start, start - 120), start):
-        best = m.group(0)
-    return best
+def _substance(names: list[tuple[int, int]], start: int,
+               end: int) -> tuple[int, int] | None:
+    """The substance named just after the amount ("4 g of kratom"), else the nearest before
+    it in the sentence (``names``: the (start, end) of the sentence's substance names)."""
+    before = None
+    for span in names:
+        at = span[0]
+        if at >= end:
+            return span if at <= end + 20 or before is None and at <= end + 40 else before
+        if at < start:
+            before = span
+    return before
+
+
+def _extract_adjective(text: str, start: int, end: int) -> str:
+    """The name as written; a bare "extract" takes in its adjective ("methanolic extract")."""
+    name = text[start:end]
+    if name.lower().startswith("extract"):
+        words = text[max(0, start - 30) : start].split()
+        if words and words[-1].isalpha() and words[-1].lower() not in _NOT_ADJECTIVES:
+            return f"{words[-1]} {name}"
+    return name
+
+
+def _find_substances(lowered: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    """(start, end) of substance names in text[lo:hi], on word starts."""
+    low = lowered[lo:hi]
+    return [(lo + m.start(), lo + m.end()) for m in _SUBSTANCE.finditer(low)
+            if not (m.start() and low[m.start() - 1].isalpha())]
 
 
 def _excluded(text: str, start: int, end: int, unit: str) -> bool:
     before = text[max(0, start - 40) : start]
-    if _POTENCY.search(before):
+    if any(cue in before for cue in _POTENCY_CUES) and _POTENCY.search(before):
         return True
     return unit == "mL" and bool(_FLUID.match(text, end))
 
 
 def find_doses(text: str, units: Sequence[int] | None = None,
-               counted: Sequence[int] | None = None) -> list[Dose]:
+               counted: Sequence[int] | None = None,
+               substances: Sequence[tuple[int, int]] | None = None) -> list[Dose]:
     """Every dose in ``text`` (title and abstract joined), in text order.
 
-    ``units`` / ``counted``: where unit words stand (from the extractor's automaton pass);
-    the regexes then only look at a short window around each, instead of the whole text.
+    ``units`` / ``counted``: where unit words stand, ``substances``: (start, end) of substance
+    names, all from the extractor's automaton pass; the regexes then only look at a few
+    short spots, instead of the whole text.
     """
     found: list[tuple[int, Dose]] = []
     seen: set[int] = set()
-    for m in _windows(_AMOUNT, text, units, 45, 30):
+    cache: _Cache = {}
+    if substances is not None:
+        cache[-1] = ("", list(substances))
+    low = text.lower()  # the patterns are lower case: IGNORECASE is slower
+    if len(low) != len(text):  # a rare character whose lower case is longer
+        low = text
+    for m in _windows(_AMOUNT, low, units, 45, True):
         if m.start() not in seen:
             seen.add(m.start())
-            found.extend(_measured(text, m))
-    for m in _windows(_COUNT, text, counted, 40, 20):
+            found.extend(_measured(text, low, m, cache))
+    for m in _windows(_COUNT, low, counted, 40, False):
         if m.start() not in seen:
             seen.add(m.start())
-            found.extend(_counted(text, m))
+            found.extend(_counted(text, low, m, cache))
     found.sort(key=lambda pair: pair[0])
     return [dose for _, dose in found]
 
 
 def _windows(pattern: re.Pattern[str], text: str, anchors: Sequence[int] | None, before: int,
-             after: int) -> Iterator[re.Match[str]]:
+             digits: bool) -> Iterator[re.Match[str]]:
     """Matches of ``pattern`` whose unit stands at an anchor (all matches without anchors).
 
     With anchors, the pattern is only tried at the numbers among the few words before each
@@ -226,6 +272,15 @@ def _windows(pattern: re.Pattern[str], text: str, anchors: Sequence[int] | None,
         yield from pattern.finditer(text)
         return
     for p in anchors:
+        if digits:
+            if not (text[p - 1 : p].isdigit() or text[p - 2 : p - 1].isdigit()):
+                continue  # a unit word with no number just before it
+            single = _single_number(text, p)
+            if single is not None:  # the common "10 mg": no range or list before it
+                m = pattern.match(text, single)
+                if m and m.start("unit") - 1 <= p <= m.end("unit"):
+                    yield m
+                continue
         for start in reversed(number_starts(text, max(0, p - before), p, 8)):
             m = pattern.match(text, start)
             if m and m.start("unit") - 1 <= p <= m.end("unit"):
@@ -233,41 +288,63 @@ def _windows(pattern: re.Pattern[str], text: str, anchors: Sequence[int] | None,
                 break
 
 
-def _measured(text: str, m: re.Match[str]) -> list[tuple[int, Dose]]:
+def _single_number(text: str, p: int) -> int | None:
+    """Where the number just before a unit at ``p`` starts, when nothing before it makes it
+    part of a range or list ("1-5 g", "5, 10 and 20 mg/kg"): then one match attempt does."""
+    i = p - 1
+    if text[i] in " -":
+        i -= 1
+    while i > 0 and text[i - 1] in _NUMBER_CHARS:
+        i -= 1
+    before = text[max(0, i - 5) : i].rstrip()
+    if before.endswith(_JOINERS) or before[-1:].isdigit():
+        return None
+    return i
+
+
+def _measured(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tuple[int, Dose]]:
     unit = _UNITS[m.group("unit").lower()]
     if unit == "kg" or m.group("conc"):
         return []  # a body weight, a concentration or a composition, not a dose
     if m.group("kg"):
         unit += "/kg"
-    per, end = _per(text, m.end(), m.group("per"))
-    if _excluded(text, m.start(), m.end(), unit):
+    per, end = _per(low, m.end(), m.group("per"))
+    if _excluded(low, m.start(), m.end(), unit):
         return []
-    return _make(text, m.start(), m.end(), end, m.group("nums"), unit, per)
+    return _make(text, low, m.start(), m.end(), end, m.group("nums"), unit, per, cache)
 
 
-def _counted(text: str, m: re.Match[str]) -> list[tuple[int, Dose]]:
+def _counted(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tuple[int, Dose]]:
     nums = m.group("nums")
     if nums.lower() in ("a", "an"):
         return []
     unit = _COUNTED[m.group("unit").lower()]
-    per, end = _per(text, m.end(), None)
-    return _make(text, m.start(), m.end(), end, nums, unit, per)
+    per, end = _per(low, m.end(), None)
+    return _make(text, low, m.start(), m.end(), end, nums, unit, per, cache)
 
 
-def _make(text: str, start: int, unit_end: int, end: int, nums: str, unit: str,
-          per: str | None) -> list[tuple[int, Dose]]:
-    sentence = _sentence(text, start, end)
+def _make(text: str, low: str, start: int, unit_end: int, end: int, nums: str, unit: str,
+          per: str | None, cache: _Cache) -> list[tuple[int, Dose]]:
     sentence_start = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start)) + 1
-    substance = _substance(text, start, unit_end, sentence_start)
+    known = cache.get(sentence_start)
+    if known is None:
+        sentence = _sentence(text, start, end)
+        given = cache.get(-1)  # names found by the automaton, else look in the sentence
+        stop = sentence_start + len(sentence) + 2
+        names = ([span for span in given[1] if sentence_start <= span[0] < stop] if given
+                 else _find_substances(low, sentence_start, stop))
+        known = cache[sentence_start] = (sentence, names)
+    sentence, names = known
+    span = _substance(names, start, unit_end)
+    substance = _extract_adjective(text, *span) if span else None
     shown = text[start:end].strip()
-    if _BETWEEN.search(text, max(0, start - 9), start):
+    if _BETWEEN.search(low, max(0, start - 9), start):
         nums = re.sub(r"\s+and\s+", "-", nums)  # "between 1 and 5 g" is a range
     try:
         pairs = _numbers(nums)
     except ValueError:
         return []
-    return [(start, Dose(shown, low, high, unit, per, substance, sentence))
-            for low, high in pairs]
+    return [(start, Dose(shown, a, b, unit, per, substance, sentence)) for a, b in pairs]
 
 
 def kratom_g_per_day(doses: list[Dose]) -> tuple[float, float] | None:

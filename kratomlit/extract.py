@@ -19,7 +19,7 @@ import hashlib
 import math
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -28,8 +28,15 @@ from typing import Any
 import ahocorasick
 
 from kratomlit.classify import Evidence
-from kratomlit.doses import COUNTED_WORDS, UNIT_WORDS, Dose, find_doses, kratom_g_per_day
-from kratomlit.sample_size import PEOPLE_WORDS, sample_size
+from kratomlit.doses import (
+    COUNTED_WORDS,
+    SUBSTANCE_PHRASES,
+    UNIT_WORDS,
+    Dose,
+    find_doses,
+    kratom_g_per_day,
+)
+from kratomlit.sample_size import NUMBER_WORDS, PEOPLE_WORDS, sample_size
 
 DESIGNS: tuple[str, ...] = ("rct", "clinical", "observational", "case", "qualitative",
                             "systematic_review", "review", "animal", "in_vitro", "chemistry",
@@ -112,23 +119,46 @@ class Extraction:
 
 # An automaton value: characters that must not follow (word characters, or none for a
 # prefix), key length - 2, phrase label, ((design index, weight), ...), is a study cue.
-_Entry = tuple[frozenset[str], int, str, tuple[tuple[int, float], ...], bool, int]
+_Entry = tuple[frozenset[str], int, str, tuple[tuple[int, float], ...], bool, tuple[int, ...],
+               tuple[int, int] | None]
 # Anchor kinds (last entry field): spots the n and dose regexes look at, so that they need not
 # scan the whole text (one automaton pass is several times cheaper than one regex pass).
-_PEOPLE, _UNIT, _COUNTED = 1, 2, 4
+_PEOPLE, _UNIT, _COUNTED, _NUMBER_WORD = 1, 2, 4, 8
+
+
+def _substance_spans(keys: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """Per automaton key holding a substance name: where in the key the name stands."""
+    phrases = sorted((" " + p + " " for p in SUBSTANCE_PHRASES), key=len, reverse=True)
+    spans = {}
+    for key in keys:
+        padded = key + " "
+        for phrase in phrases:
+            at = padded.find(phrase)
+            if at >= 0:
+                spans[key] = (at, at + len(phrase) - 2)
+                break
+    return spans
+
+
+def _slots(kinds: int) -> tuple[int, ...]:
+    """Anchor kind bits as list slots: people 0, unit 1, counted 2, number word 3."""
+    return tuple(slot for slot, kind in enumerate((_PEOPLE, _UNIT, _COUNTED, _NUMBER_WORD))
+                 if kinds & kind)
 
 
 def _anchor_keys() -> dict[str, int]:
     """Automaton keys for people nouns, "N"/"total", unit words and counted units."""
     kinds: dict[str, int] = {}
     for words, kind in ((PEOPLE_WORDS + ("n", "total"), _PEOPLE), (UNIT_WORDS, _UNIT),
-                        (COUNTED_WORDS, _COUNTED)):
+                        (COUNTED_WORDS, _COUNTED), (NUMBER_WORDS, _NUMBER_WORD)):
         for word in words:
-            for key in _keys(word) if kind == _PEOPLE else {" " + word}:
+            for key in _keys(word) if kind == _PEOPLE else {" " + word.lower()}:
                 kinds[key] = kinds.get(key, 0) | kind
             if kind == _UNIT:  # "5mg": the unit right after a digit
                 for digit in "0123456789":
                     kinds[digit + word] = kinds.get(digit + word, 0) | kind
+    for phrase in SUBSTANCE_PHRASES:  # found for their spans (_substance_spans), no kind
+        kinds.setdefault(" " + phrase, 0)
     return kinds
 
 
@@ -227,6 +257,7 @@ class Extractor:
                 w = self._number(f"{design}.title.{phrase!r}", weight)
                 self._add(keys, phrase, index + len(DESIGNS), w)
         anchors = _anchor_keys()
+        substance_spans = _substance_spans(keys.keys() | anchors.keys())
         for key in keys:  # a phrase holding an anchor word ("kratom users", "mg kg") is one
             for word in key.split():
                 anchors[key] = anchors.get(key, 0) | anchors.get(" " + word, 0)
@@ -234,7 +265,8 @@ class Extractor:
         for key in keys.keys() | anchors.keys():
             label, weights, cue, prefix = keys.get(key, (key.strip(), {}, False, False))
             entry: _Entry = (_NOTHING if prefix else _WORD, len(key) - 2, label,
-                             tuple(sorted(weights.items())), cue, anchors.get(key, 0))
+                             tuple(sorted(weights.items())), cue, _slots(anchors.get(key, 0)),
+                             substance_spans.get(key))
             automaton.add_word(key, entry)
         automaton.make_automaton()
         return automaton
@@ -256,7 +288,7 @@ class Extractor:
         title, abstract = title or "", abstract or ""
         text = f" {title}\n{abstract} "
         body = len(title) + 2
-        hits, bg_end, anchors = self._hits(text, body)
+        hits, bg_end, anchors, substances = self._hits(text, body)
         sums = [0.0] * len(DESIGNS)
         found: list[tuple[float, int, Any]] = []
         self._score_text(text, body, bg_end, hits, sums, found)
@@ -269,34 +301,36 @@ class Extractor:
         evidence = [_evidence(text, body, where)
                     for _, _, where in sorted((f for f in found if f[1] == index),
                                               key=lambda f: -f[0])[:_MAX_EVIDENCE]]
-        n = self._n(design, text, body, bg_end, anchors[_PEOPLE])
-        doses = find_doses(text, anchors[_UNIT], anchors[_COUNTED])
+        n = self._n(design, text, body, bg_end, anchors[0], anchors[3])
+        doses = find_doses(text, anchors[1], anchors[2], substances)
         return Extraction(design, confidence, evidence, n, doses,
                           kratom_g_per_day(doses))
 
-    def _hits(self, text: str,
-              body: int) -> tuple[list[tuple[int, int, _Entry]], int, dict[int, list[int]]]:
-        """Every phrase hit (start, end, entry), where the abstract's background ends, and
-        the anchors for n and doses by kind."""
+    def _hits(self, text: str, body: int) -> tuple[list[tuple[int, int, _Entry]], int,
+                                                   list[list[int]], list[tuple[int, int]]]:
+        """Every phrase hit (start, end, entry), where the abstract's background ends, the
+        anchors for n and doses by kind, and the (start, end) of substance names."""
         m = _matchable(text)
         hits = []
         bg_end = -1
-        anchors: dict[int, list[int]] = {_PEOPLE: [], _UNIT: [], _COUNTED: []}
+        anchors: list[list[int]] = [[], [], [], []]  # by slot: _SLOT_OF[kind]
+        substances: list[tuple[int, int]] = []
         for end, entry in self._automaton.iter_long(m):
             if m[end + 1] in entry[0]:
                 continue
             start = end - entry[1]
-            if entry[5]:
-                for kind in (_PEOPLE, _UNIT, _COUNTED):
-                    if entry[5] & kind:
-                        anchors[kind].append(start)
-            hits.append((start, end, entry))
+            if entry[6]:
+                substances.append((start + entry[6][0], start + entry[6][1]))
+            for slot in entry[5]:
+                anchors[slot].append(start)
+            if entry[3] or entry[4]:
+                hits.append((start, end, entry))
             if entry[4] and bg_end < 0 and start >= body:
                 bg_end = max(text.rfind(". ", body, start) + 2, body)
         if bg_end < 0:
             first = text.find(". ", body)
             bg_end = body if first < 0 or not text[first + 2:].strip() else first + 2
-        return hits, bg_end, anchors
+        return hits, bg_end, anchors, substances
 
     def _score_text(self, text: str, body: int, bg_end: int,
                     hits: list[tuple[int, int, _Entry]], sums: list[float],
@@ -355,10 +389,11 @@ class Extractor:
         return DESIGNS[order[0]], round(min(0.99, strength * (0.5 + 0.5 * margin)), 2)
 
     @staticmethod
-    def _n(design: str, text: str, body: int, bg_end: int, anchors: list[int]) -> int | None:
+    def _n(design: str, text: str, body: int, bg_end: int, anchors: list[int],
+           words: list[int]) -> int | None:
         if design not in HUMAN_DESIGNS:
             return None
-        count = sample_size(text, body, bg_end, anchors)
+        count = sample_size(text, body, bg_end, anchors, words)
         if design == "case":
             return count.value if count is not None and count.value <= 20 else 1
         return count.value if count is not None else None

@@ -12,6 +12,7 @@ needs a people noun after it, an "N =" before it, or "a total of".
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ _CANDIDATE = re.compile(
     rf"(?P<noun>\s+(?:[\w'’‐–-]+\s+){{0,4}}?(?:{_PEOPLE})\b)?)",
     re.IGNORECASE,
 )
+NUMBER_WORDS = tuple(_WORDS)
 # People nouns as plain words, for the extractor's automaton (anchors for the regex).
 PEOPLE_WORDS = tuple(w.rstrip("?").replace("-", " ")
                      for w in re.sub(r"s\?", "|s", _PEOPLE).replace("||", "|").split("|")
@@ -90,14 +92,16 @@ def _value(token: str) -> int:
 
 
 def candidates(text: str, body_start: int, background_end: int,
-               anchors: Sequence[int] | None = None) -> list[Count]:
+               anchors: Sequence[int] | None = None,
+               words: Sequence[int] | None = None) -> list[Count]:
     """Every count of people in ``text`` with its score (higher = more likely the sample).
 
     ``anchors`` (positions of people nouns, "N" and "total", from the extractor's one
     automaton pass) limit the regex to a few short spots; without them the whole text is
-    scanned, which is several times slower.
+    scanned, which is several times slower. ``words``: where number words stand (sorted),
+    so that a noun with neither digits nor number words before it is passed over.
     """
-    starts = _starts(text, anchors) if anchors is not None else None
+    starts = _starts(text, anchors, words) if anchors is not None else None
     out = []
     matches = (_CANDIDATE.finditer(text) if starts is None else
                filter(None, (_CANDIDATE.match(text, s) for s in starts)))
@@ -109,7 +113,15 @@ def candidates(text: str, body_start: int, background_end: int,
     return out
 
 
-def _starts(text: str, anchors: Sequence[int]) -> list[int]:
+def _has_word_number(text: str, p: int, words: Sequence[int] | None) -> bool:
+    """Whether a number word ("one" ... "ninety") stands in the 60 characters before p."""
+    if words is None:
+        return True
+    i = bisect_left(words, p - 60)
+    return i < len(words) and words[i] < p
+
+
+def _starts(text: str, anchors: Sequence[int], words: Sequence[int] | None = None) -> list[int]:
     """Where a count may start: an "N =" anchor itself, a number just after "total", or any
     number among the few words before a people noun (the regex then checks the whole)."""
     starts: set[int] = set()
@@ -120,7 +132,7 @@ def _starts(text: str, anchors: Sequence[int]) -> list[int]:
             digit = _DIGIT.search(text, p, p + 30)
             if digit:
                 starts.add(digit.start())
-        else:
+        elif _DIGIT.search(text, max(0, p - 60), p) or _has_word_number(text, p, words):
             starts.update(number_starts(text, max(0, p - 60), p, 6))
     return sorted(starts)
 
@@ -189,10 +201,11 @@ def _score(text: str, m: re.Match[str], body_start: int, background_end: int,
 
 
 def sample_size(text: str, body_start: int, background_end: int,
-                anchors: Sequence[int] | None = None) -> Count | None:
+                anchors: Sequence[int] | None = None,
+                words: Sequence[int] | None = None) -> Count | None:
     """The best-scoring count of people, or None when the abstract gives none."""
     best: Count | None = None
-    for count in candidates(text, body_start, background_end, anchors):
+    for count in candidates(text, body_start, background_end, anchors, words):
         if count.score > 0 and (best is None or count.score > best.score):
             best = count
     return best

@@ -103,3 +103,13 @@ def test_extract_carries_doses_and_grams() -> None:
                      "chewers used 5–10 g of kratom per day.")
     assert result.kratom_g_per_day == (5.0, 10.0)
     assert {d.unit for d in result.doses} == {"glass", "g"}
+
+
+@pytest.mark.parametrize(("text", "gold"), CASES)
+def test_extractor_path_agrees_with_full_scan(text: str, gold: list[Gold]) -> None:
+    # extract() looks only where its automaton saw units and substance names; a plain
+    # find_doses() scans the whole text: both must give the same doses.
+    def seen(doses: list[Dose]) -> list[tuple[object, ...]]:
+        return [(d.low, d.high, d.unit, d.per, d.substance, d.text) for d in doses]
+
+    assert seen(extract("Doses", text).doses) == seen(find_doses(text))
