@@ -49,6 +49,9 @@ _NOTHING: frozenset[str] = frozenset()
 _STANDINS = (("µ", "u"), ("μ", "u"), ("\u2010", "-"), ("\u2011", "-"), ("\u2013", "-"),
              ("\u2014", "-"), ("\u00a0", " "))
 _N = len(DESIGNS)
+_CASE_NOUNS = re.compile(r"\b(?:cases?|patients?|decedents?|deaths?|fatalities|individuals?|"
+                         r"subjects?|persons?|people|men|women|neonates?|infants?|newborns?)\b",
+                         re.IGNORECASE)
 # DESIGN.md: chemistry is work with no testing in cells, animals or people, so animal or in
 # vitro evidence above a bar wins over chemistry. (Animal over in vitro is left to the
 # weights: species names also stand in ex vivo work, "rat liver microsomes".)
@@ -394,8 +397,9 @@ class Extractor:
         if design not in HUMAN_DESIGNS:
             return None
         count = sample_size(text, body, bg_end, anchors, words)
-        if design == "case":
-            return count.value if count is not None and count.value <= 20 else 1
+        if design == "case":  # one patient unless the abstract counts its cases
+            return count.value if (count is not None and count.value <= 20 and
+                                   _CASE_NOUNS.search(count.text)) else 1
         return count.value if count is not None else None
 
 

@@ -32,16 +32,16 @@ _PEOPLE = (
     r"females?|children|infants?|neonates?|newborns?|mothers?|pharmacists?|physicians?|"
     r"villagers?|workers?|outpatients?|inpatients?|drivers?|samples?|records?|informants?|"
     r"interviewees?|autopsies|autopsy cases|clients?|residents?|smokers?|drinkers?|"
-    r"abusers?|addicts?|members?|visits?|admissions?|encounters?|reports?|PWUK|PWUD"
+    r"abusers?|addicts?|members?|visits?|admissions?|encounters?|reports?|pwuk|pwud"
 )
 _LEAD = r"(?P<lead>(?:a\s+)?total\s+(?:sample\s+)?of|total\s+sample\s*\(|sample\s+(?:size\s+)?of|" \
         r"sample\s+consisted\s+of|(?:we\s+)?(?:surveyed|recruited|enrolled|interviewed)|" \
         r"included|comprised|among|out\s+of)?\s*"
 _CANDIDATE = re.compile(
-    rf"(?:\b(?P<eq>[Nn])\s*=\s*(?P<eqnum>\d{{1,3}}(?:,\d{{3}})+|\d+)(?![\d.])"
+    rf"(?:\b(?P<eq>n)\s*=\s*(?P<eqnum>\d{{1,3}}(?:,\d{{3}})+|\d+)(?![\d.])"
     rf"|\b{_LEAD}(?<![\w.\-])(?P<num>{_NUMBER})(?![\w.%]|-\w|\s*%|,\d)"
+    rf"(?:\s+and\s+(?P<num2>\d{{1,3}}(?:,\d{{3}})+|\d+)(?![\w.%]))?"  # "196 and 330 users"
     rf"(?P<noun>\s+(?:[\w'’‐–-]+\s+){{0,4}}?(?:{_PEOPLE})\b)?)",
-    re.IGNORECASE,
 )
 NUMBER_WORDS = tuple(_WORDS)
 # People nouns as plain words, for the extractor's automaton (anchors for the regex).
@@ -52,13 +52,12 @@ _AFTER_GOOD = re.compile(
     r"\s*(?:\([^)]*\)\s*)?(?:were|was|had)?\s*(?:recruited|enrolled|included|surveyed|"
     r"interviewed|analy[sz]ed|identified|completed|participated|responded|reported|"
     r"met\b|took part)",
-    re.IGNORECASE,
 )
 # counts of things, not people: "n = 42 websites", "a total of 500 videos" (lower-cased text)
 _THINGS = re.compile(r"\b(?:websites?|sites|vendors?|posts?|videos?|comments?|threads?|"
                      r"articles?|studies|products?|tweets?|pages?|items?|publications?|"
                      r"papers?)\b")
-_AFTER_SUBGROUP = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*%|\s*\(\s*\d+(?:\.\d+)?\)", re.IGNORECASE)
+_AFTER_SUBGROUP = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*%|\s*\(\s*\d+(?:\.\d+)?\)")
 # what may stand before a count of people ("a total of 215 ..."), lower case, one space
 _LEADS = ("a total of", "total of", "total sample of", "total sample (", "sample of",
           "sample size of", "sample consisted of", "surveyed", "recruited", "enrolled",
@@ -67,6 +66,7 @@ _LEADS = ("a total of", "total of", "total sample of", "total sample (", "sample
 _BAD_BEFORE = ("aged", "age", "ages", "mean", "median", "±", "p <", "p =", "p >", "p<", "p=",
                "of the")
 _DIGIT = re.compile(r"\d")
+_PART_OF = re.compile(r"\bof\s+(?:the\s+)?(?:\d|(?:" + _WORD_ALT + r")\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -103,21 +103,24 @@ def candidates(text: str, body_start: int, background_end: int,
     """
     starts = _starts(text, anchors, words) if anchors is not None else None
     out = []
-    matches = (_CANDIDATE.finditer(text) if starts is None else
-               filter(None, (_CANDIDATE.match(text, s) for s in starts)))
+    low = text.lower()  # the patterns are lower case: IGNORECASE is slower
+    if len(low) != len(text):  # a rare character whose lower case is longer
+        low = text
+    matches = (_CANDIDATE.finditer(low) if starts is None else
+               filter(None, (_CANDIDATE.match(low, s) for s in starts)))
     for m in matches:
         lead = _lead_before(text, m.start()) if starts is not None else None
-        count = _score(text, m, body_start, background_end, lead)
+        count = _score(text, low, m, body_start, background_end, lead)
         if count is not None:
             out.append(count)
     return out
 
 
 def _has_word_number(text: str, p: int, words: Sequence[int] | None) -> bool:
-    """Whether a number word ("one" ... "ninety") stands in the 60 characters before p."""
+    """Whether a number word ("one" ... "ninety") stands in the 45 characters before p."""
     if words is None:
         return True
-    i = bisect_left(words, p - 60)
+    i = bisect_left(words, p - 45)
     return i < len(words) and words[i] < p
 
 
@@ -132,8 +135,8 @@ def _starts(text: str, anchors: Sequence[int], words: Sequence[int] | None = Non
             digit = _DIGIT.search(text, p, p + 30)
             if digit:
                 starts.add(digit.start())
-        elif _DIGIT.search(text, max(0, p - 60), p) or _has_word_number(text, p, words):
-            starts.update(number_starts(text, max(0, p - 60), p, 6))
+        elif _DIGIT.search(text, max(0, p - 45), p) or _has_word_number(text, p, words):
+            starts.update(number_starts(text, max(0, p - 45), p, 5))
     return sorted(starts)
 
 
@@ -169,10 +172,21 @@ def _things_after(text: str, end: int) -> bool:
     return bool(_THINGS.search(window, 0, stop))
 
 
-def _score(text: str, m: re.Match[str], body_start: int, background_end: int,
+def _bad_before(text: str, start: int) -> bool:
+    """An age, mean, p-value or part of a whole stands just before the number."""
+    words = text[max(0, start - 25) : start].lower().split()
+    tail = " ".join(words[-3:])
+    if not tail.endswith(_BAD_BEFORE):
+        return False
+    # "five of the 10 participants": the 10 is the whole, so keep it
+    return not (tail.endswith("of the") and len(words) >= 3 and
+                (words[-3][:1].isdigit() or words[-3] in _WORDS))
+
+
+def _score(text: str, low: str, m: re.Match[str], body_start: int, background_end: int,
            lead: str | None) -> Count | None:
     if m.group("eq"):
-        value, score = _value(m.group("eqnum")), 3.0 if m.group("eq") == "N" else 1.5
+        value, score = _value(m.group("eqnum")), 3.0 if text[m.start("eq")] == "N" else 1.5
         if "%" in text[max(0, m.start() - 5) : m.start()]:
             score -= 1.5  # "4.6% (n = 162)": a subgroup's count
     else:
@@ -182,16 +196,15 @@ def _score(text: str, m: re.Match[str], body_start: int, background_end: int,
             return None
         if token.isdigit() and 1900 <= int(token) <= 2035 and not lead:
             return None  # a year
-        before = " ".join(text[max(0, m.start("num") - 12) : m.start("num")].lower().split())
-        if before.endswith(_BAD_BEFORE):
-            return None
-        value = _value(token)
+        if _bad_before(text, m.start("num")) or _PART_OF.search(noun or ""):
+            return None  # an age, a mean ...; or "five of the 10 participants": take the 10
+        value = _value(token) + (_value(m.group("num2")) if m.group("num2") else 0)
         score = 2.0 + (2.0 if lead and "total" in lead.lower() else 0.5 if lead else 0.0)
-        if _AFTER_GOOD.match(text, m.end()):
+        if _AFTER_GOOD.match(low, m.end()):
             score += 1.0
     if value == 0 or _things_after(text, m.end()):
         return None
-    if _AFTER_SUBGROUP.match(text, m.end()):
+    if _AFTER_SUBGROUP.match(low, m.end()):
         score -= 1.5
     if m.start() < body_start:
         score += 0.5  # the title names the sample ("... from ten cases")

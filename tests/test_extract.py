@@ -158,6 +158,10 @@ def test_human_part_and_animal_part_take_chemistry_away() -> None:
     ("One hundred and six patients were enrolled in this cross-sectional survey.", 106),
     # doses and concentrations are not people
     ("In this survey, users took 4 g per day and blood levels were 20 ng/mL.", None),
+    # two groups named together are one sample
+    ("The samples comprised 196 and 330 kratom users from two provinces.", 526),
+    # "five of the 40 participants" is a part; the 40 is the sample
+    ("Five of the 40 participants reported withdrawal in this survey.", 40),
 ])
 def test_n_traps(abstract: str, n: int | None) -> None:
     result = extract("Kratom use: a cross-sectional survey", abstract)
@@ -169,6 +173,13 @@ def test_no_n_for_designs_without_people() -> None:
     # 40 rats are animals, not people: DESIGN.md gives n only for human designs
     result = extract("Mitragynine in rats", "A total of 40 rats received mitragynine 10 mg/kg.")
     assert result.design == "animal" and result.n is None
+
+
+def test_case_report_counts_patients_not_relatives() -> None:
+    result = extract("Kratom-induced liver failure: a case report",
+                     "We report a 38-year-old mother of two children who presented with "
+                     "jaundice after daily kratom use.")
+    assert result.design == "case" and result.n == 1
 
 
 def test_case_series_counts_its_cases() -> None:
