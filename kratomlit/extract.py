@@ -356,12 +356,13 @@ class Extractor:
                 mult, source = bg_mult, ""
             else:
                 mult, source = body_mult, "abstract"
-            for index, weight in weights:
-                if index >= _N:  # a title-only weight
+            for slot, weight in weights:
+                index = slot
+                if slot >= _N:  # a title-only weight
                     if start >= body:
                         continue
                     index -= _N
-                key = (entry[2], index)
+                key = (entry[2], slot)
                 if key in seen:
                     sums[index] += weight * mult * repeat
                     continue
