@@ -49,9 +49,6 @@ _NOTHING: frozenset[str] = frozenset()
 _STANDINS = (("µ", "u"), ("μ", "u"), ("\u2010", "-"), ("\u2011", "-"), ("\u2013", "-"),
              ("\u2014", "-"), ("\u00a0", " "))
 _N = len(DESIGNS)
-_CASE_NOUNS = re.compile(r"\b(?:cases?|patients?|decedents?|deaths?|fatalities|individuals?|"
-                         r"subjects?|persons?|people|men|women|neonates?|infants?|newborns?)\b",
-                         re.IGNORECASE)
 # DESIGN.md: chemistry is work with no testing in cells, animals or people, so animal or in
 # vitro evidence above a bar wins over chemistry. (Animal over in vitro is left to the
 # weights: species names also stand in ex vivo work, "rat liver microsomes".)
@@ -264,9 +261,13 @@ class Extractor:
         for key in keys:  # a phrase holding an anchor word ("kratom users", "mg kg") is one
             for word in key.split():
                 anchors[key] = anchors.get(key, 0) | anchors.get(" " + word, 0)
+        cues_at_start = tuple(k + " " for k, v in keys.items() if v[2])
         automaton = ahocorasick.Automaton()
         for key in keys.keys() | anchors.keys():
             label, weights, cue, prefix = keys.get(key, (key.strip(), {}, False, False))
+            # a longer phrase that starts with a cue ("we present") is a cue too: the
+            # automaton reports only the longest match
+            cue = cue or key.startswith(cues_at_start)
             entry: _Entry = (_NOTHING if prefix else _WORD, len(key) - 2, label,
                              tuple(sorted(weights.items())), cue, _slots(anchors.get(key, 0)),
                              substance_spans.get(key))
@@ -400,7 +401,7 @@ class Extractor:
         count = sample_size(text, body, bg_end, anchors, words)
         if design == "case":  # one patient unless the abstract counts its cases
             return count.value if (count is not None and count.value <= 20 and
-                                   _CASE_NOUNS.search(count.text)) else 1
+                                    not text[:count.start].rstrip().endswith(" of")) else 1
         return count.value if count is not None else None
 
 

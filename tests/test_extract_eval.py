@@ -27,7 +27,7 @@ def test_holdout_split_floors(shared: Path) -> None:
     report = evaluate(items)
     assert report.records == 88
     assert report.design_accuracy >= 0.86
-    assert report.n_exact >= 0.72
+    assert report.n_exact >= 0.72  # measured 0.75
 
 
 def test_report_on_hand_made_gold() -> None:
