@@ -43,12 +43,15 @@ _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
 _unit_alt = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
 _count_alt = "|".join(sorted(_COUNTED, key=len, reverse=True))
 _word_alt = "|".join(k for k in _WORD_NUMBERS if len(k) > 2)
-_SEP = r"\s*(?:-|–|—|to|and|or)\s*"
+# Between two numbers of a range or list. Written so that every text has one reading: "1,000"
+# is a number (a list needs ", "), "and" is only a joiner; ambiguous joiners made the regex
+# backtrack exponentially on long number lists.
+_SEP = r"(?:\s*[-–—]\s*|\s+(?:to|and|or)\s+|,\s+(?:(?:and|or)\s+)?)"
 
 # A measured amount: number (or range, or list) + unit, the unit possibly repeated in a range.
 _AMOUNT = re.compile(
-    rf"(?<![\w.,\-/])(?P<nums>{_NUM}(?:\s*(?:{_unit_alt})?(?:{_SEP}|,\s*|,?\s+(?:and|or)\s+)"
-    rf"{_NUM})*)[\s-]?(?P<unit>{_unit_alt})(?P<kg>\s?/\s?kg\b)?"
+    rf"(?<![\w.,\-/])(?P<nums>{_NUM}(?:(?:\s?(?:{_unit_alt}))?{_SEP}{_NUM}){{0,12}})[\s-]?"
+    rf"(?P<unit>{_unit_alt})(?P<kg>\s?/\s?kg\b)?"
     rf"(?P<per>\s?/\s?(?:day|d|week|wk|dose|infusion|month|h|hr)\b)?"
     rf"(?P<conc>\s?/\s?(?:l|ml|dl|g|mg|m2|kg)\b)?(?![\w%])",
 )
@@ -154,7 +157,7 @@ def _value(token: str) -> float:
 
 def _numbers(nums: str) -> list[tuple[float, float]]:
     """(low, high) pairs: one range "1-5" or a list "5, 10 and 20"."""
-    parts = re.split(r",\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+", nums)
+    parts = re.split(r",\s+(?:and\s+|or\s+)?|\s+(?:and|or)\s+", nums)
     if len(parts) == 1:
         bounds = re.split(r"\s*(?:-|–|—|\bto\b)\s*", nums.strip())
         values = [_value(re.sub(r"[^\d.,\w]|[a-zµμ]+$", "", b, flags=re.I) or b)

@@ -113,3 +113,14 @@ def test_extractor_path_agrees_with_full_scan(text: str, gold: list[Gold]) -> No
         return [(d.low, d.high, d.unit, d.per, d.substance, d.text) for d in doses]
 
     assert seen(extract("Doses", text).doses) == seen(find_doses(text))
+
+
+def test_long_number_lists_do_not_backtrack() -> None:
+    # Ambiguous joiners once made the regex exponential in the list length (20 numbers took
+    # seconds, 40 would never finish); every text now has one reading.
+    numbers = ",".join(["100"] * 40)  # one number with thousands separators, no unit
+    assert find_doses(f"values {numbers} were seen") == []
+    listed = ", ".join(str(i) for i in range(1, 41))
+    doses = find_doses(f"Rats received {listed} mg/kg of mitragynine.")
+    assert [d.low for d in doses] == [float(i) for i in range(28, 41)]  # at most 13 in a list
+    assert find_doses("He took 1,000 mg per day.")[0].low == 1000.0
