@@ -58,9 +58,13 @@ _AMOUNT = re.compile(
 # A counted amount: "2 bottles", "three glasses", "1-2 capsules".
 _COUNT = re.compile(
     rf"(?<![\w.,\-/])(?P<nums>(?:{_NUM}|{_word_alt})(?:{_SEP}(?:{_NUM}|{_word_alt}))?)\s+"
-    rf"(?:[a-z]+\s+)?(?P<unit>{_count_alt})\b",
+    rf"(?:(?!(?:were|was|are|is|of|the|and|or|to|in|had|have|as)\s)[a-z]+\s+)?"
+    rf"(?P<unit>{_count_alt})\b",
 )
 _NUMBER_IN = re.compile(_NUM)
+_DAILY_BEFORE = re.compile(r"\bdaily\s+(?:[a-z]+\s+){0,2}(?:dose|doses|dosage|intake|"
+                           r"consumption|amount)\s+(?:of|was|were|is|averaged|ranged)\s+"
+                           r"(?:about\s+|approximately\s+|from\s+|between\s+)?$")
 _NUMBER_CHARS = frozenset("0123456789.,")
 _JOINERS = ("-", "–", "—", ",", " to", " and", " or", "between")
 _BETWEEN = re.compile(r"\bbetween\s+$")
@@ -312,6 +316,8 @@ def _measured(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tupl
     if m.group("kg"):
         unit += "/kg"
     per, end = _per(low, m.end(), m.group("per"))
+    if per is None and _DAILY_BEFORE.search(low, max(0, m.start() - 45), m.start()):
+        per = "day"  # "a daily mitragynine dose of 76-94 mg"
     if _excluded(low, m.start(), m.end(), unit):
         return []
     return _make(text, low, m.start(), m.end(), end, m.group("nums"), unit, per, cache)

@@ -150,7 +150,7 @@ def number_starts(text: str, lo: int, hi: int, last: int) -> list[int]:
     out = []
     for word in reversed(window.split()[-last:]):
         pos = window.rfind(word, 0, pos)
-        bare = word.lstrip("([")
+        bare = word.lstrip("([<>≤≥~≈")
         if bare and (bare[0].isdigit() or bare.lower().split("-")[0].rstrip(",;") in _WORDS):
             out.append(lo + pos + len(word) - len(bare))
     return out

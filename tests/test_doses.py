@@ -29,6 +29,11 @@ CASES: list[tuple[str, list[Gold]]] = [
     ("A 28-year-old woman drank 4 bottles of kratom juice daily and took 2 capsules at night.",
      [(4, 4, "bottle", True), (2, 2, "capsule", False)]),
     ("He swallowed three tablets of tramadol.", [(3, 3, "tablet", False)]),
+    # a daily amount stated before it, and a count after a comparison sign
+    ("Users had a daily mitragynine dose of 76-94 mg; heavy users drank >3 glasses daily.",
+     [(76, 94, "mg", True), (3, 3, "glass", True)]),
+    # a count of products is not an amount taken
+    ("Of 16 products, 5 were capsules and 11 were powders.", []),
     # ages, years, percentages, p-values: no doses
     ("A 45-year-old man with a 10-year history of use; 62% were male (p = 0.04) in 2019.", []),
     # concentrations, composition and potency values: no doses
