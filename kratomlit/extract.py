@@ -102,6 +102,11 @@ class Extraction:
             "kratom_g_per_day": list(self.kratom_g_per_day) if self.kratom_g_per_day else None,
         }
 
+    @property
+    def doses_text(self) -> str:
+        """The doses as flat tables show them (CSV/TSV/XLSX): their texts, "; "-joined."""
+        return "; ".join(dict.fromkeys(d.text for d in self.doses))
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Extraction:
         """Inverse of ``to_dict`` (e.g. reading a stored record back)."""

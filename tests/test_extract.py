@@ -199,6 +199,13 @@ def test_to_dict_is_json_and_round_trips() -> None:
     assert Extraction.from_dict(data) == result
 
 
+def test_doses_text_for_flat_tables() -> None:
+    result = extract("Mitragynine in rats", "Rats received 5, 10 and 20 mg/kg, then 3 g/day.")
+    # one list written once, even though it gives three doses
+    assert result.doses_text == "5, 10 and 20 mg/kg; 3 g/day"
+    assert extract("x", "no amounts here").doses_text == ""
+
+
 def test_empty_record() -> None:
     result = extract(None, None)
     assert result.design in DESIGNS and result.n is None and result.doses == []
