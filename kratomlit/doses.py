@@ -161,6 +161,10 @@ def _value(token: str) -> float:
 
 def _numbers(nums: str) -> list[tuple[float, float]]:
     """(low, high) pairs: one range "1-5" or a list "5, 10 and 20"."""
+    plain = nums.replace(",", "")
+    if plain.replace(".", "", 1).isdigit():  # the common case: one number
+        value = float(plain)
+        return [(value, value)]
     parts = re.split(r",\s+(?:and\s+|or\s+)?|\s+(?:and|or)\s+", nums)
     if len(parts) == 1:
         bounds = re.split(r"\s*(?:-|–|—|\bto\b)\s*", nums.strip())

@@ -101,7 +101,8 @@ def candidates(text: str, body_start: int, background_end: int,
     scanned, which is several times slower. ``words``: where number words stand (sorted),
     so that a noun with neither digits nor number words before it is passed over.
     """
-    starts = _starts(text, anchors, words) if anchors is not None else None
+    starts = (_starts(text, anchors, words, body_start, background_end)
+              if anchors is not None else None)
     out = []
     low = text.lower()  # the patterns are lower case: IGNORECASE is slower
     if len(low) != len(text):  # a rare character whose lower case is longer
@@ -124,11 +125,14 @@ def _has_word_number(text: str, p: int, words: Sequence[int] | None) -> bool:
     return i < len(words) and words[i] < p
 
 
-def _starts(text: str, anchors: Sequence[int], words: Sequence[int] | None = None) -> list[int]:
+def _starts(text: str, anchors: Sequence[int], words: Sequence[int] | None,
+            body_start: int, background_end: int) -> list[int]:
     """Where a count may start: an "N =" anchor itself, a number just after "total", or any
     number among the few words before a people noun (the regex then checks the whole)."""
     starts: set[int] = set()
     for p in anchors:
+        if body_start <= p < background_end:
+            continue  # background counts are other studies' (scored -2.5 anyway)
         if text[p] in "Nn" and text[p + 1 : p + 2] in (" ", "="):
             starts.add(p)
         elif text[p] in "Tt":  # "total": "a total of 215 ...", "total sample (18,457)"
