@@ -357,7 +357,16 @@ def _make(text: str, low: str, start: int, unit_end: int, end: int, nums: str, u
         pairs = _numbers(nums)
     except ValueError:
         return []
-    return [(start, Dose(shown, a, b, unit, per, substance, sentence)) for a, b in pairs]
+    out = []
+    for low_value, high_value in pairs:
+        dose = _new(Dose)  # Dose(...) minus the frozen-dataclass __init__ cost
+        dose.__dict__.update(text=shown, low=low_value, high=high_value, unit=unit, per=per,
+                             substance=substance, sentence=sentence)
+        out.append((start, dose))
+    return out
+
+
+_new = object.__new__
 
 
 def kratom_g_per_day(doses: list[Dose]) -> tuple[float, float] | None:

@@ -312,8 +312,11 @@ class Extractor:
                                               key=lambda f: -f[0])[:_MAX_EVIDENCE]]
         n = self._n(design, text, body, bg_end, anchors[0], anchors[3])
         doses = find_doses(text, anchors[1], anchors[2], substances)
-        return Extraction(design, confidence, evidence, n, doses,
-                          kratom_g_per_day(doses))
+        result = _new(Extraction)  # Extraction(...) minus the frozen-dataclass __init__ cost
+        result.__dict__.update(design=design, design_confidence=confidence,
+                               design_evidence=evidence, n=n, doses=doses,
+                               kratom_g_per_day=kratom_g_per_day(doses))
+        return result
 
     def _hits(self, text: str, body: int) -> tuple[list[tuple[int, int, _Entry]], int,
                                                    list[list[int]], list[tuple[int, int]]]:
@@ -429,7 +432,10 @@ def _evidence(text: str, body: int, where: Any) -> Evidence:
     if isinstance(where, Evidence):
         return where
     start, end, source = where
-    return Evidence(text[start:end + 1], _sentence(text, start, body), source)
+    shown = _new(Evidence)  # Evidence(...) minus the frozen-dataclass __init__ cost
+    shown.__dict__.update(phrase=text[start:end + 1], sentence=_sentence(text, start, body),
+                          source=source)
+    return shown
 
 
 def _sentence(text: str, start: int, body: int) -> str:
@@ -438,6 +444,9 @@ def _sentence(text: str, start: int, body: int) -> str:
     left = text.rfind(". ", lo, start)
     right = text.find(". ", start, hi)
     return text[lo if left < 0 else left + 2 : hi if right < 0 else right + 1].strip()
+
+
+_new = object.__new__
 
 
 def default_lexicon_path() -> Path:
