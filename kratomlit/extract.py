@@ -50,9 +50,12 @@ _STANDINS = (("µ", "u"), ("μ", "u"), ("\u2010", "-"), ("\u2011", "-"), ("\u201
              ("\u2014", "-"), ("\u00a0", " "))
 _N = len(DESIGNS)
 # DESIGN.md: chemistry is work with no testing in cells, animals or people, so animal or in
-# vitro evidence above a bar wins over chemistry. (Animal over in vitro is left to the
-# weights: species names also stand in ex vivo work, "rat liver microsomes".)
-_PRECEDENCE = ((("animal",), ("chemistry",)), (("in_vitro",), ("chemistry",)))
+# vitro evidence above a bar wins over chemistry; human dosing (rct, clinical) above the bar
+# wins over chemistry, animal and in vitro ("human data beats animal data"). (Animal over in
+# vitro is left to the weights: species names also stand in ex vivo work, "rat liver
+# microsomes".)
+_PRECEDENCE = ((("rct", "clinical"), ("chemistry", "animal", "in_vitro")),
+               (("animal",), ("chemistry",)), (("in_vitro",), ("chemistry",)))
 
 
 class DesignLexiconError(Exception):
@@ -414,8 +417,8 @@ class Extractor:
 
 
 def _precedence(sums: list[float], bar: float) -> list[float]:
-    """Lift a design that DESIGN.md ranks first (animal or in vitro over chemistry) above
-    the winner it outranks, when its own evidence reaches ``bar``."""
+    """Lift a design that DESIGN.md ranks first (human dosing over the rest, animal or in
+    vitro over chemistry) above the winner it outranks, when its own sum reaches ``bar``."""
     best = max(range(_N), key=sums.__getitem__)
     for higher, lower in _PRECEDENCE:
         for name in higher:
