@@ -129,6 +129,8 @@ def test_publication_type_decides_when_text_is_silent() -> None:
     (["Review"], "publication_types", "review"),
     (["Animals", "Rats"], "mesh", "animal"),
     (["In Vitro Techniques", "Microsomes, Liver/metabolism"], "mesh", "in_vitro"),
+    (["Journal Article", "Randomized Controlled Trial, Veterinary"], "publication_types",
+     "animal"),
 ])
 def test_pubmed_headings_steer_the_design(headings: list[str], kind: str, design: str) -> None:
     title, abstract = "Mitragynine", "Mitragynine was studied and effects were observed."
@@ -215,6 +217,12 @@ def test_doses_text_for_flat_tables() -> None:
     # one list written once, even though it gives three doses
     assert result.doses_text == "5, 10 and 20 mg/kg; 3 g/day"
     assert extract("x", "no amounts here").doses_text == ""
+
+
+def test_keywords_are_accepted_and_do_not_change_the_design() -> None:
+    # keywords are part of the call for symmetry with classify(); they are not scored
+    title, abstract = ABSTRACTS["animal"][:2]
+    assert extract(title, abstract, keywords=["systematic review"]).design == "animal"
 
 
 def test_empty_record() -> None:
