@@ -1,0 +1,386 @@
+"""Amounts of a substance taken or given ("3 g per day", "1–5 g", "10 mg/kg i.p.").
+
+Why regexes and not the automaton: an amount is a number pattern followed by a unit, and
+what decides it is the few characters around it (a "/mL" after the unit makes it a
+concentration, an "IC50 =" before it a potency). One precompiled pattern finds every
+number + unit in a single pass; only its few hits are looked at in Python.
+
+Rules (issue 13): ``low``/``high`` are equal for a single amount, a range "1–5 g" gives 1 and
+5, a list "5, 10 and 20 mg/kg" gives one dose per number. Units are normalised to ``g``,
+``mg``, ``ug``, ``mg/kg``, ``mL`` and counted units in the singular (``bottle``, ``glass``,
+``tablet``, ``capsule``, ``cup``, ``pill``). ``per`` is ``day`` for daily amounts, the stated
+period otherwise ("per week", "per infusion"), and None for a single dose or a per-dose amount
+("2 g three times a day"). Concentrations (ng/mL, mg/L, µM, nM, mg/g), percentages and
+Ki/IC50/ED50/LD50 values are not doses; numbers inside names ("7-hydroxymitragynine") are not
+numbers at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kratomlit.sample_size import number_starts
+
+_NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
+_UNITS: dict[str, str] = {
+    "g": "g", "gm": "g", "gms": "g", "gram": "g", "grams": "g", "mg": "mg", "milligram": "mg",
+    "milligrams": "mg", "µg": "ug", "μg": "ug", "ug": "ug", "mcg": "ug", "microgram": "ug",
+    "micrograms": "ug", "ml": "mL", "mls": "mL", "milliliter": "mL", "milliliters": "mL",
+    "millilitre": "mL", "millilitres": "mL", "kg": "kg",
+}
+_COUNTED: dict[str, str] = {
+    "bottle": "bottle", "bottles": "bottle", "glass": "glass", "glasses": "glass",
+    "tablet": "tablet", "tablets": "tablet", "capsule": "capsule", "capsules": "capsule",
+    "cup": "cup", "cups": "cup", "pill": "pill", "pills": "pill", "packet": "packet",
+    "packets": "packet", "teaspoon": "teaspoon", "teaspoons": "teaspoon",
+    "tablespoon": "tablespoon", "tablespoons": "tablespoon",
+}
+_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10, "a": 1, "an": 1, "half": 0.5}
+_unit_alt = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
+_count_alt = "|".join(sorted(_COUNTED, key=len, reverse=True))
+_word_alt = "|".join(k for k in _WORD_NUMBERS if len(k) > 2)
+# Between two numbers of a range or list. Written so that every text has one reading: "1,000"
+# is a number (a list needs ", "), "and" is only a joiner; ambiguous joiners made the regex
+# backtrack exponentially on long number lists.
+_SEP = r"(?:\s*[-–—]\s*|\s+(?:to|and|or)\s+|,\s+(?:(?:and|or)\s+)?)"
+
+# A measured amount: number (or range, or list) + unit, the unit possibly repeated in a range.
+_AMOUNT = re.compile(
+    rf"(?<![\w.,\-/])(?P<nums>{_NUM}(?:(?:\s?(?:{_unit_alt}))?{_SEP}{_NUM}){{0,12}})[\s-]?"
+    rf"(?P<unit>{_unit_alt})(?P<kg>\s?/\s?kg\b)?"
+    rf"(?P<per>\s?/\s?(?:day|d|week|wk|dose|infusion|month|h|hr)\b)?"
+    rf"(?P<conc>\s?/\s?(?:l|ml|dl|g|mg|m2|kg)\b)?(?![\w%])",
+)
+# A counted amount: "2 bottles", "three glasses", "1-2 capsules".
+_COUNT = re.compile(
+    rf"(?<![\w.,\-/])(?P<nums>(?:{_NUM}|{_word_alt})(?:{_SEP}(?:{_NUM}|{_word_alt}))?)\s+"
+    rf"(?:(?!(?:were|was|are|is|of|the|and|or|to|in|had|have|as)\s)[a-z]+\s+)?"
+    rf"(?P<unit>{_count_alt})\b",
+)
+_NUMBER_IN = re.compile(_NUM)
+_DAILY_BEFORE = re.compile(r"\bdaily\s+(?:[a-z]+\s+){0,2}(?:dose|doses|dosage|intake|"
+                           r"consumption|amount)\s+(?:of|was|were|is|averaged|ranged)\s+"
+                           r"(?:about\s+|approximately\s+|from\s+|between\s+)?$")
+_NUMBER_CHARS = frozenset("0123456789.,")
+_JOINERS = ("-", "–", "—", ",", " to", " and", " or", "between")
+_BETWEEN = re.compile(r"\bbetween\s+$")
+_PER_AFTER = re.compile(
+    r"\s*(?:(?P<times>(?:once|twice|thrice|\w+\s+times?)\s+(?:a|per|each)\s+day|"
+    r"(?:once|twice|thrice|\w+\s+times?)\s+daily|(?:q|b|t)\.?i\.?d\.?\b)|"
+    r"(?P<day>(?:per|a|each|every|/)\s*day\b|daily\b|/d\b|a\s+day\b)|"
+    r"(?:per|a|each|every|/)\s*(?P<other>week|month|infusion|dose|session|hour)s?\b|"
+    r"(?P<weekly>weekly|monthly)\b)",
+)
+# a daily amount stated after the substance: "3 bottles of kratom juice daily"
+_PER_LATE = re.compile(
+    r"\s*of\s+(?:[\w()-]+\s+){0,3}?(?:(?P<times>(?:once|twice|thrice|\w+\s+times?)\s+"
+    r"(?:a|per|each)\s+day|(?:once|twice|thrice|\w+\s+times?)\s+daily)|"
+    r"(?P<day>(?:per|a|each|every)\s+day\b|daily\b)|(?:per|a|each|every)\s+"
+    r"(?P<other>week|month|infusion)\b|(?P<weekly>weekly|monthly)\b)",
+)
+_POTENCY = re.compile(
+    r"(?:\b(?:ki|kd|ic50|ec50|ed50|ld50|td50|cmax|auc|lod|loq|ic₅₀|ed₅₀|emax|"
+    r"concentrations?|levels?|limit of (?:detection|quantification)|contained|content|"
+    r"containing|yield(?:ed)?)\b)[^.;()]{0,25}$",
+)
+_FLUID = re.compile(r"\s*(?:of\s+)?(?:whole\s+)?(?:blood|urine|plasma|serum|samples?|"
+                    r"methanol|water|solvent|ethanol|acetonitrile|buffer)\b")
+# Substance names, matched in lower-cased text (no ignore-case flag and no leading \b, so the regex
+# engine can skip ahead to a possible first letter; word starts are checked in Python).
+_SUBSTANCE = re.compile(
+    r"(?:(?:dried |powdered |crushed )?kratom(?: (?:leaf|leaves|powder|tea|extract|"
+    r"products?|juice))?|7-?hydroxy-?mitragynine|7 hydroxymitragynine|"
+    r"mitragynine(?: pseudoindoxyl)?|speciogynine|speciociliatine|paynantheine|"
+    r"corynantheidine|mitraphylline|extracts?|leaf powder|leaves|"
+    r"buprenorphine(?:/naloxone)?|methadone|naloxone|naltrexone|morphine|heroin|fentanyl|"
+    r"oxycodone|hydrocodone|tramadol|codeine|lofexidine|clonidine|gabapentin|pregabalin|"
+    r"phenobarbital|diazepam|lorazepam|loperamide|quetiapine|olanzapine|caffeine|ethanol|"
+    r"alcohol|acetaminophen|paracetamol|ketamine|cocaine|amphetamine|methamphetamine|"
+    r"midazolam|nalbuphine|doxepin|tea)(?![a-z])"
+)
+_NOT_ADJECTIVES = frozenset({"the", "of", "a", "an", "and", "or", "with", "this", "that",
+                             "mg", "g", "kg", "ml", "day", "per", "its", "their", "as"})
+# cheap substring tests that must pass before the potency regex is tried
+_POTENCY_CUES = ("ki", "kd", "ic", "ec", "ed", "ld", "td", "cmax", "auc", "lo", "emax", "concentr",
+                 "level", "limit", "contain", "content", "yield")
+# per sentence start: the sentence and its substance names
+_Cache = dict[int, tuple[str, list[tuple[int, int]]]]
+
+
+# Substance names as the extractor's automaton sees them (lower case, "-" as a space); the
+# automaton's hits replace the _SUBSTANCE regex when the extractor passes them in.
+SUBSTANCE_PHRASES = (
+    "kratom", "dried kratom", "powdered kratom", "crushed kratom", "kratom leaf",
+    "kratom leaves", "kratom powder", "kratom tea", "kratom extract", "kratom product",
+    "kratom products", "kratom juice", "dried kratom leaf", "dried kratom leaves",
+    "7 hydroxymitragynine", "7 hydroxy mitragynine", "mitragynine", "mitragynine pseudoindoxyl",
+    "speciogynine", "speciociliatine", "paynantheine", "corynantheidine", "mitraphylline",
+    "extract", "extracts", "leaf powder", "leaves", "buprenorphine", "buprenorphine naloxone",
+    "methadone", "naloxone", "naltrexone", "morphine", "heroin", "fentanyl", "oxycodone",
+    "hydrocodone", "tramadol", "codeine", "lofexidine", "clonidine", "gabapentin", "pregabalin",
+    "phenobarbital", "diazepam", "lorazepam", "loperamide", "quetiapine", "olanzapine",
+    "caffeine", "ethanol", "alcohol", "acetaminophen", "paracetamol", "ketamine", "cocaine",
+    "amphetamine", "methamphetamine", "midazolam", "nalbuphine", "doxepin", "tea",
+)
+# Unit words as the extractor's automaton sees them (lower case, punctuation as spaces).
+UNIT_WORDS = tuple(sorted({u.lower().replace("µ", "u").replace("μ", "u") for u in _UNITS}))
+COUNTED_WORDS = tuple(sorted(_COUNTED))
+
+
+@dataclass(frozen=True)
+class Dose:
+    """One amount as written, normalised: numbers, unit, period, substance, and its sentence."""
+
+    text: str
+    low: float
+    high: float
+    unit: str
+    per: str | None
+    substance: str | None
+    sentence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "low": self.low, "high": self.high, "unit": self.unit,
+                "per": self.per, "substance": self.substance, "sentence": self.sentence}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Dose:
+        return cls(text=str(data["text"]), low=float(data["low"]), high=float(data["high"]),
+                   unit=str(data["unit"]), per=data.get("per"), substance=data.get("substance"),
+                   sentence=str(data.get("sentence", "")))
+
+
+def _value(token: str) -> float:
+    word = _WORD_NUMBERS.get(token.lower())
+    return float(word) if word is not None else float(token.replace(",", ""))
+
+
+def _numbers(nums: str) -> list[tuple[float, float]]:
+    """(low, high) pairs: one range "1-5" or a list "5, 10 and 20"."""
+    plain = nums.replace(",", "")
+    if plain.replace(".", "", 1).isdigit():  # the common case: one number
+        value = float(plain)
+        return [(value, value)]
+    parts = re.split(r",\s+(?:and\s+|or\s+)?|\s+(?:and|or)\s+", nums)
+    if len(parts) == 1:
+        bounds = re.split(r"\s*(?:-|–|—|\bto\b)\s*", nums.strip())
+        values = [_value(re.sub(r"[^\d.,\w]|[a-zµμ]+$", "", b, flags=re.I) or b)
+                  for b in bounds if b.strip()]
+        return [(min(values), max(values))] if values else []
+    out = []
+    for part in parts:
+        out.extend(_numbers(part) if re.search(r"\d\s*(?:-|–|—|to)\s*\d", part) else
+                   [(v, v) for v in map(float, [p.replace(",", "") for p in
+                                                _NUMBER_IN.findall(part)])])
+    return out
+
+
+def _sentence(text: str, start: int, end: int) -> str:
+    left = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start))
+    right_candidates = [i for i in (text.find(". ", end), text.find("\n", end)) if i >= 0]
+    right = min(right_candidates) if right_candidates else len(text)
+    return text[left + 1 if left >= 0 else 0 : right + 1].strip()
+
+
+def _per(text: str, end: int, slash: str | None) -> tuple[str | None, int]:
+    """The period after an amount, and where the amount's text ends."""
+    if slash:
+        word = slash.strip(" /").lower()
+        if word in ("day", "d"):
+            return "day", end
+        return {"wk": "week", "h": "hour", "hr": "hour"}.get(word, word), end
+    m = _PER_AFTER.match(text, end) or _PER_LATE.match(text, end)
+    if not m:
+        return None, end
+    if m.group("times"):
+        return None, end
+    if m.group("day"):
+        return "day", m.end()
+    if m.group("weekly"):
+        return m.group("weekly").lower()[:-2], m.end()
+    return m.group("other").lower(), m.end()
+
+
+def _substance(names: list[tuple[int, int]], start: int,
+               end: int) -> tuple[int, int] | None:
+    """The substance named just after the amount ("4 g of kratom"), else the nearest before
+    it in the sentence (``names``: the (start, end) of the sentence's substance names)."""
+    before = None
+    for span in names:
+        at = span[0]
+        if at >= end:
+            return span if at <= end + 20 or before is None and at <= end + 40 else before
+        if at < start:
+            before = span
+    return before
+
+
+def _extract_adjective(text: str, start: int, end: int) -> str:
+    """The name as written; a bare "extract" takes in its adjective ("methanolic extract")."""
+    name = text[start:end]
+    if name.lower().startswith("extract"):
+        words = text[max(0, start - 30) : start].split()
+        if words and words[-1].isalpha() and words[-1].lower() not in _NOT_ADJECTIVES:
+            return f"{words[-1]} {name}"
+    return name
+
+
+def _find_substances(lowered: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    """(start, end) of substance names in text[lo:hi], on word starts."""
+    low = lowered[lo:hi]
+    return [(lo + m.start(), lo + m.end()) for m in _SUBSTANCE.finditer(low)
+            if not (m.start() and low[m.start() - 1].isalpha())]
+
+
+def _excluded(text: str, start: int, end: int, unit: str) -> bool:
+    before = text[max(0, start - 40) : start]
+    if any(cue in before for cue in _POTENCY_CUES) and _POTENCY.search(before):
+        return True
+    return unit == "mL" and bool(_FLUID.match(text, end))
+
+
+def find_doses(text: str, units: Sequence[int] | None = None,
+               counted: Sequence[int] | None = None,
+               substances: Sequence[tuple[int, int]] | None = None) -> list[Dose]:
+    """Every dose in ``text`` (title and abstract joined), in text order.
+
+    ``units`` / ``counted``: where unit words stand, ``substances``: (start, end) of substance
+    names, all from the extractor's automaton pass; the regexes then only look at a few
+    short spots, instead of the whole text.
+    """
+    found: list[tuple[int, Dose]] = []
+    seen: set[int] = set()
+    cache: _Cache = {}
+    if substances is not None:
+        cache[-1] = ("", list(substances))
+    low = text.lower()  # the patterns are lower case: IGNORECASE is slower
+    if len(low) != len(text):  # a rare character whose lower case is longer
+        low = text
+    for m in _windows(_AMOUNT, low, units, 45, True):
+        if m.start() not in seen:
+            seen.add(m.start())
+            found.extend(_measured(text, low, m, cache))
+    for m in _windows(_COUNT, low, counted, 40, False):
+        if m.start() not in seen:
+            seen.add(m.start())
+            found.extend(_counted(text, low, m, cache))
+    found.sort(key=lambda pair: pair[0])
+    return [dose for _, dose in found]
+
+
+def _windows(pattern: re.Pattern[str], text: str, anchors: Sequence[int] | None, before: int,
+             digits: bool) -> Iterator[re.Match[str]]:
+    """Matches of ``pattern`` whose unit stands at an anchor (all matches without anchors).
+
+    With anchors, the pattern is only tried at the numbers among the few words before each
+    unit, earliest first, so "5, 10 and 20 mg/kg" is found whole.
+    """
+    if anchors is None:
+        yield from pattern.finditer(text)
+        return
+    for p in anchors:
+        if digits:
+            if not (text[p - 1 : p].isdigit() or text[p - 2 : p - 1].isdigit()):
+                continue  # a unit word with no number just before it
+            single = _single_number(text, p)
+            if single is not None:  # the common "10 mg": no range or list before it
+                m = pattern.match(text, single)
+                if m and m.start("unit") - 1 <= p <= m.end("unit"):
+                    yield m
+                continue
+        for start in reversed(number_starts(text, max(0, p - before), p, 8)):
+            m = pattern.match(text, start)
+            if m and m.start("unit") - 1 <= p <= m.end("unit"):
+                yield m
+                break
+
+
+def _single_number(text: str, p: int) -> int | None:
+    """Where the number just before a unit at ``p`` starts, when nothing before it makes it
+    part of a range or list ("1-5 g", "5, 10 and 20 mg/kg"): then one match attempt does."""
+    i = p - 1
+    if text[i] in " -":
+        i -= 1
+    while i > 0 and text[i - 1] in _NUMBER_CHARS:
+        i -= 1
+    before = text[max(0, i - 5) : i].rstrip()
+    if before.endswith(_JOINERS) or before[-1:].isdigit():
+        return None
+    return i
+
+
+def _measured(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tuple[int, Dose]]:
+    unit = _UNITS[m.group("unit").lower()]
+    if unit == "kg" or m.group("conc"):
+        return []  # a body weight, a concentration or a composition, not a dose
+    if m.group("kg"):
+        unit += "/kg"
+    per, end = _per(low, m.end(), m.group("per"))
+    if per is None and _DAILY_BEFORE.search(low, max(0, m.start() - 45), m.start()):
+        per = "day"  # "a daily mitragynine dose of 76-94 mg"
+    if _excluded(low, m.start(), m.end(), unit):
+        return []
+    return _make(text, low, m.start(), m.end(), end, m.group("nums"), unit, per, cache)
+
+
+def _counted(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tuple[int, Dose]]:
+    nums = m.group("nums")
+    if nums.lower() in ("a", "an"):
+        return []
+    unit = _COUNTED[m.group("unit").lower()]
+    per, end = _per(low, m.end(), None)
+    return _make(text, low, m.start(), m.end(), end, nums, unit, per, cache)
+
+
+def _make(text: str, low: str, start: int, unit_end: int, end: int, nums: str, unit: str,
+          per: str | None, cache: _Cache) -> list[tuple[int, Dose]]:
+    sentence_start = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start)) + 1
+    known = cache.get(sentence_start)
+    if known is None:
+        sentence = _sentence(text, start, end)
+        given = cache.get(-1)  # names found by the automaton, else look in the sentence
+        stop = sentence_start + len(sentence) + 2
+        names = ([span for span in given[1] if sentence_start <= span[0] < stop] if given
+                 else _find_substances(low, sentence_start, stop))
+        known = cache[sentence_start] = (sentence, names)
+    sentence, names = known
+    span = _substance(names, start, unit_end)
+    substance = _extract_adjective(text, *span) if span else None
+    shown = text[start:end].strip()
+    if _BETWEEN.search(low, max(0, start - 9), start):
+        nums = re.sub(r"\s+and\s+", "-", nums)  # "between 1 and 5 g" is a range
+    try:
+        pairs = _numbers(nums)
+    except ValueError:
+        return []
+    out = []
+    for low_value, high_value in pairs:
+        dose = _new(Dose)  # Dose(...) minus the frozen-dataclass __init__ cost
+        dose.__dict__.update(text=shown, low=low_value, high=high_value, unit=unit, per=per,
+                             substance=substance, sentence=sentence)
+        out.append((start, dose))
+    return out
+
+
+_new = object.__new__
+
+
+def kratom_g_per_day(doses: list[Dose]) -> tuple[float, float] | None:
+    """[low, high] grams of kratom (leaf, powder, tea) per day over all daily kratom doses."""
+    lows, highs = [], []
+    for dose in doses:
+        if dose.per != "day" or dose.unit not in ("g", "mg"):
+            continue
+        name = (dose.substance or "").lower()
+        if "kratom" not in name and name not in ("leaves", "leaf powder", "tea", ""):
+            continue
+        if not name and "kratom" not in dose.sentence.lower():
+            continue
+        scale = 1.0 if dose.unit == "g" else 0.001
+        lows.append(dose.low * scale)
+        highs.append(dose.high * scale)
+    return (min(lows), max(highs)) if lows else None

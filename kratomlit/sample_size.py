@@ -1,0 +1,228 @@
+"""The number of people an abstract analysed (DESIGN.md's ``n``), or None.
+
+Why candidates and scores rather than the first number: abstracts state several counts
+("Of 4,945 people who use kratom, a total of 2,296 respondents completed the survey; 544
+(2.9%) had ..."). Each count of people is a candidate; cues that mark the whole analysed
+sample ("a total of", "N =", "were recruited", "completed the survey") raise it, a following
+percentage (a subgroup) or a place in the background lowers it, and the best one wins (the
+earliest on a tie). Ages, years, percentages, p-values and doses never match: a candidate
+needs a people noun after it, an "N =" before it, or "a total of".
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+          "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+          "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+          "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+          "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_WORD_ALT = "|".join(sorted(_WORDS, key=len, reverse=True))
+# digits ("2,296", "59 714"), or number words ("one hundred and six", "twenty-nine")
+_NUMBER = (rf"(?:\d{{1,3}}(?:,\d{{3}})+|\d{{1,3}}(?:[ \u2009\u202f]\d{{3}})+(?!\d)|\d+|"
+           rf"(?:{_WORD_ALT})(?:(?:[\s-]+(?:and\s+)?)(?:hundred|{_WORD_ALT})\b)*)")
+_PEOPLE = (
+    r"participants?|patients?|respondents?|subjects?|individuals?|people|persons?|adults?|"
+    r"adolescents?|youths?|users?|consumers?|cases?|case-patients|decedents?|deaths?|"
+    r"fatalities|exposures?|calls?|veterans?|students?|volunteers?|men|women|males?|"
+    r"females?|children|infants?|neonates?|newborns?|mothers?|pharmacists?|physicians?|"
+    r"villagers?|workers?|outpatients?|inpatients?|drivers?|samples?|records?|informants?|"
+    r"interviewees?|autopsies|autopsy cases|clients?|residents?|smokers?|drinkers?|"
+    r"abusers?|addicts?|members?|visits?|admissions?|encounters?|reports?|pwuk|pwud"
+)
+_LEAD = r"(?P<lead>(?:a\s+)?total\s+(?:sample\s+)?of|total\s+sample\s*\(|sample\s+(?:size\s+)?of|" \
+        r"sample\s+consisted\s+of|(?:we\s+)?(?:surveyed|recruited|enrolled|interviewed)|" \
+        r"included|comprised|among|out\s+of)?\s*"
+_CANDIDATE = re.compile(
+    rf"(?:\b(?P<eq>n)\s*=\s*(?P<eqnum>\d{{1,3}}(?:,\d{{3}})+|\d+)(?![\d.])"
+    rf"|\b{_LEAD}(?<![\w.\-])(?P<num>{_NUMBER})(?![\w.%]|-\w|\s*%|,\d)"
+    rf"(?:\s+and\s+(?P<num2>\d{{1,3}}(?:,\d{{3}})+|\d+)(?![\w.%]))?"  # "196 and 330 users"
+    rf"(?P<noun>\s+(?:[\w'’‐–-]+\s+){{0,4}}?(?:{_PEOPLE})\b)?)",
+)
+NUMBER_WORDS = tuple(_WORDS)
+# People nouns as plain words, for the extractor's automaton (anchors for the regex).
+PEOPLE_WORDS = tuple(w.rstrip("?").replace("-", " ")
+                     for w in re.sub(r"s\?", "|s", _PEOPLE).replace("||", "|").split("|")
+                     if w and w.rstrip("?") != "s")
+_AFTER_GOOD = re.compile(
+    r"\s*(?:\([^)]*\)\s*)?(?:were|was|had)?\s*(?:recruited|enrolled|included|surveyed|"
+    r"interviewed|analy[sz]ed|identified|completed|participated|responded|reported|"
+    r"met\b|took part)",
+)
+# counts of things, not people: "n = 42 websites", "a total of 500 videos" (lower-cased text)
+_THINGS = re.compile(r"\b(?:websites?|sites|vendors?|posts?|videos?|comments?|threads?|"
+                     r"articles?|studies|products?|tweets?|pages?|items?|publications?|"
+                     r"papers?)\b")
+_AFTER_SUBGROUP = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*%|\s*\(\s*\d+(?:\.\d+)?\)")
+# what may stand before a count of people ("a total of 215 ..."), lower case, one space
+_LEADS = ("a total of", "total of", "total sample of", "total sample (", "sample of",
+          "sample size of", "sample consisted of", "surveyed", "recruited", "enrolled",
+          "interviewed", "included", "comprised", "among", "out of")
+# what makes the number something else: an age, a mean, a p-value, a part of a whole
+_BAD_BEFORE = ("aged", "age", "ages", "mean", "median", "±", "p <", "p =", "p >", "p<", "p=",
+               "of the")
+_DIGIT = re.compile(r"\d")
+_PART_OF = re.compile(r"\bof\s+(?:the\s+)?(?:\d|(?:" + _WORD_ALT + r")\b)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Count:
+    """One candidate count: its value, score, where it starts, and the text shown."""
+
+    value: int
+    score: float
+    start: int
+    text: str
+
+
+def _value(token: str) -> int:
+    if token[0].isdigit():
+        return int(re.sub(r"[^\d]", "", token))
+    total = 0
+    for word in re.split(r"[\s-]+", token.lower()):
+        if word == "hundred":
+            total = max(total, 1) * 100
+        elif word in _WORDS:
+            total += _WORDS[word]
+    return total
+
+
+def candidates(text: str, body_start: int, background_end: int,
+               anchors: Sequence[int] | None = None,
+               words: Sequence[int] | None = None) -> list[Count]:
+    """Every count of people in ``text`` with its score (higher = more likely the sample).
+
+    ``anchors`` (positions of people nouns, "N" and "total", from the extractor's one
+    automaton pass) limit the regex to a few short spots; without them the whole text is
+    scanned, which is several times slower. ``words``: where number words stand (sorted),
+    so that a noun with neither digits nor number words before it is passed over.
+    """
+    starts = (_starts(text, anchors, words, body_start, background_end)
+              if anchors is not None else None)
+    out = []
+    low = text.lower()  # the patterns are lower case: IGNORECASE is slower
+    if len(low) != len(text):  # a rare character whose lower case is longer
+        low = text
+    matches = (_CANDIDATE.finditer(low) if starts is None else
+               filter(None, (_CANDIDATE.match(low, s) for s in starts)))
+    for m in matches:
+        lead = _lead_before(text, m.start()) if starts is not None else None
+        count = _score(text, low, m, body_start, background_end, lead)
+        if count is not None:
+            out.append(count)
+    return out
+
+
+def _has_word_number(text: str, p: int, words: Sequence[int] | None) -> bool:
+    """Whether a number word ("one" ... "ninety") stands in the 45 characters before p."""
+    if words is None:
+        return True
+    i = bisect_left(words, p - 45)
+    return i < len(words) and words[i] < p
+
+
+def _starts(text: str, anchors: Sequence[int], words: Sequence[int] | None,
+            body_start: int, background_end: int) -> list[int]:
+    """Where a count may start: an "N =" anchor itself, a number just after "total", or any
+    number among the few words before a people noun (the regex then checks the whole)."""
+    starts: set[int] = set()
+    for p in anchors:
+        if body_start <= p < background_end:
+            continue  # background counts are other studies' (scored -2.5 anyway)
+        if text[p] in "Nn" and text[p + 1 : p + 2] in (" ", "="):
+            starts.add(p)
+        elif text[p] in "Tt":  # "total": "a total of 215 ...", "total sample (18,457)"
+            digit = _DIGIT.search(text, p, p + 30)
+            if digit:
+                starts.add(digit.start())
+        elif _DIGIT.search(text, max(0, p - 45), p) or _has_word_number(text, p, words):
+            starts.update(number_starts(text, max(0, p - 45), p, 5))
+    return sorted(starts)
+
+
+def number_starts(text: str, lo: int, hi: int, last: int) -> list[int]:
+    """Where numbers (digits or number words) start among the ``last`` words of text[lo:hi].
+
+    Plain string operations: on short spans they are several times faster than a regex.
+    """
+    window = text[lo:hi]
+    pos = len(window)
+    out = []
+    for word in reversed(window.split()[-last:]):
+        pos = window.rfind(word, 0, pos)
+        bare = word.lstrip("([<>≤≥~≈")
+        if bare and (bare[0].isdigit() or bare.lower().split("-")[0].rstrip(",;") in _WORDS):
+            out.append(lo + pos + len(word) - len(bare))
+    return out
+
+
+def _lead_before(text: str, start: int) -> str | None:
+    """The cue just before a count ("a total of", "recruited" ...), if any."""
+    before = " ".join(text[max(0, start - 40) : start].lower().split())
+    for lead in _LEADS:
+        if before.endswith(lead):
+            return lead
+    return None
+
+
+def _things_after(text: str, end: int) -> bool:
+    """Whether the count is of things, not people ("n = 42 websites")."""
+    window = text[end : end + 40].lower()
+    stop = min((i for i in (window.find("."), window.find(";")) if i >= 0), default=40)
+    return bool(_THINGS.search(window, 0, stop))
+
+
+def _bad_before(text: str, start: int) -> bool:
+    """An age, mean, p-value or part of a whole stands just before the number."""
+    words = text[max(0, start - 25) : start].lower().split()
+    tail = " ".join(words[-3:])
+    if not tail.endswith(_BAD_BEFORE):
+        return False
+    # "five of the 10 participants": the 10 is the whole, so keep it
+    return not (tail.endswith("of the") and len(words) >= 3 and
+                (words[-3][:1].isdigit() or words[-3] in _WORDS))
+
+
+def _score(text: str, low: str, m: re.Match[str], body_start: int, background_end: int,
+           lead: str | None) -> Count | None:
+    if m.group("eq"):
+        value, score = _value(m.group("eqnum")), 3.0 if text[m.start("eq")] == "N" else 1.5
+        if "%" in text[max(0, m.start() - 5) : m.start()]:
+            score -= 1.5  # "4.6% (n = 162)": a subgroup's count
+    else:
+        token = m.group("num")
+        lead, noun = lead or m.group("lead"), m.group("noun")
+        if not noun and not (lead and "(" in lead):
+            return None
+        if token.isdigit() and 1900 <= int(token) <= 2035 and not lead:
+            return None  # a year
+        if _bad_before(text, m.start("num")) or _PART_OF.search(noun or ""):
+            return None  # an age, a mean ...; or "five of the 10 participants": take the 10
+        value = _value(token) + (_value(m.group("num2")) if m.group("num2") else 0)
+        score = 2.0 + (2.0 if lead and "total" in lead.lower() else 0.5 if lead else 0.0)
+        if _AFTER_GOOD.match(low, m.end()):
+            score += 1.0
+    if value == 0 or _things_after(text, m.end()):
+        return None
+    if _AFTER_SUBGROUP.match(low, m.end()):
+        score -= 1.5
+    if m.start() < body_start:
+        score += 0.5  # the title names the sample ("... from ten cases")
+    elif m.start() < background_end:
+        score -= 2.5
+    return Count(value, score, m.start(), m.group(0).strip())
+
+
+def sample_size(text: str, body_start: int, background_end: int,
+                anchors: Sequence[int] | None = None,
+                words: Sequence[int] | None = None) -> Count | None:
+    """The best-scoring count of people, or None when the abstract gives none."""
+    best: Count | None = None
+    for count in candidates(text, body_start, background_end, anchors, words):
+        if count.score > 0 and (best is None or count.score > best.score):
+            best = count
+    return best
