@@ -354,13 +354,14 @@ def classify(
         "--output", help="Where --input's labels go (JSONL, same order).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Label records by topic (mechanism, withdrawal, safety, dosing) with their evidence.
+    """Label records by topic (mechanism, withdrawal, safety, dosing) with their evidence,
+    and give each its study design, people analysed (n) and doses.
 
     Example: kratomlit classify
     """
     from kratomlit.classify import default_classifier
     from kratomlit.store import Library
-    from kratomlit.topics import classify_library, label_file
+    from kratomlit.topics import label_file, label_library
 
     if (input_path is None) != (output is None):
         raise UsageError("--input and --output go together.")
@@ -372,8 +373,11 @@ def classify(
         check_output(output, settings_from(ctx).own_files())
         summary = label_file(classifier, input_path, output)
     else:
+        problems: list[str] = []
         with Library(_existing_library(settings_from(ctx))) as library:
-            summary = classify_library(classifier, library, redo_all=redo_all)
+            summary = label_library(library, problems, redo_all, classifier=classifier)
+        for problem in problems:
+            render.warning(problem)
     if as_json:
         render.print_json({k: v for k, v in asdict(summary).items() if v is not None})
     else:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
 
+from kratomlit.models import Dose
 from kratomlit.sample_size import number_starts
 
 _NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
@@ -129,29 +128,6 @@ SUBSTANCE_PHRASES = (
 # Unit words as the extractor's automaton sees them (lower case, punctuation as spaces).
 UNIT_WORDS = tuple(sorted({u.lower().replace("µ", "u").replace("μ", "u") for u in _UNITS}))
 COUNTED_WORDS = tuple(sorted(_COUNTED))
-
-
-@dataclass(frozen=True)
-class Dose:
-    """One amount as written, normalised: numbers, unit, period, substance, and its sentence."""
-
-    text: str
-    low: float
-    high: float
-    unit: str
-    per: str | None
-    substance: str | None
-    sentence: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "low": self.low, "high": self.high, "unit": self.unit,
-                "per": self.per, "substance": self.substance, "sentence": self.sentence}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Dose:
-        return cls(text=str(data["text"]), low=float(data["low"]), high=float(data["high"]),
-                   unit=str(data["unit"]), per=data.get("per"), substance=data.get("substance"),
-                   sentence=str(data.get("sentence", "")))
 
 
 def _value(token: str) -> float:

@@ -20,27 +20,23 @@ import math
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import ahocorasick
 
-from kratomlit.classify import Evidence
 from kratomlit.doses import (
     COUNTED_WORDS,
     SUBSTANCE_PHRASES,
     UNIT_WORDS,
-    Dose,
     find_doses,
     kratom_g_per_day,
 )
+from kratomlit.models import DESIGNS, Evidence, Extraction
 from kratomlit.sample_size import NUMBER_WORDS, PEOPLE_WORDS, sample_size
 
-DESIGNS: tuple[str, ...] = ("rct", "clinical", "observational", "case", "qualitative",
-                            "systematic_review", "review", "animal", "in_vitro", "chemistry",
-                            "other")
 HUMAN_DESIGNS = frozenset({"rct", "clinical", "observational", "case", "qualitative"})
 CODE_VERSION = "1.0"  # bump whenever code changes what comes out
 _MAX_EVIDENCE = 6
@@ -80,49 +76,6 @@ def _matchable(text: str) -> str:
         for char, standin in _STANDINS:
             text = text.replace(char, standin)
     return text.encode("ascii", "replace").translate(_TABLE).decode("ascii")
-
-
-@dataclass(frozen=True)
-class Extraction:
-    """What a record is (design), how many people it analysed (n) and what amounts it names."""
-
-    design: str
-    design_confidence: float
-    design_evidence: list[Evidence] = field(default_factory=list)
-    n: int | None = None
-    doses: list[Dose] = field(default_factory=list)
-    kratom_g_per_day: tuple[float, float] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: evidence and doses as dicts, kratom_g_per_day as a list or None."""
-        return {
-            "design": self.design,
-            "design_confidence": self.design_confidence,
-            "design_evidence": [{"phrase": e.phrase, "sentence": e.sentence, "source": e.source}
-                                for e in self.design_evidence],
-            "n": self.n,
-            "doses": [d.to_dict() for d in self.doses],
-            "kratom_g_per_day": list(self.kratom_g_per_day) if self.kratom_g_per_day else None,
-        }
-
-    @property
-    def doses_text(self) -> str:
-        """The doses as flat tables show them (CSV/TSV/XLSX): their texts, "; "-joined."""
-        return "; ".join(dict.fromkeys(d.text for d in self.doses))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Extraction:
-        """Inverse of ``to_dict`` (e.g. reading a stored record back)."""
-        g = data.get("kratom_g_per_day")
-        return cls(
-            design=str(data["design"]),
-            design_confidence=float(data.get("design_confidence", 0.0)),
-            design_evidence=[Evidence(str(e["phrase"]), str(e["sentence"]), str(e["source"]))
-                             for e in data.get("design_evidence") or []],
-            n=None if data.get("n") is None else int(data["n"]),
-            doses=[Dose.from_dict(d) for d in data.get("doses") or []],
-            kratom_g_per_day=(float(g[0]), float(g[1])) if g else None,
-        )
 
 
 # An automaton value: characters that must not follow (word characters, or none for a
@@ -479,8 +432,6 @@ def extract(title: str | None, abstract: str | None, mesh: Sequence[str] = (),
     return default_extractor().extract(title, abstract, mesh, publication_types, keywords)
 
 
-def __getattr__(name: str) -> str:
-    # EXTRACTOR_VERSION is computed on first use, so importing never touches the disk.
-    if name == "EXTRACTOR_VERSION":
-        return version_of(default_lexicon_path().read_bytes())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def extractor_version() -> str:
+    """The packaged lexicon's version (code version plus a hash of data/design.toml)."""
+    return default_extractor().version

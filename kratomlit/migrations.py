@@ -149,6 +149,24 @@ def m005_export_complete(db: sqlite3.Connection) -> None:
     """)
 
 
+@migration
+def m006_extractions(db: sqlite3.Connection) -> None:
+    """Study design, people analysed and doses per record, with the extractor version
+    (re-extracted when the version changes or the record is revised, like topic labels)."""
+    _script(db, """
+        CREATE TABLE extractions (
+            pmid INTEGER PRIMARY KEY REFERENCES records (pmid),
+            version TEXT NOT NULL,        -- extractor version that made it
+            design TEXT NOT NULL,         -- one of models.DESIGNS
+            design_confidence REAL NOT NULL,
+            n INTEGER,                    -- people analysed, NULL when not stated
+            data TEXT NOT NULL,           -- JSON: models.Extraction.to_dict()
+            extracted_at TEXT NOT NULL
+        );
+        CREATE INDEX extractions_design ON extractions (design)
+    """)
+
+
 def _script(db: sqlite3.Connection, sql: str) -> None:
     """Run statements one by one: ``executescript`` would commit the open transaction."""
     for statement in sql.split(";"):

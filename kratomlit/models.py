@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
 TOPICS: tuple[str, ...] = ("mechanism", "withdrawal", "safety", "dosing")
+# study designs, as ../shared/topics/DESIGN.md defines them (extract.py decides one per record)
+DESIGNS: tuple[str, ...] = ("rct", "clinical", "observational", "case", "qualitative",
+                            "systematic_review", "review", "animal", "in_vitro", "chemistry",
+                            "other")
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 RETRACTION_TYPES = ("RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor",
                     "ExpressionOfConcernIn", "ExpressionOfConcernFor")
@@ -176,6 +180,71 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Dose:
+    """One amount as written, normalised: numbers, unit, period, substance, and its sentence."""
+
+    text: str
+    low: float
+    high: float
+    unit: str
+    per: str | None
+    substance: str | None
+    sentence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "low": self.low, "high": self.high, "unit": self.unit,
+                "per": self.per, "substance": self.substance, "sentence": self.sentence}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Dose:
+        return cls(text=str(data["text"]), low=float(data["low"]), high=float(data["high"]),
+                   unit=str(data["unit"]), per=data.get("per"), substance=data.get("substance"),
+                   sentence=str(data.get("sentence", "")))
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """What a record is (design), how many people it analysed (n) and what amounts it names."""
+
+    design: str
+    design_confidence: float
+    design_evidence: list[Evidence] = field(default_factory=list)
+    n: int | None = None
+    doses: list[Dose] = field(default_factory=list)
+    kratom_g_per_day: tuple[float, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: evidence and doses as dicts, kratom_g_per_day as a list or None."""
+        return {
+            "design": self.design,
+            "design_confidence": self.design_confidence,
+            "design_evidence": [e.to_dict() for e in self.design_evidence],
+            "n": self.n,
+            "doses": [d.to_dict() for d in self.doses],
+            "kratom_g_per_day": list(self.kratom_g_per_day) if self.kratom_g_per_day else None,
+        }
+
+    @property
+    def doses_text(self) -> str:
+        """The doses as flat tables show them (CSV/TSV/XLSX): their texts, "; "-joined."""
+        return "; ".join(dict.fromkeys(d.text for d in self.doses))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Extraction:
+        """Inverse of ``to_dict`` (e.g. reading a stored record back)."""
+        g = data.get("kratom_g_per_day")
+        return cls(
+            design=str(data["design"]),
+            design_confidence=float(data.get("design_confidence", 0.0)),
+            design_evidence=[Evidence(str(e["phrase"]), str(e["sentence"]), str(e["source"]))
+                             for e in data.get("design_evidence") or []],
+            n=None if data.get("n") is None else int(data["n"]),
+            doses=[Dose.from_dict(d) for d in data.get("doses") or []],
+            kratom_g_per_day=(float(g[0]), float(g[1])) if g else None,
+        )
+
+
+@dataclass(frozen=True)
 class Labels:
     """A record's topic labels as stored: the model version that made them, the topics
     assigned, every topic's score (0-1) and the evidence for each topic."""
@@ -201,6 +270,7 @@ class LibraryRecord:
     first_stored: str = ""
     searches: list[str] = field(default_factory=list)
     labels: Labels | None = None
+    extraction: Extraction | None = None
 
 
 # ---- the export schema ------------------------------------------------------------------

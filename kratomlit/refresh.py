@@ -31,14 +31,13 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from kratomlit.classify import Classifier
 from kratomlit.config import Settings
 from kratomlit.errors import BusyError, KratomlitError, NCBIError, NetworkError, PartialError
 from kratomlit.eutils import EUtilsClient
 from kratomlit.queries import SavedQuery
 from kratomlit.search import SearchSummary, prefetched, revised_since, run_search
 from kratomlit.store import Library
-from kratomlit.topics import classify_library, load_classifier
+from kratomlit.topics import label_library
 
 log = logging.getLogger("kratomlit.refresh")
 LOCK_NAME = "refresh.lock"
@@ -130,12 +129,11 @@ def refresh_saved(settings: Settings, queries: Sequence[SavedQuery], problems: l
     from kratomlit.digest import dated_name, new_records, refresh_cutoff, write_digest
     from kratomlit.session import make_session
 
-    classifier = load_classifier(problems)
     with refresh_lock(settings.home, wait), make_session(settings) as session, \
             Library(settings.library_path) as library:
         summary = run_refresh(library, queries,
                               lambda: EUtilsClient.from_settings(session, settings),
-                              classifier, problems, progress=progress)
+                              problems, progress=progress)
         if digest_dir is not None:
             path = dated_name(digest_dir)
             write_digest(new_records(library, refresh_cutoff(library, before=summary.id)),
@@ -167,7 +165,7 @@ def refresh_lock(home: Path, wait: float) -> Iterator[None]:
 
 
 def run_refresh(library: Library, queries: Sequence[SavedQuery], make_client: ClientFactory,
-                classifier: Classifier | None = None, problems: Sequence[str] = (),
+                problems: Sequence[str] = (),
                 progress: SearchProgress | None = None) -> RefreshSummary:
     """Run every search, check revisions once, label what is new; record it all.
 
@@ -181,8 +179,7 @@ def run_refresh(library: Library, queries: Sequence[SavedQuery], make_client: Cl
         ids = _run_searches(library, queries, make_client, summary, progress)
         if ids:
             _check_revisions(library, queries, ids, make_client, summary)
-        if classifier is not None:
-            summary.labelled = classify_library(classifier, library).labelled
+        summary.labelled = label_library(library, summary.problems).labelled
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         with contextlib.suppress(sqlite3.Error):  # keep the original error, not this one

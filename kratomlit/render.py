@@ -209,6 +209,10 @@ def classify_summary(summary: LabelSummary) -> None:
     else:
         values["records in library"] = summary.library_records
         values.update({f"labelled now as {t}": n for t, n in summary.topics.items()})
+        if summary.extractor_version:
+            values["extractor version"] = summary.extractor_version
+            values["design, n and doses extracted now"] = summary.extracted
+            values.update({f"  design {d}": n for d, n in summary.designs.items()})
     key_values("Topic labels", values)
 
 

@@ -84,12 +84,11 @@ def search_pubmed(settings: Settings, query: SavedQuery, *, limit: int | None = 
 
 
 def label_new(library: Library, problems: list[str]) -> int:
-    """Label every record without current labels (a problem is noted when the
-    classifier cannot be loaded; the records stay stored, unlabelled)."""
-    from kratomlit.topics import classify_library, load_classifier
+    """Topics, design, n and doses for every record lacking current ones (a part that
+    cannot load is noted in ``problems``; the records stay stored)."""
+    from kratomlit.topics import label_library
 
-    classifier = load_classifier(problems)
-    return classify_library(classifier, library).labelled if classifier else 0
+    return label_library(library, problems).labelled
 
 
 def run_search(client: EUtilsClient, library: Library, term: str, *,

@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kratomlit.classify import Classification, Classifier
 from kratomlit.errors import ExportError, InputError
 from kratomlit.evaluate import EvalReport, InputLineError, classify_file, evaluate, read_items
-from kratomlit.models import TOPICS, Labels, Record
+from kratomlit.models import DESIGNS, TOPICS, Extraction, Labels, Record
 from kratomlit.store import Library
+
+if TYPE_CHECKING:
+    from kratomlit.extract import Extractor
 
 SAVE_EVERY = 2000  # labels per transaction: bounded memory, few commits
 
@@ -30,6 +34,56 @@ class LabelSummary:
     topics: dict[str, int] = field(default_factory=dict)  # library runs: labels made now
     input: str | None = None  # file runs only
     output: str | None = None
+    extractor_version: str | None = None
+    extracted: int = 0  # records given a study design, n and doses now
+    designs: dict[str, int] = field(default_factory=dict)  # library runs: designs made now
+
+
+def load_extractor(problems: list[str]) -> Extractor | None:
+    """The shipped design/n/dose extractor, or None with the reason noted."""
+    from kratomlit.extract import DesignLexiconError, default_extractor
+
+    try:
+        return default_extractor()
+    except DesignLexiconError as exc:
+        problems.append(f"New records got no study design: the design lexicon is broken "
+                        f"({exc}).")
+        return None
+
+
+def extract_record(extractor: Extractor, rec: Record) -> Extraction:
+    return extractor.extract(rec.title, rec.abstract, mesh=rec.mesh_headings,
+                             publication_types=rec.publication_types, keywords=rec.keywords)
+
+
+def extract_library(extractor: Extractor, library: Library, summary: LabelSummary,
+                    redo_all: bool = False) -> None:
+    """Extract design, n and doses for records without a current extraction."""
+    counts: Counter[str] = Counter()
+    pending: list[tuple[int, Extraction]] = []
+    for rec in library.extractions.to_extract(extractor.version, redo_all=redo_all):
+        found = extract_record(extractor, rec)
+        counts[found.design] += 1
+        pending.append((rec.pmid, found))
+        if len(pending) >= SAVE_EVERY:
+            summary.extracted += library.extractions.save(extractor.version, pending)
+            pending = []
+    summary.extracted += library.extractions.save(extractor.version, pending)
+    summary.extractor_version = extractor.version
+    summary.designs = {d: counts[d] for d in DESIGNS if counts[d]}
+
+
+def label_library(library: Library, problems: list[str], redo_all: bool = False,
+                  classifier: Classifier | None = None) -> LabelSummary:
+    """Topics, then design/n/doses, for every record lacking current ones (what search,
+    refresh and classify run); a part that cannot load is noted in ``problems``."""
+    classifier = classifier or load_classifier(problems)
+    summary = classify_library(classifier, library, redo_all) if classifier else \
+        LabelSummary("", library_records=library.records.count())
+    extractor = load_extractor(problems)
+    if extractor is not None:
+        extract_library(extractor, library, summary, redo_all)
+    return summary
 
 
 def load_classifier(problems: list[str]) -> Classifier | None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from kratomlit.doses import Dose, find_doses, kratom_g_per_day
+from kratomlit.doses import find_doses, kratom_g_per_day
 from kratomlit.extract import extract
+from kratomlit.models import Dose
 
 Gold = tuple[float, float, str, bool]
 

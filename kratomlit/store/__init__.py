@@ -1,10 +1,10 @@
 """The local library: one SQLite file, and a small unit per concern.
 
 ``Library(path)`` opens it (``core``); ``library.records`` holds records and hits,
-``library.runs`` searches, runs and refreshes, ``library.labels`` topic labels and
-``library.exports`` the export log. Read queries that serve one command (export paging,
-the digest, the report) live beside that command and use ``library.db``.
-"""
+``library.runs`` searches, runs and refreshes, ``library.labels`` topic labels,
+``library.extractions`` study design, n and doses, and ``library.exports`` the export
+log. Read queries that serve one command (export paging, the digest, the report) live
+beside that command and use ``library.db``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kratomlit.store.core import BUSY_TIMEOUT_S, Database, now_iso
 from kratomlit.store.exports import ExportLog
+from kratomlit.store.extractions import ExtractionStore
 from kratomlit.store.labels import LabelStore
 from kratomlit.store.records import RecordStore
 from kratomlit.store.runs import RunLog, SearchRow
@@ -29,6 +30,7 @@ class Library(Database):
         self.runs = RunLog(self)
         self.labels = LabelStore(self)
         self.exports = ExportLog(self)
+        self.extractions = ExtractionStore(self)
 
     def __enter__(self) -> Library:
         return self

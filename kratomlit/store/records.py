@@ -108,6 +108,7 @@ def _upsert(db: sqlite3.Connection, rec: Record, stamp: str) -> str:
         "last_fetched=excluded.last_fetched, deleted_at=NULL",
         (rec.pmid, rec.kind, rec.title, rec.abstract, rec.journal, rec.pub_year, rec.doi,
          rec.pmcid, int(rec.retracted), rec.date_revised, data, rec.raw_xml, stamp, stamp))
-    if old:  # its labels describe the old text: classify labels it again
+    if old:  # its labels and extraction describe the old text: made again for the new
         db.execute("DELETE FROM labels WHERE pmid=?", (rec.pmid,))
+        db.execute("DELETE FROM extractions WHERE pmid=?", (rec.pmid,))
     return "updated" if old else "inserted"

@@ -1,0 +1,55 @@
+"""Extracted fields (study design, n, doses): which records need extracting, and storing
+each record's extraction with the extractor's version."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+from kratomlit.models import Extraction, Record
+from kratomlit.store.core import Database, now_iso
+from kratomlit.store.records import record_from_json
+
+
+def extraction_from_row(data: str | None) -> Extraction | None:
+    return Extraction.from_dict(json.loads(data)) if data else None
+
+
+class ExtractionStore:
+    def __init__(self, db: Database):
+        self.lib = db
+
+    def to_extract(self, version: str, redo_all: bool = False) -> Iterator[Record]:
+        """Records never extracted, or extracted by another extractor version."""
+        where = "" if redo_all else "AND (e.version IS NULL OR e.version != ?)"
+        args: list[str] = [] if redo_all else [version]
+        sql = ("SELECT r.pmid, r.data FROM records r LEFT JOIN extractions e ON "
+               f"e.pmid = r.pmid WHERE r.deleted_at IS NULL AND r.pmid > ? {where} "
+               "ORDER BY r.pmid LIMIT 1000")
+        last = -1
+        while True:  # pages by PMID: bounded memory, and safe while rows are written
+            rows = self.lib.db.execute(sql, [last, *args]).fetchall()
+            if not rows:
+                return
+            for _pmid, data in rows:
+                yield record_from_json(data)
+            last = rows[-1][0]
+
+    def save(self, version: str, items: Iterable[tuple[int, Extraction]]) -> int:
+        """Store ``(pmid, extraction)`` pairs in one transaction."""
+        stamp = now_iso()
+        rows = [(pmid, version, x.design, x.design_confidence, x.n,
+                 json.dumps(x.to_dict(), ensure_ascii=False), stamp) for pmid, x in items]
+        with self.lib.transaction() as db:
+            db.executemany(
+                "INSERT INTO extractions (pmid, version, design, design_confidence, n, data, "
+                "extracted_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (pmid) DO UPDATE SET "
+                "version=excluded.version, design=excluded.design, "
+                "design_confidence=excluded.design_confidence, n=excluded.n, "
+                "data=excluded.data, extracted_at=excluded.extracted_at", rows)
+        return len(rows)
+
+    def get(self, pmid: int) -> Extraction | None:
+        row = self.lib.db.execute("SELECT data FROM extractions WHERE pmid=?",
+                                  (pmid,)).fetchone()
+        return extraction_from_row(row[0]) if row else None
