@@ -74,9 +74,10 @@ _PER_AFTER = re.compile(
     r"(?:per|a|each|every|/)\s*(?P<other>week|month|infusion|dose|session|hour)s?\b|"
     r"(?P<weekly>weekly|monthly)\b)",
 )
-# a daily amount stated after the substance: "3 bottles of kratom juice daily"
+# a daily amount stated after the substance: "3 bottles of kratom juice daily", "2 g kratom
+# leaf powder per day"
 _PER_LATE = re.compile(
-    r"\s*of\s+(?:[\w()-]+\s+){0,3}?(?:(?P<times>(?:once|twice|thrice|\w+\s+times?)\s+"
+    r"\s*(?:of\s+)?(?:[\w()-]+\s+){0,3}?(?:(?P<times>(?:once|twice|thrice|\w+\s+times?)\s+"
     r"(?:a|per|each)\s+day|(?:once|twice|thrice|\w+\s+times?)\s+daily)|"
     r"(?P<day>(?:per|a|each|every)\s+day\b|daily\b)|(?:per|a|each|every)\s+"
     r"(?P<other>week|month|infusion)\b|(?P<weekly>weekly|monthly)\b)",

@@ -1,0 +1,57 @@
+"""Study design, n and doses in the library: made by search and classify, versioned,
+made again when PubMed revises a record (the real CLI against the local server)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from kratomlit.extract import extractor_version
+from kratomlit.models import DESIGNS, Record
+from kratomlit.store import Library
+
+
+def _rows(env) -> list[tuple]:
+    with sqlite3.connect(Path(env["KRATOMLIT_HOME"]) / "library.db") as db:
+        return db.execute("SELECT pmid, version, design, n, data FROM extractions "
+                          "ORDER BY pmid").fetchall()
+
+
+def test_search_stores_a_design_for_every_record(cli, kratom_server, env):
+    assert cli("search", "kratom").exit_code == 0
+    rows = _rows(env)
+    assert len(rows) == 4
+    for _pmid, version, design, n, data in rows:
+        assert version == extractor_version() and design in DESIGNS
+        stored = json.loads(data)
+        assert stored["design"] == design and stored["n"] == n
+        assert stored["design_evidence"] or stored["design"] == "other"
+
+
+def test_classify_extracts_what_search_left_and_all_redoes_it(cli, kratom_server, env):
+    assert cli("search", "kratom", "--no-classify").exit_code == 0
+    assert _rows(env) == []
+    first = json.loads(cli("classify", "--json").stdout)
+    assert first["extracted"] == 4 and sum(first["designs"].values()) == 4
+    again = json.loads(cli("classify", "--json").stdout)
+    assert again["extracted"] == 0  # current already
+    redo = json.loads(cli("classify", "--all", "--json").stdout)
+    assert redo["extracted"] == 4
+
+
+def test_a_revised_record_is_extracted_again(cli, kratom_server, env):
+    assert cli("search", "kratom").exit_code == 0
+    with Library(Path(os.environ["KRATOMLIT_HOME"]) / "library.db") as lib:
+        search = lib.runs.get_search("kratom")
+        lib.records.save_batch(search.id, [Record(
+            pmid=90000002, title="A randomized controlled trial of kratom in 48 adults",
+            abstract="We randomized 48 adults to 2 g kratom leaf powder per day or placebo.",
+            raw_xml="<revised/>")])
+        assert lib.extractions.get(90000002) is None  # the old one described the old text
+    assert json.loads(cli("classify", "--json").stdout)["extracted"] == 1
+    with Library(Path(os.environ["KRATOMLIT_HOME"]) / "library.db") as lib:
+        found = lib.extractions.get(90000002)
+    assert found is not None and found.design == "rct" and found.n == 48
+    assert [(d.low, d.high, d.unit, d.per) for d in found.doses] == [(2.0, 2.0, "g", "day")]
