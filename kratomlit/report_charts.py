@@ -25,8 +25,9 @@ OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green":
              "purple": "#CC79A7", "grey": "#999999"}
 TOPIC_COLOURS = dict(zip(TOPICS, (OKABE_ITO[c] for c in ("blue", "orange", "green", "purple")),
                          strict=True))
-DESIGN_COLOURS = tuple(OKABE_ITO[c] for c in ("sky", "vermillion", "blue", "yellow", "green",
-                                              "orange", "purple"))
+DESIGN_COLOURS = tuple(OKABE_ITO[c] for c in ("sky", "vermillion", "blue", "green", "orange",
+                                              "purple", "yellow"))
+UNKNOWN = "#cccccc"  # records whose design was not recognised
 MAX_DESIGNS = len(DESIGN_COLOURS)  # the rest are drawn together as 'other'
 STYLE: dict[Any, Any] = {  # rcParams for every chart
     "font.size": 12, "axes.titlesize": 14, "axes.labelsize": 12, "legend.fontsize": 11,
@@ -39,7 +40,7 @@ DPI = 110
 def records_by_year(table: pd.DataFrame) -> bytes:
     """Topic counts per publication year, stacked, with the year's record count as a line
     (a record with several topics counts once per topic, so stacks may pass the line)."""
-    known = table.dropna(subset=["year"])
+    known = _every_year(table)
     with rc_context(STYLE):
         fig, ax = _figure("Records per publication year, by topic")
         if known.empty:
@@ -82,7 +83,7 @@ def added_per_refresh(refreshes: pd.DataFrame) -> bytes:
 
 def designs_by_year(table: pd.DataFrame) -> bytes:
     """Study designs per publication year, stacked; past the commonest few, 'other'."""
-    known = table.dropna(subset=["year"])
+    known = _every_year(table)
     designs = [c for c in table.columns if c != "year"]
     shown, rest = designs[:MAX_DESIGNS], designs[MAX_DESIGNS:]
     with rc_context(STYLE):
@@ -91,7 +92,8 @@ def designs_by_year(table: pd.DataFrame) -> bytes:
             return _empty(fig, ax, "No study designs with a publication year")
         years = known["year"].astype(int).to_numpy()
         bottom = pd.Series(0, index=known.index)
-        series = [(d, known[d], c) for d, c in zip(shown, DESIGN_COLOURS, strict=False)]
+        colours = iter(DESIGN_COLOURS)
+        series = [(d, known[d], UNKNOWN if d == "unknown" else next(colours)) for d in shown]
         if rest:
             series.append(("other", known[rest].sum(axis=1), OKABE_ITO["grey"]))
         for name, values, colour in series:
@@ -102,6 +104,17 @@ def designs_by_year(table: pd.DataFrame) -> bytes:
         ax.legend(loc="upper left", frameon=False, ncols=min(4, len(series)))
         ax.set_ylim(top=bottom.max() * 1.25 + 1)
         return _png(fig)
+
+
+def _every_year(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows for every year from the first to the last (zeros where none), so lines and
+    gaps do not skip years; rows without a year are left out."""
+    known = table.dropna(subset=["year"])
+    if known.empty:
+        return known
+    years = known["year"].astype(int)
+    span = pd.RangeIndex(years.min(), years.max() + 1, name="year")
+    return known.set_index(years).drop(columns="year").reindex(span, fill_value=0).reset_index()
 
 
 def _figure(title: str) -> tuple[Figure, Axes]:
