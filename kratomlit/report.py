@@ -127,18 +127,23 @@ def load(path: Path, saved: Sequence[str] = (), since: str | None = None) -> Rep
 
 def gather(db: sqlite3.Connection, saved: Sequence[str] = (),
            since: str | None = None) -> ReportData:
-    """The report for records ``export`` would select with these ``--saved``/``--since``."""
+    """The report for records ``export`` would select with these ``--saved``/``--since``.
+
+    One query reads the (large) record rows; hits, labels, refreshes and designs are small
+    rows read whole and matched to the selected PMIDs with pandas.
+    """
     db.execute("BEGIN")  # one snapshot for every query below
     try:
         sel = Selection.make(db, tuple(dict.fromkeys(saved)), since)
         records = _records(db, sel)
         refreshes, outside = _refreshes(db, records["first_stored"], since)
+        found = _identified(db, sel, records["pmid"])
         return ReportData(
             made_at=datetime.now(UTC).isoformat(timespec="seconds"), saved=sel.names,
-            since=since, flow=_flow(db, sel, records), searches=_searches(db, sel),
+            since=since, flow=_flow(found, records), searches=_searches(db, sel, found),
             topics_by_year=topics_by_year(records), refreshes=refreshes,
-            outside_refreshes=outside, designs_by_year=_designs(db, sel),
-            newest=_newest(db, sel), last_refresh=_last_refresh(db))
+            outside_refreshes=outside, designs_by_year=_designs(db, records),
+            newest=_newest(db, records), last_refresh=_last_refresh(db))
     finally:
         db.execute("COMMIT")
 
@@ -182,12 +187,14 @@ def _search_ids(db: sqlite3.Connection, names: tuple[str, ...]) -> tuple[int, ..
 
 def _records(db: sqlite3.Connection, sel: Selection) -> pd.DataFrame:
     """One row per selected record: pmid, year, first_stored, labelled, a 0/1 per topic."""
-    flags = ", ".join(f"EXISTS (SELECT 1 FROM json_each(l.topics) WHERE value = '{t}') AS {t}"
-                      for t in TOPICS)
-    sql = (f"SELECT r.pmid, r.pub_year AS year, r.first_stored, l.pmid IS NOT NULL AS labelled,"
-           f" {flags} FROM records r LEFT JOIN labels l ON l.pmid = r.pmid WHERE {sel.where}")
+    sql = ("SELECT r.pmid, r.pub_year AS year, r.first_stored, l.topics FROM records r "
+           f"LEFT JOIN labels l ON l.pmid = r.pmid WHERE {sel.where}")
     df = pd.read_sql_query(sql, db, params=sel.args)
     df["year"] = df["year"].astype("Int64")
+    topics = df.pop("topics")
+    df["labelled"] = topics.notna().astype("int64")
+    for t in TOPICS:  # topics is a JSON list of these names: '"safety"' matches one element
+        df[t] = topics.str.contains(f'"{t}"', regex=False).fillna(False).astype("int64")
     return df
 
 
@@ -201,27 +208,31 @@ def topics_by_year(records: pd.DataFrame) -> pd.DataFrame:
     return table[list(YEAR_COLUMNS)]
 
 
-def _flow(db: sqlite3.Connection, sel: Selection, records: pd.DataFrame) -> Flow:
-    return Flow(identified=sum(_identified(db, sel).values()), unique=len(records),
+def _flow(found: dict[str, int], records: pd.DataFrame) -> Flow:
+    return Flow(identified=sum(found.values()), unique=len(records),
                 labelled=int(records["labelled"].sum()),
                 topics={t: int(records[t].sum()) for t in TOPICS})
 
 
-def _identified(db: sqlite3.Connection, sel: Selection) -> dict[str, int]:
+def _identified(db: sqlite3.Connection, sel: Selection, pmids: pd.Series) -> dict[str, int]:
     """Selected records per search name (an ad hoc search: its term), as ``export`` lists
-    them in its ``searches`` column; with ``--saved``, only those names."""
+    them in its ``searches`` column (a name run with two terms counts a record once); with
+    ``--saved``, only those names."""
     only = "" if sel.search_ids is None else \
-        f"AND h.search_id IN ({','.join(map(str, sel.search_ids))})"
-    sql = ("SELECT COALESCE(s.name, s.term), count(DISTINCT h.pmid) FROM hits h "
-           "JOIN searches s ON s.id = h.search_id JOIN records r ON r.pmid = h.pmid "
-           f"WHERE {sel.where} {only} GROUP BY 1 ORDER BY 1")
-    return dict(db.execute(sql, sel.args).fetchall())
+        f"WHERE search_id IN ({','.join(map(str, sel.search_ids))})"
+    hits = pd.DataFrame(db.execute(f"SELECT search_id, pmid FROM hits {only}").fetchall(),
+                        columns=["search_id", "pmid"], dtype="int64")
+    labels = dict(db.execute("SELECT id, COALESCE(name, term) FROM searches"))
+    hits = hits[hits["pmid"].isin(pmids)]
+    pairs = pd.DataFrame({"search": hits["search_id"].map(labels), "pmid": hits["pmid"]})
+    counts = pairs.drop_duplicates()["search"].value_counts().sort_index()
+    return {str(k): int(v) for k, v in counts.items()}
 
 
-def _searches(db: sqlite3.Connection, sel: Selection) -> list[SearchUse]:
-    """The searches covered: the ``--saved`` names (even when they found nothing selected),
-    else every search that found a selected record."""
-    found = _identified(db, sel)
+def _searches(db: sqlite3.Connection, sel: Selection,
+              found: dict[str, int]) -> list[SearchUse]:
+    """The searches covered (``found``: selected records per search name): the ``--saved``
+    names (even when they found nothing selected), else every search that found one."""
     names = list(sel.names) or list(found)
     terms: dict[str, list[str]] = {}
     last: dict[str, str] = {}
@@ -253,38 +264,39 @@ def _refreshes(db: sqlite3.Connection, first_stored: pd.Series,
     return table, int((~inside).sum())
 
 
-def _designs(db: sqlite3.Connection, sel: Selection) -> pd.DataFrame | None:
-    """Study designs per year, once the ``extractions`` table exists and holds rows for the
-    selection; None otherwise."""
+def _designs(db: sqlite3.Connection, records: pd.DataFrame) -> pd.DataFrame | None:
+    """Study designs of the selected records per year (commonest design first, 'unknown'
+    last), once the ``extractions`` table exists and holds rows for them; else None."""
     exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                         "name = 'extractions'").fetchone()
     if not exists:
         return None
-    sql = ("SELECT r.pub_year AS year, COALESCE(NULLIF(trim(e.design), ''), 'unknown') AS design,"
-           " count(*) AS n FROM extractions e JOIN records r ON r.pmid = e.pmid "
-           f"WHERE {sel.where} GROUP BY 1, 2")
-    long = pd.read_sql_query(sql, db, params=sel.args)
+    designs = pd.read_sql_query("SELECT pmid, COALESCE(NULLIF(trim(design), ''), 'unknown') "
+                                "AS design FROM extractions", db)
+    long = designs.merge(records[["pmid", "year"]], on="pmid")
     if long.empty:
         return None
-    long["year"] = long["year"].astype("Int64")
-    wide = long.pivot_table(index="year", columns="design", values="n", aggfunc="sum",
-                            fill_value=0, dropna=False)
-    order = wide.sum().sort_values(ascending=False, kind="stable").index  # commonest first
+    wide = pd.crosstab(long["year"], long["design"], dropna=False)
+    order = wide.sum().sort_values(ascending=False, kind="stable").index
+    order = [d for d in order if d != "unknown"] + (["unknown"] if "unknown" in wide else [])
     wide = wide[order].astype("int64").reset_index()
     wide.columns.name = None
+    wide["year"] = wide["year"].astype("Int64")
     return wide
 
 
-def _newest(db: sqlite3.Connection, sel: Selection) -> list[NewestRecord]:
+def _newest(db: sqlite3.Connection, records: pd.DataFrame) -> list[NewestRecord]:
     """The most recently published selected records (by year, then PMID: PubMed numbers
     records in the order it receives them)."""
-    sql = ("SELECT r.pmid, r.pub_year, r.title, r.journal, l.topics, r.first_stored FROM "
-           f"records r LEFT JOIN labels l ON l.pmid = r.pmid WHERE {sel.where} "
-           "ORDER BY r.pub_year IS NULL, r.pub_year DESC, r.pmid DESC LIMIT ?")
-    return [NewestRecord(pmid, year, title, journal,
+    top = records.sort_values(["year", "pmid"], ascending=False, na_position="last")
+    pmids = [int(p) for p in top["pmid"].head(NEWEST)]
+    rows = {r[0]: r for r in db.execute(
+        "SELECT r.pmid, r.pub_year, r.title, r.journal, l.topics, r.first_stored FROM records r "
+        f"LEFT JOIN labels l ON l.pmid = r.pmid WHERE r.pmid IN ({','.join('?' * len(pmids))})",
+        pmids)}
+    return [NewestRecord(p, year, title, journal,
                          None if topics is None else tuple(json.loads(topics)), stored)
-            for pmid, year, title, journal, topics, stored in
-            db.execute(sql, (*sel.args, NEWEST))]
+            for p, year, title, journal, topics, stored in (rows[p] for p in pmids)]
 
 
 def _last_refresh(db: sqlite3.Connection) -> str | None:

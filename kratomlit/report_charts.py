@@ -9,14 +9,17 @@ matplotlib is imported here only, so nothing else pays for it.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from kratomlit.classify import TOPICS
 
@@ -33,6 +36,7 @@ STYLE: dict[Any, Any] = {  # rcParams for every chart
     "font.size": 12, "axes.titlesize": 14, "axes.labelsize": 12, "legend.fontsize": 11,
     "xtick.labelsize": 11, "ytick.labelsize": 11, "axes.spines.top": False,
     "axes.spines.right": False, "savefig.facecolor": "white"}
+THOUSANDS = "{x:,.0f}"  # axis labels as 12,000
 SIZE = (10, 4.8)  # inches, at DPI
 DPI = 110
 
@@ -46,17 +50,13 @@ def records_by_year(table: pd.DataFrame) -> bytes:
         if known.empty:
             return _empty(fig, ax, "No records with a publication year")
         years = known["year"].astype(int).to_numpy()
-        bottom = pd.Series(0, index=known.index)
-        for topic in TOPICS:
-            ax.bar(years, known[topic], bottom=bottom, width=0.8, label=topic,
-                   color=TOPIC_COLOURS[topic])
-            bottom = bottom + known[topic]
+        top = _stack(ax, years, [(t, known[t], TOPIC_COLOURS[t]) for t in TOPICS])
         ax.plot(years, known["records"], color=OKABE_ITO["black"], marker="o",
                 markersize=4, linewidth=1.5, label="records")
         ax.set_ylabel("records")
         _year_axis(ax)
         ax.legend(ncols=5, loc="upper left", frameon=False)
-        ax.set_ylim(top=max(bottom.max(), known["records"].max()) * 1.18 + 1)
+        ax.set_ylim(0, max(top, known["records"].max()) * 1.18 + 1)
         return _png(fig)
 
 
@@ -71,12 +71,13 @@ def added_per_refresh(refreshes: pd.DataFrame) -> bytes:
         if len(refreshes) <= 40:
             ax.bar_label(bars, padding=2, fontsize=10)
         labels = [f"#{r.refresh}\n{str(r.started)[:10]}" for r in refreshes.itertuples()]
-        step = max(1, len(labels) // 12)
+        step = -(-len(labels) // 8)  # at most 8 labels: they are 10 characters wide
         ax.set_xticks(list(x)[::step], labels[::step])
         pad = max(0.75, (8 - len(refreshes)) / 2)  # a few bars stay bar-shaped
         ax.set_xlim(-pad, len(refreshes) - 1 + pad)
         ax.set_ylabel("records added")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_formatter(StrMethodFormatter(THOUSANDS))
         ax.set_ylim(top=max(1, int(refreshes["added"].max())) * 1.15)
         return _png(fig)
 
@@ -84,25 +85,23 @@ def added_per_refresh(refreshes: pd.DataFrame) -> bytes:
 def designs_by_year(table: pd.DataFrame) -> bytes:
     """Study designs per publication year, stacked; past the commonest few, 'other'."""
     known = _every_year(table)
-    designs = [c for c in table.columns if c != "year"]
+    designs = [c for c in table.columns if c not in ("year", "unknown")]  # commonest first
     shown, rest = designs[:MAX_DESIGNS], designs[MAX_DESIGNS:]
     with rc_context(STYLE):
         fig, ax = _figure("Study designs per publication year")
         if known.empty:
             return _empty(fig, ax, "No study designs with a publication year")
         years = known["year"].astype(int).to_numpy()
-        bottom = pd.Series(0, index=known.index)
-        colours = iter(DESIGN_COLOURS)
-        series = [(d, known[d], UNKNOWN if d == "unknown" else next(colours)) for d in shown]
+        series = [(d, known[d], c) for d, c in zip(shown, DESIGN_COLOURS, strict=False)]
         if rest:
             series.append(("other", known[rest].sum(axis=1), OKABE_ITO["grey"]))
-        for name, values, colour in series:
-            ax.bar(years, values, bottom=bottom, width=0.8, label=name, color=colour)
-            bottom = bottom + values
+        if "unknown" in known:
+            series.append(("unknown", known["unknown"], UNKNOWN))
+        top = _stack(ax, years, series)
         ax.set_ylabel("records")
         _year_axis(ax)
         ax.legend(loc="upper left", frameon=False, ncols=min(4, len(series)))
-        ax.set_ylim(top=bottom.max() * 1.25 + 1)
+        ax.set_ylim(0, top * 1.25 + 1)
         return _png(fig)
 
 
@@ -117,8 +116,27 @@ def _every_year(table: pd.DataFrame) -> pd.DataFrame:
     return known.set_index(years).drop(columns="year").reindex(span, fill_value=0).reset_index()
 
 
+def _stack(ax: Axes, x: np.ndarray, series: Sequence[tuple[str, pd.Series, str]],
+           width: float = 0.8) -> float:
+    """Stacked bars, one collection per series (``ax.bar`` makes a patch per bar, and
+    60 years × 8 series took seconds); returns the highest stack."""
+    bottom = np.zeros(len(x))
+    left, right = x - width / 2, x + width / 2
+    for name, values, colour in series:
+        top = bottom + values.to_numpy(dtype=float)
+        boxes = np.stack([np.column_stack(c) for c in ((left, bottom), (left, top),
+                                                       (right, top), (right, bottom))], axis=1)
+        ax.add_collection(PolyCollection(list(boxes), facecolors=colour, edgecolors="none",
+                                         label=name))
+        bottom = top
+    ax.set_xlim(x.min() - 0.8, x.max() + 0.8)
+    return float(bottom.max()) if len(bottom) else 0.0
+
+
 def _figure(title: str) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+    fig = Figure(figsize=SIZE, dpi=DPI)
+    fig.subplots_adjust(left=0.09, right=0.985, top=0.91, bottom=0.15)  # constrained
+    # layout found the same margins at a third of a second per chart
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.set_title(title, loc="left", fontweight="bold")
@@ -130,6 +148,7 @@ def _figure(title: str) -> tuple[Figure, Axes]:
 def _year_axis(ax: Axes) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=15))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(StrMethodFormatter(THOUSANDS))
     ax.set_xlabel("publication year")
 
 
