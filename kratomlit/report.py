@@ -193,8 +193,9 @@ def _records(db: sqlite3.Connection, sel: Selection) -> pd.DataFrame:
     df["year"] = df["year"].astype("Int64")
     topics = df.pop("topics")
     df["labelled"] = topics.notna().astype("int64")
+    topics = topics.fillna("").astype(str)
     for t in TOPICS:  # topics is a JSON list of these names: '"safety"' matches one element
-        df[t] = topics.str.contains(f'"{t}"', regex=False).fillna(False).astype("int64")
+        df[t] = topics.str.contains(f'"{t}"', regex=False).astype("int64")
     return df
 
 
@@ -276,10 +277,10 @@ def _designs(db: sqlite3.Connection, records: pd.DataFrame) -> pd.DataFrame | No
     long = designs.merge(records[["pmid", "year"]], on="pmid")
     if long.empty:
         return None
-    wide = pd.crosstab(long["year"], long["design"], dropna=False)
+    wide = long.groupby(["year", "design"], dropna=False).size().unstack(fill_value=0)
     order = wide.sum().sort_values(ascending=False, kind="stable").index
     order = [d for d in order if d != "unknown"] + (["unknown"] if "unknown" in wide else [])
-    wide = wide[order].astype("int64").reset_index()
+    wide = wide[order].astype("int64").sort_index().reset_index()  # unknown year last
     wide.columns.name = None
     wide["year"] = wide["year"].astype("Int64")
     return wide

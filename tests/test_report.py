@@ -5,7 +5,6 @@ against the library as `export --format jsonl` (and SQL) shows it."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import shutil
 import sqlite3
@@ -24,6 +23,7 @@ from tests.eutils_server import EUtilsServer, fixture_docs, synthetic_doc
 
 HOSTILE = "<script>alert('x')</script> & <img src=http://evil.example/x.png> kratom"
 DELETED = 603  # a record PubMed deleted: no report or export counts it
+NO_YEAR = 620  # a record without a publication year
 
 
 def _xml(text: str) -> str:
@@ -55,6 +55,8 @@ def library(cli, server: EUtilsServer, tmp_path: Path, env: dict[str, str]) -> P
     path = Path(env["KRATOMLIT_HOME"]) / "library.db"
     with sqlite3.connect(path) as db:
         db.execute("UPDATE records SET deleted_at = '2026-01-01' WHERE pmid = ?", (DELETED,))
+        db.execute("UPDATE records SET pub_year = NULL, data = json_set(data, '$.pub_year', "
+                   "NULL) WHERE pmid = ?", (NO_YEAR,))  # as when PubMed gives no date
     return path
 
 
@@ -73,7 +75,7 @@ def expected_years(rows: list[dict]) -> list[dict]:
         count["records"] += 1
         count.update(r["topics"])
     return [{"year": y, "records": c["records"], **{t: c[t] for t in TOPICS}}
-            for y, c in sorted(years.items())]
+            for y, c in sorted(years.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]
 
 
 def expected_flow(rows: list[dict], names: list[str] | None = None) -> dict[str, int]:
@@ -93,7 +95,8 @@ def report(cli, out: Path, *args: str) -> None:
 def csv_years(out: Path) -> list[dict]:
     df = pd.read_csv(out / "topics_by_year.csv")
     assert list(df.columns) == ["year", "records", *TOPICS]
-    return df.to_dict("records")
+    return [{**r, "year": None if pd.isna(r["year"]) else int(r["year"])}
+            for r in df.to_dict("records")]
 
 
 def csv_flow(out: Path) -> dict[str, int]:
@@ -119,6 +122,7 @@ def test_every_csv_number_agrees_with_the_library(cli, library, tmp_path):
         assert flow["duplicates"] == 2  # 601 and 90000002 are in alpha and beta
         assert flow["labelled"] == 10  # the ad hoc search's record was never classified
     assert sum(flow[t] for t in TOPICS) > 0  # the topic columns are exercised
+    assert csv_years(out)[-1]["year"] is None  # the record without a year, last
 
 
 def test_refresh_chart_counts_what_each_refresh_added(cli, library, tmp_path):
@@ -164,7 +168,7 @@ def test_design_chart_once_the_extractions_table_holds_rows(cli, library, tmp_pa
     assert not (out / "designs_by_year.csv").exists()
     assert "No study designs are extracted" in (out / "index.html").read_text()
     designs = {600: "cohort", 601: "case report", 602: "case report", 90000001: "rct",
-               90000002: "", DELETED: "rct"}  # the deleted record must not count
+               90000002: "", NO_YEAR: "rct", DELETED: "rct"}  # the deleted one must not count
     with sqlite3.connect(library) as db:  # the lead's m005_extractions, made by hand
         db.execute("CREATE TABLE extractions (pmid INTEGER PRIMARY KEY, version TEXT, "
                    "design TEXT, design_confidence REAL, n INTEGER, data TEXT)")
@@ -172,9 +176,10 @@ def test_design_chart_once_the_extractions_table_holds_rows(cli, library, tmp_pa
                        designs.items())
         years = dict(db.execute("SELECT pmid, pub_year FROM records"))
     report(cli, out)
-    table = pd.read_csv(out / "designs_by_year.csv").fillna(0)
-    got = {(int(r["year"]), d): int(r[d]) for r in table.to_dict("records")
-           for d in table.columns[1:] if r[d]}
+    table = pd.read_csv(out / "designs_by_year.csv")
+    assert list(table.columns) == ["year", "case report", "rct", "cohort", "unknown"]
+    got = {(None if pd.isna(r["year"]) else int(r["year"]), d): int(r[d])
+           for r in table.to_dict("records") for d in table.columns[1:] if r[d]}
     want = Counter((years[p], d or "unknown") for p, d in designs.items() if p != DELETED)
     assert got == dict(want)
     assert Image.open(out / "designs_by_year.png").format == "PNG"
