@@ -12,6 +12,7 @@ records never count. Charts and pages are made from the returned ``ReportData`` 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,6 +97,11 @@ class ReportData:
     @property
     def records(self) -> int:
         return self.flow.unique
+
+
+def when(text: str) -> str:
+    """UTC ISO times as people read them: '2026-12-04 17:55 UTC'."""
+    return re.sub(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d)[\d:.]*\+00:00", r"\1 \2 UTC", text)
 
 
 def open_readonly(path: Path) -> sqlite3.Connection:

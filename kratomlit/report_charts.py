@@ -85,8 +85,9 @@ def added_per_refresh(refreshes: pd.DataFrame) -> bytes:
 def designs_by_year(table: pd.DataFrame) -> bytes:
     """Study designs per publication year, stacked; past the commonest few, 'other'."""
     known = _every_year(table)
-    designs = [c for c in table.columns if c not in ("year", "unknown")]  # commonest first
-    shown, rest = designs[:MAX_DESIGNS], designs[MAX_DESIGNS:]
+    designs = [c for c in table.columns if c not in ("year", "unknown", "other")]  # commonest
+    shown = designs[:MAX_DESIGNS]  # first; a design named 'other' joins the rest
+    rest = [c for c in table.columns if c not in ("year", "unknown", *shown)]
     with rc_context(STYLE):
         fig, ax = _figure("Study designs per publication year")
         if known.empty:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Collection, Iterable, Sequence
@@ -27,7 +26,7 @@ import pandas as pd
 from kratomlit import __version__
 from kratomlit.classify import TOPICS
 from kratomlit.errors import ExportError
-from kratomlit.report import ReportData
+from kratomlit.report import ReportData, when
 
 MARKER = ".kratomlit-report"  # present in every folder this module wrote
 CSV_FILES = ("topics_by_year.csv", "flow.csv", "added_per_refresh.csv", "designs_by_year.csv")
@@ -220,7 +219,7 @@ def _searches(data: ReportData) -> str:
     rows = [[s.name, "; ".join(s.terms), s.identified,
              when(s.last_run) if s.last_run else "never completed"]
             for s in data.searches]
-    return _table(["search", "PubMed term", "identified", "last complete run (UTC)"], rows,
+    return _table(["search", "PubMed term", "identified", "last complete run"], rows,
                   numeric={2}, table_id="searches")
 
 
@@ -236,11 +235,6 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[object]], *,
     body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>"
                    for row in rows)
     return f"<table id=\"{table_id}\"><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def when(text: str) -> str:
-    """UTC ISO times as people read them: '2026-12-04 17:55 UTC'."""
-    return re.sub(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d)[\d:.]*\+00:00", r"\1 \2 UTC", text)
 
 
 def _number(value: object) -> str:

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from kratomlit.classify import TOPICS
 from kratomlit.render import out
-from kratomlit.report import ReportData
+from kratomlit.report import ReportData, when
 
 BAR_WIDTH = (8, 30)  # characters for the year with the most records: least, most
 
@@ -17,8 +17,9 @@ def show_report(data: ReportData) -> None:
     """Print the summary ``kratomlit report`` shows without ``--output``."""
     scope = f"saved searches {', '.join(data.saved)}" if data.saved else "the whole library"
     since = f", first stored since {data.since}" if data.since else ""
+    refresh = when(data.last_refresh) if data.last_refresh else "never"
     out.print(Text(f"{data.records:,} records from {scope}{since} (latest refresh: "
-                   f"{data.last_refresh or 'never'})", style="bold"))
+                   f"{refresh})", style="bold"))
     out.print(_flow_table(data))
     out.print(_years_table(data.topics_by_year))
     out.print(_searches_table(data))
@@ -60,9 +61,10 @@ def bar(n: int, top: int, width: int) -> str:
 
 def _searches_table(data: ReportData) -> Table:
     table = Table(title="Searches", header_style="bold")
-    for col in ("search", "identified", "last complete run (UTC)"):
+    for col in ("search", "identified", "last complete run"):
         table.add_column(col, justify="right" if col == "identified" else "left",
                          overflow="fold")
     for s in data.searches:
-        table.add_row(Text(s.name), f"{s.identified:,}", s.last_run or "never completed")
+        table.add_row(Text(s.name), f"{s.identified:,}",
+                      when(s.last_run) if s.last_run else "never completed")
     return table
