@@ -29,12 +29,12 @@ from kratomlit.errors import ExportError
 from kratomlit.report import ReportData, when
 
 MARKER = ".kratomlit-report"  # present in every folder this module wrote
-CSV_FILES = ("topics_by_year.csv", "flow.csv", "added_per_refresh.csv", "designs_by_year.csv")
 
 
 def write_report(data: ReportData, folder: Path) -> list[Path]:
     """Write the report into ``folder`` (created, or replacing an earlier report) and
-    return the files written."""
+    return the files written. A symlink is followed: the report replaces its target."""
+    folder = folder.resolve() if folder.is_symlink() else folder
     check_target(folder)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)

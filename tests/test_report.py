@@ -223,6 +223,16 @@ def test_a_folder_that_is_not_a_report_is_refused_not_replaced(cli, library, tmp
     report(cli, empty)
 
 
+def test_a_symlinked_report_folder_stays_a_symlink(cli, library, tmp_path):
+    real = tmp_path / "site" / "kratom"
+    report(cli, real)
+    link = tmp_path / "report-link"
+    link.symlink_to(real, target_is_directory=True)
+    report(cli, link, "--saved", "alpha")
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert csv_flow(real)["identified"] == csv_flow(real)["unique"]  # alpha alone
+
+
 class _Refs(HTMLParser):
     """Every tag, attribute and text of a page."""
 
