@@ -56,9 +56,10 @@ class Flow:
         return self.identified - self.unique
 
     def rows(self) -> list[tuple[str, int]]:
-        return [("identified", self.identified), ("duplicates", self.duplicates),
-                ("unique", self.unique), ("labelled", self.labelled),
-                *((t, self.topics[t]) for t in TOPICS)]
+        """``(stage, count)`` in ``FLOW_STAGES`` order."""
+        counts = {"identified": self.identified, "duplicates": self.duplicates,
+                  "unique": self.unique, "labelled": self.labelled, **self.topics}
+        return [(stage, counts[stage]) for stage in FLOW_STAGES]
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows(), columns=["stage", "count"])
