@@ -238,6 +238,9 @@ def refresh(
     export_new: Annotated[Path | None, typer.Option(
         "--export-new", help="After the run, write what it found to a dated CSV in this "
         "folder.")] = None,
+    report_dir: Annotated[Path | None, typer.Option(
+        "--report", help="After the run, rebuild the report of the whole library (see "
+        "'kratomlit report') in this folder.")] = None,
     wait: Annotated[float, typer.Option(
         min=0, help="Seconds to wait for another refresh on this home to finish.")] = 300,
     quiet: Annotated[bool, typer.Option(
@@ -261,9 +264,15 @@ def refresh(
     if not settings.email and not quiet:
         render.warning("NCBI_EMAIL is not set; NCBI asks every tool for a contact email.")
     digest_dir = _folder(export_new) if export_new is not None else None  # fail before work
+    if report_dir is not None:
+        from kratomlit.report_page import check_target
+
+        check_target(report_dir)  # fail before work
     with _busy_as_json(as_json), render.named_progress_bar() as progress:
         summary = refresh_saved(settings, selected, problems, wait=wait, digest_dir=digest_dir,
                                 progress=None if quiet else progress)
+    if report_dir is not None:
+        _write_report(settings.library_path, report_dir, (), None, quiet or as_json)
     if as_json:
         render.print_json(summary.to_dict())
     elif not quiet:
@@ -271,6 +280,47 @@ def refresh(
     for problem in summary.problems:
         render.warning(problem)
     summary.raise_for_status(settings.log_dir / "kratomlit.log")
+
+
+@app.command()
+@handle_errors
+def report(
+    ctx: typer.Context,
+    saved: Annotated[list[str] | None, typer.Option(
+        help="Only records found by this saved search (repeatable: any of them).")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Only records first stored on or after this date: YYYY, YYYY/MM, YYYY/MM/DD."
+    )] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write index.html, PNG charts and CSV tables to this folder "
+        "(replacing an earlier report there) instead of printing a summary.")] = None,
+) -> None:
+    """Summarise the library: counts, review flow, topics per year, charts with --output.
+
+    Example: kratomlit report --output ~/kratom/report
+    """
+    since_date = _date_opt(since, end=False, what="--since")
+    path = _existing_library(settings_from(ctx))
+    cutoff = since_date.isoformat() if since_date else None
+    if output is not None:
+        _write_report(path, output, tuple(saved or ()), cutoff, quiet=False)
+        return
+    from kratomlit.report import load
+    from kratomlit.report_render import show_report
+
+    show_report(load(path, tuple(saved or ()), cutoff))
+
+
+def _write_report(library: Path, folder: Path, saved: tuple[str, ...], since: str | None,
+                  quiet: bool) -> None:
+    from kratomlit.report import load
+    from kratomlit.report_page import check_target, write_report
+
+    check_target(folder)  # before the library is read
+    data = load(library, saved, since)
+    write_report(data, folder)
+    if not quiet:
+        render.note(f"Wrote a report of {data.records} records to {folder / 'index.html'}.")
 
 
 @contextlib.contextmanager
