@@ -211,3 +211,28 @@ def evaluate(classifier: _Classifies, gold_items: list[dict[str, Any]]) -> EvalR
     macro = sum(_prf(m.tp, m.fp, m.fn)[2] for m in per_topic.values()) / len(TOPICS)
     return EvalReport(per_topic, round(micro, 4), round(macro, 4), len(gold_items),
                       misses, false_alarms)
+
+
+def cv_text(report: dict[str, Any]) -> str:
+    """A cross-validation report (``train.CVReport.to_dict()``) as a plain-text table."""
+    k, repeats, n = report["k"], report["repeats"], report["n"]
+    lines = [f"{repeats} x stratified {k}-fold cross-validation on {n} abstracts "
+             "(everything learned is refitted inside each training fold); mean ± sd over "
+             "repeats", "",
+             f"{'topic':<11} {'precision':>15} {'recall':>15} {'F1':>15} {'threshold':>15}"]
+    for topic in TOPICS:
+        m = report["per_topic"][topic]
+        cells = [_pm(m[name]) for name in ("precision", "recall", "f1")]
+        cells.append(_pm(report["thresholds"][topic]))
+        lines.append(f"{topic:<11} " + " ".join(f"{c:>15}" for c in cells))
+    lines += ["", f"macro-F1 {_pm(report['macro_f1'])}   micro-F1 {_pm(report['micro_f1'])}",
+              "Brier score " + ", ".join(f"{t} {report['brier'][t]:.3f}" for t in TOPICS), "",
+              "reliability (all topics, out-of-fold): bin, n, mean predicted, observed"]
+    lines += [f"  {r['bin']}  {r['n']:>5}  {r['mean_predicted']:.3f}  {r['observed']:.3f}"
+              for r in report["reliability"]]
+    return "\n".join(lines) + "\n"
+
+
+def _pm(pair: Any) -> str:
+    mean, sd = pair
+    return f"{mean:.3f} ± {sd:.3f}"
