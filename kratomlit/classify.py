@@ -258,7 +258,7 @@ class Zones:
     title: float = 1.0
     body: float = 1.0
     background: float = 0.0
-    hedged: float = 0.5  # a factor on top of the zone
+    hedged: float = 0.25  # a factor on top of the zone
     keywords: float = 1.0
     mesh: float = 1.0
     publication_types: float = 1.0
