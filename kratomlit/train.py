@@ -134,7 +134,7 @@ def _fields(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tokens(item: dict[str, Any]) -> set[str]:
-    """The item's word n-grams (no digits, no stop-word-only grams), for the vocabulary."""
+    """The item's word n-grams (no digits, no stop words), for the vocabulary."""
     grams: set[str] = set()
     text = matchable(f"{item.get('title') or ''}. {item.get('abstract') or ''}")
     for sentence in text.split(". "):
@@ -143,7 +143,7 @@ def _tokens(item: dict[str, Any]) -> set[str]:
         for n in range(1, 3):
             for i in range(len(words) - n + 1):
                 gram = words[i:i + n]
-                if all(gram) and not all(g in _STOP for g in gram):
+                if all(gram) and not any(g in _STOP for g in gram):  # "the opioid" reads badly
                     grams.add(" ".join(gram))
     return grams
 
