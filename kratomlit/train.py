@@ -549,9 +549,16 @@ def load_gold(paths: Sequence[Path]) -> list[dict[str, Any]]:
 def train_files(paths: Sequence[Path], output: Path, cv_k: int = 5,
                 cv_repeats: int = 3) -> dict[str, Any]:
     """Fit on the gold files, write the model to ``output``; returns a summary."""
+    from kratomlit.errors import ExportError
+
+    if not Path(output).parent.is_dir():
+        raise ExportError(f"Cannot write {output}: folder {Path(output).parent} does not exist.")
     items = load_gold(paths)
     model = train(items, [str(p) for p in paths], cv_k, cv_repeats)
-    write_model(model, output)
+    try:
+        write_model(model, output)
+    except OSError as exc:
+        raise ExportError(f"Cannot write {output}: {exc.strerror or exc}.") from None
     summary: dict[str, Any] = {"model": str(output), "version": model["version"],
                                "trained_on": len(items), "features": len(model["features"]),
                                "thresholds": model["thresholds"]}
