@@ -180,7 +180,8 @@ class _KeyTable:
         prefix = feature.name.endswith("*")
         label = feature.name.rstrip("*").strip().lower()
         for key in variants(label, plural=not prefix):
-            self._slot(key if prefix else key + " ")[1 if prefix else 0].add(index)
+            plain, prefixes, _, _ = self._slot(key if prefix else key + " ")
+            (prefixes if prefix else plain).add(index)
 
     def add_cue(self, phrase: str, flag: int) -> None:
         for key in variants(phrase.strip().lower(), plural=False):

@@ -465,9 +465,10 @@ def fit_model(items: Sequence[dict[str, Any]], settings: Settings | None = None,
     weights: dict[int, dict[str, float]] = {}
     for col, k in zip(*np.nonzero(fitted.weights), strict=True):
         weights.setdefault(int(col), {})[TOPICS[k]] = float(fitted.weights[col, k])
-    rows = [{"kind": data.features[c].kind, "feature": data.features[c].name, "weights": w}
-            for c, w in weights.items()]
-    rows.sort(key=lambda r: (-max(abs(v) for v in r["weights"].values()), r["feature"]))
+    order = sorted(weights, key=lambda c: (-max(abs(v) for v in weights[c].values()),
+                                           data.features[c].name))
+    rows = [{"kind": data.features[c].kind, "feature": data.features[c].name,
+             "weights": weights[c]} for c in order]
     zones = asdict(settings.zones)
     return {
         "format": MODEL_FORMAT,
