@@ -640,17 +640,32 @@ class Classifier:
             pairs = contributions[topic_index]
             if len(pairs) > 1:
                 pairs.sort(reverse=True)
-            listed = []
-            for _, index in pairs[:EVIDENCE_PER_TOPIC]:
-                item = shown.get(index)
-                if item is None:
-                    item = shown[index] = evidence_for(acc[index])
-                listed.append(item)
-            evidence[topic] = listed
+            evidence[topic] = self._evidence(pairs, acc, shown)
         result = _new(Classification)  # Classification(...) minus the frozen __init__
         fields = result.__dict__
         fields["topics"], fields["scores"], fields["evidence"] = topics, scores, evidence
         return result
+
+    @staticmethod
+    def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
+                  shown: dict[int, Evidence]) -> list[Evidence]:
+        """The strongest contributions, skipping one that stands inside a phrase already
+        listed ("quantitative" within "quantitative analysis")."""
+        listed: list[Evidence] = []
+        spans: list[tuple[int, int, int]] = []
+        for _, index in pairs:
+            hit = acc[index]
+            where = (id(hit[2]), hit[3], hit[4])
+            if any(c == where[0] and s <= where[1] and where[2] <= e for c, s, e in spans):
+                continue
+            item = shown.get(index)
+            if item is None:
+                item = shown[index] = evidence_for(hit)
+            listed.append(item)
+            spans.append(where)
+            if len(listed) == EVIDENCE_PER_TOPIC:
+                break
+        return listed
 
     def contributions(self, title: str | None, abstract: str | None,
                       **fields: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
