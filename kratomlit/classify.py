@@ -322,11 +322,6 @@ class Extractor:
         if hedge_end is not None:
             self._scan_body(hits, ctx, acc, hedge_end)
 
-    def _hedge(self, m: str, hedge_end: int, start: int) -> float:
-        if hedge_end >= start - self.zones.hedge_window and m.find(". ", hedge_end, start) < 0:
-            return self.zones.hedged
-        return 1.0
-
     def _scan_lead(self, hits: Iterator[tuple[int, Entry]], ctx: _Ctx,
                    acc: _Acc) -> int | None:
         """Title and abstract up to the background's end; returns where the last hedge ended,
@@ -335,6 +330,7 @@ class Extractor:
         zones = _Zones(body_start)
         pending: list[tuple[int, int, Entry, float]] = []  # abstract hits, zone unknown
         hedge_end, title_w = -1_000_000, self.zones.title
+        window, hedged = self.zones.hedge_window, self.zones.hedged
         for stop, entry in hits:
             start, end = stop - entry[0], stop - entry[1]
             special = entry[3]
@@ -342,7 +338,15 @@ class Extractor:
                 if special[3] & _HEDGE:
                     hedge_end = end
                 zones.note(text, m, start, end, special[3])
-            hedge = self._hedge(m, hedge_end, start)
+                if not (special[0] or special[1] or special[2]):  # a cue only
+                    if zones.end >= 0:
+                        self._flush(acc, zones.end, ctx, pending)
+                        return hedge_end
+                    continue
+            if hedge_end >= start - window and m.find(". ", hedge_end, start) < 0:
+                hedge = hedged
+            else:
+                hedge = 1.0
             if start < body_start:
                 _add(acc, m, entry, title_w * hedge, "title", ctx, start, end)
             else:
@@ -656,7 +660,8 @@ class Classifier:
         for _, index in pairs:
             hit = acc[index]
             where = (id(hit[2]), hit[3], hit[4])
-            if any(c == where[0] and s <= where[1] and where[2] <= e for c, s, e in spans):
+            if spans and any(c == where[0] and s <= where[1] and where[2] <= e
+                             for c, s, e in spans):
                 continue
             item = shown.get(index)
             if item is None:
