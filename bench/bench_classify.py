@@ -3,9 +3,10 @@
 Usage:
     python bench/bench_classify.py [--data PATH] [--repeat N] [--rounds R]
 
-Classifies the dev abstracts (title + abstract + MeSH) ``repeat`` times per round, ``rounds``
-rounds, and reports the best and the median round's abstracts per second (on a shared, noisy
-machine the median is the honest figure; the target is checked against it), for
+Classifies the dev abstracts (title + abstract + MeSH) with the shipped model ``repeat``
+times per round, ``rounds`` rounds, and reports the best and the median round's abstracts
+per second (on a shared, noisy machine the median is the honest figure; the target is
+checked against it), for
 ``classify()`` alone and for ``classify().to_dict()`` (what the library stores). Exits 0 with
 a message when the dev file is absent (it lives outside the repository, in ``../shared``).
 """
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         stored.append(_round(classifier, rows, args.repeat, to_dict=True))
     n = len(rows) * args.repeat
     chars = sum(len(t) + len(a) for t, a, _ in rows) / len(rows)
-    print(f"classifier {classifier.version}: lexicon loaded in {load_ms:.0f} ms")
+    print(f"classifier {classifier.version}: model loaded in {load_ms:.0f} ms "
+          f"({len(classifier.extractor.features)} features)")
     print(f"{n} abstracts (mean {chars:.0f} chars) per round, {args.rounds} rounds")
     rate = _report("classify()          ", plain, n)
     _report("classify().to_dict()", stored, n)

@@ -1,35 +1,35 @@
-"""Multi-label topic classifier for kratom abstracts: a weighted lexicon read in one pass.
+"""Multi-label topic classifier for kratom abstracts: a learned linear model read in one pass.
 
-Why this design (details and numbers in docs/classifier.md):
+Why this design (details and cross-validated numbers in docs/classifier.md):
 
-* The knowledge lives in ``data/topics.toml`` (phrases, MeSH headings, weights, cues), so a
-  reviewer can see why a topic fired and change it without touching code.
-* Speed without caching: the text becomes ASCII of the same length (Greek letters and dashes
-  get one-character stand-ins, other non-ASCII characters a space), goes through one
-  ``bytes.translate`` (lower-cased, punctuation to spaces), and one Aho-Corasick pass
-  (pyahocorasick, leftmost-longest) finds every lexicon phrase and cue. Keys start with a
-  space, so the automaton idles inside words; only hits are checked in Python, and offsets
-  index the original string directly for evidence.
-* Where a phrase stands matters more than that it occurs: the title counts 1.5x, the
-  background (a BACKGROUND section, the sentences before the study is introduced, or a
-  sentence reciting traditional use) 0.25x and, in total, at most ``background_cap``; a
-  phrase just after a hedge ("may", "potentially") counts half. Negated mentions are kept
-  ("no withdrawal signs were observed" is about withdrawal).
-* Each topic sums its phrase values (a repeated phrase adds only a share) and scores
-  ``1 - exp(-sum)`` in [0, 1]; a per-topic threshold decides.
+* The knowledge is data: ``data/topic_model.json`` lists every feature (a lexicon phrase, a
+  word n-gram or an amount unit) with its learned weight per topic, the intercepts, the
+  thresholds, what it was trained on and its cross-validated scores. ``kratomlit train``
+  (``kratomlit.train``, scikit-learn) writes it; classifying needs only this module.
+* One extractor for training and classifying, so the model sees the same features in both:
+  the text becomes ASCII of the same length (Greek letters and dashes get one-character
+  stand-ins), goes through one ``bytes.translate`` (lower-cased, punctuation to spaces), and
+  one Aho-Corasick pass (pyahocorasick) finds every feature phrase and every cue, including
+  overlapping ones ("opioid withdrawal" and "withdrawal"). Keys start with a space, so the
+  automaton idles inside words; offsets index the original string directly for evidence.
+* Where a phrase stands decides how much it counts (its feature value): title and body 1,
+  background (a BACKGROUND section or the sentences before the study is introduced) and
+  hedged mentions ("may be hepatotoxic") much less, as the codebook says background recitals
+  and speculation do not make a topic. A feature's value is its best occurrence's weight.
+* Scoring is a sparse dot product per topic, ``p = 1 / (1 + exp(-(b + sum w * value)))``:
+  calibrated probabilities (Platt-scaled inside training), decided at per-topic thresholds.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
-import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,17 @@ import ahocorasick
 
 from kratomlit.models import TOPICS, Evidence
 
-CODE_VERSION = "1.1"  # bump whenever scoring code changes what labels come out
+CODE_VERSION = "2.0"  # bump whenever feature extraction or scoring changes what comes out
+MODEL_FORMAT = "kratomlit-topic-model"
 SOURCES = ("title", "abstract", "mesh", "keywords", "publication_types")
+ZONE_KEYS = ("title", "body", "background", "hedged", "keywords", "mesh", "publication_types")
+CUE_KINDS = ("study", "hedge", "background_labels", "section_labels")
+EVIDENCE_PER_TOPIC = 3
+MIN_EVIDENCE = 0.25  # log-odds a feature must add to a topic to be shown as its evidence
 
-# Kinds of automaton entries (bit flags: one key may be several kinds at once).
-_TOPICAL, _CUE, _HEDGE, _BG_LABEL, _LABEL, _AMOUNT = (1 << i for i in range(6))
-_CUE_KINDS = {"study": _CUE, "hedge": _HEDGE, "background_labels": _BG_LABEL,
+# Cue kinds as bit flags (one key may be several kinds at once).
+_CUE, _HEDGE, _BG_LABEL, _LABEL = 1, 2, 4, 8
+_CUE_FLAGS = {"study": _CUE, "hedge": _HEDGE, "background_labels": _BG_LABEL,
               "section_labels": _LABEL}
 _GREEK = {"mu": ("µ", "μ"), "kappa": ("κ",), "delta": ("δ",), "beta": ("β",),
           "alpha": ("α",), "gamma": ("γ",)}
@@ -51,25 +56,21 @@ _DASHES = (" ", "")  # "-" itself reads as a space
 _STANDINS = (("µ", "\x01"), ("μ", "\x01"), ("κ", "\x02"), ("δ", "\x03"), ("β", "\x04"),
              ("α", "\x05"), ("γ", "\x06"), ("\u2010", "-"), ("\u2011", "-"), ("\u2013", "-"),
              ("\u2014", "-"), ("\u00a0", " "))
-_SCORING_KEYS = ("title", "body", "background", "background_cap", "keywords", "mesh",
-                 "publication_types", "hedge", "hedge_window", "repeat")
 _SHOW_NUMBER, _SHOW_WORD = 1, 2  # how evidence widens a hit: take in the number / the word
-_WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _NUMBER_CHARS = frozenset("0123456789.,-–")
 
-# An automaton value, laid out for the per-hit loop: the characters that must not follow the
-# key (word characters, or none for a prefix such as "hepatotox*"), key length - 2 (so a hit's
-# start is ``end - entry[1]``), whether the key is a plain topical phrase (no cue, no amount),
-# phrase label, ((topic, weight), ...), evidence display (0 / _SHOW_NUMBER / _SHOW_WORD),
-# kind flags, and whether the key is a hedge.
-Entry = tuple[frozenset[str], int, bool, str, tuple[tuple[int, float], ...], int, int, bool]
-_NOTHING: frozenset[str] = frozenset()
-# Per phrase label: [best multiplier, summed multipliers, weights, source, context for the
-# evidence (text, matched text, abstract start, sentence cache) or None for a heading,
-# start offset or heading name, end offset or heading as given, evidence display].
-_Acc = dict[str, list[Any]]
+# An automaton value. Keys are " word " (whole words: the automaton reads a copy of the text
+# with '.' as a space, so a key cannot match inside a longer word and no hit is wasted) or
+# " prefix" (any continuation). For a hit ending at ``e``: the phrase runs from
+# ``e - entry[0]`` to ``e - entry[1]`` (its last character); then the one whole-word feature
+# the key stands for (-1 when it is special), and ``special``: None for a plain key, else
+# (whole-word features, prefix features, amount features, cue flags).
+Special = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]
+Entry = tuple[int, int, int, Special | None]
+# Per feature, its best occurrence: [zone weight, source, context, start, end, display]
+_Hit = list[Any]
+_Acc = dict[int, _Hit]
 _Ctx = tuple[str, str, int, dict[int, str]]  # text, matched text, abstract start, sentences
-_first, _second = itemgetter(0), itemgetter(1)
 
 
 def _make_table() -> bytes:
@@ -85,7 +86,7 @@ def _make_table() -> bytes:
 _TABLE = _make_table()
 
 
-def _matchable(text: str) -> str:
+def matchable(text: str) -> str:
     """What the automaton reads: an ASCII str as long as ``text``, offsets shared."""
     if not text.isascii():
         for char, standin in _STANDINS:
@@ -94,13 +95,16 @@ def _matchable(text: str) -> str:
     return text.encode("ascii", "replace").translate(_TABLE).decode("ascii")
 
 
-class LexiconError(Exception):
-    """The lexicon file is missing or malformed; the message names the file and problem."""
+class ModelError(Exception):
+    """The model file is missing or malformed; the message names the file and problem."""
+
+
+LexiconError = ModelError  # the name callers used for the hand-written lexicon's errors
 
 
 @dataclass(frozen=True)
 class Classification:
-    """Topics decided for one record, with every topic's score and evidence."""
+    """Topics decided for one record, with every topic's probability and evidence."""
 
     topics: list[str]
     scores: dict[str, float]
@@ -118,14 +122,26 @@ class Classification:
         }
 
 
-# -- building the automaton -------------------------------------------------------------------
+# -- features and their automaton keys -------------------------------------------------------
+@dataclass(frozen=True)
+class Feature:
+    """A feature as the model file names it: a phrase (lexicon syntax) or an amount unit."""
+
+    kind: str  # "phrase" or "amount"
+    name: str  # "opioid withdrawal", "hepatotox*", "mg/kg"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (after a number)" if self.kind == "amount" else self.name
+
+
 def _plural(phrase: str) -> str:
     if phrase.endswith("y") and not phrase.endswith(("ay", "ey", "oy")):
         return phrase[:-1] + "ies"
     return phrase + ("es" if phrase.endswith(("s", "x", "ch", "sh")) else "s")
 
 
-def _variants(phrase: str, plural: bool) -> set[str]:
+def variants(phrase: str, plural: bool) -> set[str]:
     """Automaton keys for a phrase: dash forms, Greek letters, plural; each led by a space."""
     parts = re.split(r"([- ])", phrase)
     options = [(_DASHES if part == "-" else (" ",)) if i % 2 else (part, *_GREEK.get(part, ()))
@@ -133,80 +149,50 @@ def _variants(phrase: str, plural: bool) -> set[str]:
     forms = {"".join(combo) for combo in product(*options)}
     if plural:
         forms |= {_plural(f) for f in forms}
-    return {" " + _matchable(f).strip() for f in forms if f.strip()}
+    keys = {" " + " ".join(matchable(f).split()) for f in forms}
+    return {k for k in keys if k.strip()}
 
 
-class _LexiconBuilder:
-    """Collects phrases and cues, merging entries that share a key, then builds the automaton."""
+class _KeyTable:
+    """Automaton keys with the features and cues each stands for, merged when keys coincide."""
 
     def __init__(self) -> None:
-        self.keys: dict[str, tuple[int, str, dict[int, float], bool]] = {}
+        self.keys: dict[str, tuple[set[int], set[int], set[int], int]] = {}
 
-    def add(self, key: str, flags: int, label: str, topic: int | None, weight: float,
-            prefix: bool = False) -> None:
-        old_flags, old_label, weights, old_prefix = self.keys.get(key, (0, label, {}, False))
-        if topic is not None:  # the same phrase listed twice in one topic: keep the stronger
-            weights[topic] = max(weights.get(topic, 0.0), weight, key=abs)
-        self.keys[key] = (old_flags | flags, old_label, weights, old_prefix or prefix)
+    def _slot(self, key: str) -> tuple[set[int], set[int], set[int], int]:
+        return self.keys.setdefault(key, (set(), set(), set(), 0))
 
-    def add_phrase(self, phrase: str, flags: int, topic: int | None, weight: float) -> None:
-        prefix = phrase.endswith("*")
-        label = phrase.rstrip("*").strip().lower()
-        for key in _variants(label, plural=not prefix and flags == _TOPICAL):
-            self.add(key, flags, label, topic, weight, prefix)
+    def add_feature(self, index: int, feature: Feature) -> None:
+        if feature.kind == "amount":
+            unit = feature.name.strip().lower()
+            for form in {unit, unit.replace("µ", "u")}:
+                key = " " + " ".join(matchable(form).replace(".", " ").split()) + " "
+                self._slot(key)[2].add(index)
+            return
+        prefix = feature.name.endswith("*")
+        label = feature.name.rstrip("*").strip().lower()
+        for key in variants(label, plural=not prefix):
+            plain, prefixes, _, _ = self._slot(key if prefix else key + " ")
+            (prefixes if prefix else plain).add(index)
 
-    def add_amount(self, unit: str, topic: int, weight: float) -> None:
-        """A unit after a number, ' mg' ('5 mg'; the number is checked on hits)."""
-        label = unit.strip().lower()
-        for form in {label, label.replace("µ", "u")}:
-            self.add(" " + _matchable(form).strip(), _TOPICAL | _AMOUNT, label, topic, weight)
+    def add_cue(self, phrase: str, flag: int) -> None:
+        for key in variants(phrase.strip().lower(), plural=False):
+            plain, prefix, amount, flags = self._slot(key + " ")
+            self.keys[key + " "] = (plain, prefix, amount, flags | flag)
 
     def build(self) -> ahocorasick.Automaton:
         automaton = ahocorasick.Automaton()
-        for key, (flags, label, weights, prefix) in self.keys.items():
-            display = _SHOW_WORD if prefix else _SHOW_NUMBER if flags & _AMOUNT else 0
-            entry: Entry = (_NOTHING if prefix else _WORD, len(key) - 2, flags == _TOPICAL,
-                            label, tuple(sorted(weights.items())), display, flags,
-                            bool(flags & _HEDGE))
-            automaton.add_word(key, entry)
+        for key, (plain, prefix, amount, flags) in self.keys.items():
+            special: Special | None = None
+            single = min(plain) if len(plain) == 1 else -1
+            if prefix or amount or flags or single < 0:
+                special = (tuple(sorted(plain)), tuple(sorted(prefix)), tuple(sorted(amount)),
+                           flags)
+                single = -1
+            spaced = key.endswith(" ")
+            automaton.add_word(key, (len(key) - 2, 1 if spaced else 0, single, special))
         automaton.make_automaton()
         return automaton
-
-
-# -- reading the lexicon file -----------------------------------------------------------------
-def _fail(path: Path, problem: str) -> LexiconError:
-    return LexiconError(f"{path}: {problem}")
-
-
-def _number(path: Path, where: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(path, f"{where} must be a number, got {value!r}")
-    return float(value)
-
-
-def _table(path: Path, data: dict[str, Any], name: str, required: bool = True) -> dict[str, Any]:
-    value = data.get(name, None if required else {})
-    if not isinstance(value, dict):
-        raise _fail(path, f"missing or invalid table [{name}]")
-    return value
-
-
-def _weights(path: Path, table: dict[str, Any], where: str) -> dict[str, float]:
-    return {k: _number(path, f"{where}.{k!r}", v) for k, v in table.items()}
-
-
-@dataclass(frozen=True)
-class _Scoring:
-    title: float
-    body: float
-    background: float
-    background_cap: float
-    keywords: float
-    mesh: float
-    publication_types: float
-    hedge: float
-    hedge_window: float
-    repeat: float
 
 
 def _is_label(text: str, start: int, end: int) -> bool:
@@ -258,383 +244,464 @@ class _Zones:
             self.end = self.body if alone else first + 2
 
 
-class Classifier:
-    """Scores title/abstract/MeSH/keywords/publication types against the topic lexicon."""
+@dataclass(frozen=True)
+class Zones:
+    """How much one occurrence counts, by where it stands (the feature value is the best)."""
 
-    def __init__(self, data: dict[str, Any], path: Path, version: str) -> None:
-        self.path = path
-        self.version = version
-        self.thresholds: dict[str, float] = {}
-        self._mesh: dict[str, list[tuple[int, float]]] = {}
-        self._qualifiers: dict[str, list[tuple[int, float]]] = {}
-        self._pubtypes: dict[str, list[tuple[int, float]]] = {}
-        self._scoring = self._read_scoring(data)
-        builder = _LexiconBuilder()
-        self._read_cues(data, builder)
-        for index, topic in enumerate(TOPICS):
-            self._read_topic(data, topic, index, builder)
-        self._read_off_topic(data, builder)
-        self._read_pubtypes(data)
-        self._automaton = builder.build()
-        self._topic_thresholds = tuple((t, self.thresholds[t]) for t in TOPICS)
+    title: float = 1.0
+    body: float = 1.0
+    background: float = 0.0
+    hedged: float = 0.25  # a factor on top of the zone
+    keywords: float = 1.0
+    mesh: float = 1.0
+    publication_types: float = 1.0
+    hedge_window: int = 80  # a hedge this many characters before, same sentence
 
-    # -- loading ---------------------------------------------------------------------------
-    @classmethod
-    def load(cls, path: Path | None = None) -> Classifier:
-        """Read a lexicon file (default: the packaged ``data/topics.toml``)."""
-        path = Path(path) if path is not None else default_lexicon_path()
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise _fail(path, f"cannot read lexicon ({exc.strerror or exc})") from exc
-        try:
-            data = tomllib.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise _fail(path, f"not valid TOML ({exc})") from exc
-        return cls(data, path, lexicon_version(raw))
 
-    def _read_scoring(self, data: dict[str, Any]) -> _Scoring:
-        table = _table(self.path, data, "scoring")
-        missing = [k for k in _SCORING_KEYS if k not in table]
-        if missing:
-            raise _fail(self.path, f"[scoring] lacks {', '.join(missing)}")
-        values = {k: _number(self.path, f"scoring.{k}", table[k]) for k in _SCORING_KEYS}
-        thresholds = _table(self.path, data, "thresholds")
-        for topic in TOPICS:
-            value = _number(self.path, f"thresholds.{topic}", thresholds.get(topic))
-            if not 0.0 < value < 1.0:
-                raise _fail(self.path, f"thresholds.{topic} must be between 0 and 1")
-            self.thresholds[topic] = value
-        return _Scoring(**values)
+class Extractor:
+    """Finds feature occurrences in a record and weighs each by its zone: shared by training
+    (feature matrix) and classifying (dot product, evidence)."""
 
-    def _read_cues(self, data: dict[str, Any], builder: _LexiconBuilder) -> None:
-        cues = _table(self.path, data, "cues")
-        for name, flag in _CUE_KINDS.items():
-            phrases = cues.get(name)
-            if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
-                raise _fail(self.path, f"cues.{name} must be a list of strings")
-            for phrase in phrases:
-                builder.add_phrase(phrase, flag, None, 0.0)
+    def __init__(self, features: Sequence[Feature], cues: dict[str, list[str]],
+                 zones: Zones) -> None:
+        self.features = list(features)
+        self.zones = zones
+        table = _KeyTable()
+        for index, feature in enumerate(self.features):
+            table.add_feature(index, feature)
+        for kind, flag in _CUE_FLAGS.items():
+            for phrase in cues.get(kind, ()):
+                table.add_cue(phrase, flag)
+        self._automaton = table.build()
 
-    def _read_topic(self, data: dict[str, Any], topic: str, index: int,
-                    builder: _LexiconBuilder) -> None:
-        section = _table(self.path, data, topic)
-        terms = _weights(self.path, _table(self.path, section, "terms"), f"{topic}.terms")
-        for phrase, weight in terms.items():
-            builder.add_phrase(phrase, _TOPICAL, index, weight)
-        amounts = _table(self.path, section, "amounts", required=False)
-        for unit, weight in _weights(self.path, amounts, f"{topic}.amounts").items():
-            builder.add_amount(unit, index, weight)
-        for name, target in (("mesh", self._mesh), ("qualifiers", self._qualifiers)):
-            table = _table(self.path, section, name, required=False)
-            for heading, weight in _weights(self.path, table, f"{topic}.{name}").items():
-                target.setdefault(heading.lower(), []).append((index, weight))
-
-    def _read_off_topic(self, data: dict[str, Any], builder: _LexiconBuilder) -> None:
-        section = _table(self.path, data, "off_topic", required=False)
-        terms = _table(self.path, section, "terms", required=False)
-        for phrase, weight in _weights(self.path, terms, "off_topic.terms").items():
-            for index in range(len(TOPICS)):
-                builder.add_phrase(phrase, _TOPICAL, index, weight)
-
-    def _read_pubtypes(self, data: dict[str, Any]) -> None:
-        table = _table(self.path, data, "publication_types", required=False)
-        for ptype, topics in table.items():
-            if not isinstance(topics, dict) or not set(topics) <= set(TOPICS):
-                raise _fail(self.path, f"publication_types.{ptype!r} must map topics to weights")
-            weights = _weights(self.path, topics, f"publication_types.{ptype!r}")
-            self._pubtypes[ptype.lower()] = [(TOPICS.index(t), w) for t, w in weights.items()]
-
-    # -- classifying -----------------------------------------------------------------------
-    def classify(self, title: str | None, abstract: str | None, mesh: Sequence[str] = (),
-                 keywords: Sequence[str] = (),
-                 publication_types: Sequence[str] = ()) -> Classification:
-        """Score one record. Only title/abstract are needed; MeSH etc. add evidence."""
-        acc: _Acc = {}  # found in the foreground (title, body, keywords, headings)
-        background: _Acc = {}  # found in the background
+    # -- public ---------------------------------------------------------------------------
+    def hits(self, title: str | None, abstract: str | None, mesh: Sequence[str] = (),
+             keywords: Sequence[str] = (), publication_types: Sequence[str] = ()
+             ) -> _Acc:
+        """Every matched key with its best occurrence: [weight, source, ctx, start, end,
+        display, features]; keys matched only in the background count with its weight."""
+        acc: _Acc = {}
         if title or abstract:
-            self._score_text(title or "", abstract or "", acc, background)
+            self._scan_text(title or "", abstract or "", acc)
+        z = self.zones
         if keywords:
-            self._score_keywords(keywords, acc)
+            self._scan_items([(k, k) for k in keywords], "keywords", z.keywords, acc)
         if mesh:
-            self._score_mesh(mesh, acc)
+            self._scan_items(_mesh_parts(mesh), "mesh", z.mesh, acc)
         if publication_types:
-            headings = [(p.strip(), p.strip()) for p in publication_types]
-            self._score_headings(headings, self._pubtypes, "publication_types",
-                                 self._scoring.publication_types, acc)
-        return self._decide(acc, background)
+            self._scan_items([(p, p) for p in publication_types], "publication_types",
+                             z.publication_types, acc)
+        return acc
 
-    def _score_text(self, title: str, abstract: str, acc: _Acc, bg_acc: _Acc) -> None:
-        """One pass over title + abstract: zone and hedge every phrase as it streams by.
+    def values(self, title: str | None, abstract: str | None, mesh: Sequence[str] = (),
+               keywords: Sequence[str] = (), publication_types: Sequence[str] = ()
+               ) -> dict[int, float]:
+        """Feature index -> value (the best zone weight among its occurrences)."""
+        return feature_values(self.hits(title, abstract, mesh, keywords, publication_types))
 
-        The hits come in text order. Until the background's end is known (``_scan_lead``),
-        abstract phrases wait; from there on every phrase is in the body (``_scan_body``),
-        so the rest of the same pass runs a shorter loop.
+    # -- scanning ---------------------------------------------------------------------------
+    def _scan_text(self, title: str, abstract: str, acc: _Acc) -> None:
+        """One pass over title + abstract: zone and hedge every key as it streams by.
+
+        Hits come in text order (by end). Until the background's end is known, abstract hits
+        wait (``_scan_lead``); from there on every hit is in the body (``_scan_body``).
         """
         text = f" {title}\n{abstract} "
-        m = _matchable(text)
-        # ctx: what evidence needs later (text, matched text, where the abstract starts, and
-        # the sentences already cut out, by the offset of the '. ' before them)
+        m = matchable(text)
         ctx: _Ctx = (text, m, len(title) + 2, {})
-        hits = self._automaton.iter_long(m)
-        hedge_end = self._scan_lead(hits, ctx, acc, bg_acc)
+        hits = self._automaton.iter(m.replace(".", " "))
+        hedge_end = self._scan_lead(hits, ctx, acc)
         if hedge_end is not None:
             self._scan_body(hits, ctx, acc, hedge_end)
 
-    def _scan_lead(self, hits: Iterator[tuple[int, Entry]], ctx: tuple[Any, ...], acc: _Acc,
-                   bg_acc: _Acc) -> int | None:
+    def _scan_lead(self, hits: Iterator[tuple[int, Entry]], ctx: _Ctx,
+                   acc: _Acc) -> int | None:
         """Title and abstract up to the background's end; returns where the last hedge ended,
         or None when the hits ran out first."""
         text, m, body_start, _ = ctx
-        sc = self._scoring
         zones = _Zones(body_start)
-        pending: list[tuple[int, int, Entry, float]] = []  # abstract phrases, zone unknown
-        hedge_end, window, hedged, title = -1_000_000, sc.hedge_window, sc.hedge, sc.title
-        for end, entry in hits:
-            if m[end + 1] in entry[0]:  # the word goes on
-                continue
-            start = end - entry[1]
-            flags = entry[6]
-            if entry[2] or (flags & _TOPICAL and start > 1 and m[start - 2].isdigit()):
-                # a hedge shortly before, in the same sentence, makes the mention speculative
-                hedge = hedged if hedge_end >= start - window and m.find(
-                    ". ", hedge_end, start) < 0 else 1.0
-                if start < body_start:  # _add() inlined
-                    mult = title * hedge
-                    item = acc.get(entry[3])
-                    if item is None:
-                        acc[entry[3]] = [mult, mult, entry[4], "title", ctx, start, end, entry[5]]
-                    else:
-                        item[1] += mult
-                        if mult > item[0]:
-                            item[0], item[3], item[5], item[6] = mult, "title", start, end
-                else:
-                    pending.append((start, end, entry, hedge))
-            if not entry[2]:
-                if flags & _HEDGE:
+        pending: list[tuple[int, int, Entry, float]] = []  # abstract hits, zone unknown
+        hedge_end, title_w = -1_000_000, self.zones.title
+        window, hedged = self.zones.hedge_window, self.zones.hedged
+        for stop, entry in hits:
+            start, end = stop - entry[0], stop - entry[1]
+            special = entry[3]
+            if special is not None and special[3]:
+                if special[3] & _HEDGE:
                     hedge_end = end
-                zones.note(text, m, start, end, flags)
-                if zones.end >= 0:
-                    self._flush(acc, bg_acc, zones.end, ctx, pending)
-                    return hedge_end
+                zones.note(text, m, start, end, special[3])
+                if not (special[0] or special[1] or special[2]):  # a cue only
+                    if zones.end >= 0:
+                        self._flush(acc, zones.end, ctx, pending)
+                        return hedge_end
+                    continue
+            if hedge_end >= start - window and m.find(". ", hedge_end, start) < 0:
+                hedge = hedged
+            else:
+                hedge = 1.0
+            if start < body_start:
+                _add(acc, m, entry, title_w * hedge, "title", ctx, start, end)
+            else:
+                pending.append((start, end, entry, hedge))
+            if zones.end >= 0:
+                self._flush(acc, zones.end, ctx, pending)
+                return hedge_end
         zones.finish(m)
-        self._flush(acc, bg_acc, zones.end, ctx, pending)
+        self._flush(acc, zones.end, ctx, pending)
         return None
 
-    def _scan_body(self, hits: Iterator[tuple[int, Entry]], ctx: tuple[Any, ...], acc: _Acc,
-                   hedge_end: int) -> None:
-        """The rest of the abstract, all body: the hot loop, with ``_add()`` inlined."""
-        m = ctx[1]
-        sc = self._scoring
-        window, body, hedged = sc.hedge_window, sc.body, sc.body * sc.hedge
-        get = acc.get
-        for end, entry in hits:
-            if m[end + 1] in entry[0]:  # the word goes on
-                continue
-            start = end - entry[1]
-            if entry[2] or (entry[6] & _TOPICAL and start > 1 and m[start - 2].isdigit()):
-                if hedge_end >= start - window and m.find(". ", hedge_end, start) < 0:
-                    mult = hedged
-                else:
-                    mult = body
-                item = get(entry[3])
-                if item is None:
-                    acc[entry[3]] = [mult, mult, entry[4], "abstract", ctx, start, end, entry[5]]
-                else:
-                    item[1] += mult
-                    if mult > item[0]:
-                        item[0], item[3], item[5], item[6] = mult, "abstract", start, end
-            if entry[7]:
-                hedge_end = end
-
-    def _flush(self, acc: _Acc, bg_acc: _Acc, bg_end: int, ctx: tuple[Any, ...],
+    def _flush(self, acc: _Acc, bg_end: int, ctx: _Ctx,
                pending: list[tuple[int, int, Entry, float]]) -> None:
-        """Place the abstract's early phrases once the background's end is known."""
-        sc = self._scoring
-        for start, end, entry, hedge in pending:  # few items: no need to inline _add()
-            if start < bg_end:
-                _add(bg_acc, entry, sc.background * hedge, "abstract", ctx, start, end)
+        """Place the abstract's early hits once the background's end is known."""
+        z, m = self.zones, ctx[1]
+        for start, end, entry, hedge in pending:
+            weight = (z.background if start < bg_end else z.body) * hedge
+            if weight > 0.0:
+                _add(acc, m, entry, weight, "abstract", ctx, start, end)
+
+    def _scan_body(self, hits: Iterator[tuple[int, Entry]], ctx: _Ctx, acc: _Acc,
+                   hedge_end: int) -> None:
+        """The rest of the abstract, all body: the hot loop, plain keys handled inline."""
+        m = ctx[1]
+        window, body = self.zones.hedge_window, self.zones.body
+        hedged = body * self.zones.hedged
+        get = acc.get
+        for stop, entry in hits:
+            start = stop - entry[0]
+            feature = entry[2]
+            if feature < 0:  # a cue, prefix, amount or shared key
+                special = entry[3]
+                if special is not None and special[3] & _HEDGE:
+                    hedge_end = stop
+            if hedge_end >= start - window and m.find(". ", hedge_end, start) < 0:
+                weight = hedged
             else:
-                _add(acc, entry, sc.body * hedge, "abstract", ctx, start, end)
-
-    def _score_keywords(self, keywords: Sequence[str], acc: _Acc) -> None:
-        text = " " + ". ".join(k.strip() for k in keywords if k and k.strip()) + " "
-        m = _matchable(text)
-        ctx: _Ctx = (text, m, 0, {})
-        mult = self._scoring.keywords
-        for end, entry in self._automaton.iter_long(m):
-            if entry[6] & _TOPICAL and m[end + 1] not in entry[0]:
-                _add(acc, entry, mult, "keywords", ctx, end - entry[1], end)
-
-    def _score_mesh(self, mesh: Sequence[str], acc: _Acc) -> None:
-        descriptors, qualifiers = [], []
-        for heading in mesh:
-            parts = [p.strip(" *") for p in heading.split("/")]
-            descriptors.append((parts[0], heading.strip()))
-            qualifiers += [(q, heading.strip()) for q in parts[1:] if q]
-        mult = self._scoring.mesh
-        self._score_headings(descriptors, self._mesh, "mesh", mult, acc)
-        self._score_headings(qualifiers, self._qualifiers, "mesh", mult, acc)
-
-    @staticmethod
-    def _score_headings(items: Sequence[tuple[str, str]],
-                        table: dict[str, list[tuple[int, float]]], source: str, mult: float,
-                        acc: _Acc) -> None:
-        """Look up whole headings; evidence is the heading as given (e.g. with qualifier)."""
-        for name, shown in items:
-            weights = table.get(name.lower())
-            if not weights:
+                weight = body
+            if feature < 0:
+                _add(acc, m, entry, weight, "abstract", ctx, start, stop - entry[1])
                 continue
-            item = acc.get(name)
+            item = get(feature)
             if item is None:
-                acc[name] = [mult, mult, tuple(weights), source, None, name, shown, 0]
-            else:
-                item[1] += mult
+                acc[feature] = [weight, "abstract", ctx, start, stop - 1, 0]
+            elif weight > item[0]:
+                item[0], item[1], item[3], item[4] = weight, "abstract", start, stop - 1
 
-    def _decide(self, acc: _Acc, bg_acc: _Acc) -> Classification:
-        repeat = self._scoring.repeat
-        sums, found = _foreground(acc, repeat)
-        if bg_acc:
-            # Background mentions add to the score, capped (they never decide on their own),
-            # and are not shown as evidence: evidence explains decisions.
-            background = [0.0, 0.0, 0.0, 0.0]
-            for item in bg_acc.values():
-                best = item[0]
-                value = best + repeat * (item[1] - best)
-                for topic, weight in item[2]:
-                    background[topic] += weight * value
-            cap = self._scoring.background_cap
-            sums = [s + min(b, cap) for s, b in zip(sums, background, strict=True)]
-        return _result(sums, found, self._topic_thresholds)
-
-
-def _result(sums: list[float], found: tuple[list[tuple[float, Evidence]], ...],
-            thresholds: tuple[tuple[str, float], ...]) -> Classification:
-    """Scores, decided topics and evidence (strongest first) from the topics' sums."""
-    exp = math.exp
-    topics: list[str] = []
-    scores: dict[str, float] = {}
-    evidence: dict[str, list[Evidence]] = {}
-    for (topic, threshold), x, pairs in zip(thresholds, sums, found, strict=True):
-        score = scores[topic] = round(1.0 - exp(-x), 3) if x > 0 else 0.0
-        if score >= threshold:
-            topics.append(topic)
-        if len(pairs) > 1:
-            pairs.sort(key=_first, reverse=True)
-            evidence[topic] = list(map(_second, pairs))
-        else:
-            evidence[topic] = [pairs[0][1]] if pairs else []
-    result = _new(Classification)  # Classification(...) minus the frozen __init__
-    fields = result.__dict__
-    fields["topics"], fields["scores"], fields["evidence"] = topics, scores, evidence
-    return result
+    def _scan_items(self, items: Iterable[tuple[str, str]], source: str, weight: float,
+                    acc: _Acc) -> None:
+        """Keywords, MeSH parts, publication types: each a short text of its own, shown as
+        given (a MeSH qualifier as its whole heading)."""
+        for raw, shown in items:
+            name = raw.strip(" *")
+            shown = shown.strip()
+            if not name:
+                continue
+            text = f" {name} "
+            m = matchable(text)
+            ctx: _Ctx = (text, m, 0, {0: shown, -2: shown})
+            for stop, entry in self._automaton.iter(m.replace(".", " ")):
+                _add(acc, m, entry, weight, source, ctx, stop - entry[0], stop - entry[1])
 
 
-def _add(acc: _Acc, entry: Entry, mult: float, source: str, ctx: tuple[Any, ...], start: int,
-         end: int) -> None:
-    """Keep, per phrase, the strongest occurrence and the sum of all occurrences."""
-    item = acc.get(entry[3])
+def _mesh_parts(mesh: Sequence[str]) -> list[tuple[str, str]]:
+    """'Mitragyna/poisoning*' -> the descriptor and each qualifier, shown as the heading."""
+    return [(part, heading) for heading in mesh for part in heading.split("/")]
+
+
+def _add(acc: _Acc, m: str, entry: Entry, weight: float, source: str, ctx: _Ctx,
+         start: int, end: int) -> None:
+    """Keep, per feature, its best occurrence; prefix and amount keys are checked here."""
+    special = entry[3]
+    if special is None:
+        _keep(acc, entry[2], weight, source, ctx, start, end, 0)
+        return
+    plain, prefix, amount, _ = special  # a key is either whole-word or a prefix
+    for feature in plain:
+        _keep(acc, feature, weight, source, ctx, start, end, 0)
+    for feature in prefix:
+        _keep(acc, feature, weight, source, ctx, start, end, _SHOW_WORD)
+    if amount and start > 1 and m[start - 2].isdigit():
+        for feature in amount:
+            _keep(acc, feature, weight, source, ctx, start, end, _SHOW_NUMBER)
+
+
+def _keep(acc: _Acc, feature: int, weight: float, source: str, ctx: _Ctx, start: int,
+          end: int, display: int) -> None:
+    item = acc.get(feature)
     if item is None:
-        acc[entry[3]] = [mult, mult, entry[4], source, ctx, start, end, entry[5]]
-    else:
-        item[1] += mult
-        if mult > item[0]:
-            item[0], item[3], item[5], item[6] = mult, source, start, end
+        acc[feature] = [weight, source, ctx, start, end, display]
+    elif weight > item[0]:
+        item[0], item[1], item[2], item[3], item[4], item[5] = (weight, source, ctx, start,
+                                                                end, display)
 
 
-def _foreground(acc: _Acc, repeat: float) -> tuple[list[float],
-                                                   tuple[list[tuple[float, Evidence]], ...]]:
-    """Each topic's sum, and its evidence keyed by strength, from the foreground phrases."""
-    sums = [0.0, 0.0, 0.0, 0.0]
-    found: tuple[list[tuple[float, Evidence]], ...] = ([], [], [], [])
-    for item in acc.values():
-        best = item[0]
-        value = best + repeat * (item[1] - best)
-        shown = None
-        for topic, weight in item[2]:
-            sums[topic] += weight * value
-            if weight > 0:
-                if shown is None:
-                    shown = _evidence(item) if item[4] is None else _text_evidence(item)
-                found[topic].append((weight * best, shown))
-    return sums, found
+def feature_values(acc: _Acc) -> dict[int, float]:
+    """Feature index -> the best zone weight among its occurrences."""
+    return {feature: item[0] for feature, item in acc.items() if item[0] > 0.0}
 
 
-def _evidence(item: list[Any]) -> Evidence:
-    """Display text for a kept occurrence: the phrase as written and its sentence."""
-    if item[4] is not None:
-        return _text_evidence(item)
-    shown = _new(Evidence)  # Evidence(...) minus the frozen-dataclass __init__ cost
-    fields = shown.__dict__  # a heading: the matched name and the full heading
-    fields["source"], fields["phrase"], fields["sentence"] = item[3], item[5], item[6]
-    return shown
-
-
-def _text_evidence(item: list[Any]) -> Evidence:
-    """A phrase found in a text: as written there (widened if asked), and its sentence."""
-    text, m, body, sentences = item[4]
-    start = item[5]
-    if start < body:
-        lo, hi = 1, body - 1
-    else:
-        lo, hi = body, len(text)
+# -- evidence ---------------------------------------------------------------------------------
+def _sentence(ctx: _Ctx, start: int) -> str:
+    """The sentence holding offset ``start`` (title, abstract sentence, or the item shown)."""
+    text, m, body, sentences = ctx
+    if body == 0:  # keywords / MeSH / publication types: the item as given
+        return sentences[0]
+    lo, hi = (1, body - 1) if start < body else (body, len(text))
     left = m.rfind(". ", lo, start)
     while left >= 0 and text[left + 2].islower():  # "i.p. administered"
         left = m.rfind(". ", lo, left)
-    end = item[6] + 1
-    # cache key: where the sentence starts; the title's and the abstract's first sentences
-    # both have no ". " before them, so they are told apart by their zone's start
     key = left if left >= 0 else lo - 2
     sentence = sentences.get(key)
     if sentence is None:
-        right = m.find(". ", end, hi)
+        right = m.find(". ", start, hi)
         while right >= 0 and text[right + 2 : right + 3].islower():
             right = m.find(". ", right + 2, hi)
         sentence = sentences[key] = text[lo if left < 0 else left + 2 : hi if right < 0 else
                                          right + 1].strip()
-    shown = _new(Evidence)  # Evidence(...) minus the frozen-dataclass __init__ cost
-    fields = shown.__dict__
-    fields["source"] = item[3]
-    # A key starts and ends with a letter, digit, '.' or stand-in, never whitespace, so the
-    # plain phrase needs no strip(); a widened one may (" mg" with no number before it).
-    fields["phrase"] = _widened(text, start, end, item[7]) if item[7] else text[start:end]
-    fields["sentence"] = sentence
-    return shown
+    return sentence
 
 
-def _widened(text: str, start: int, end: int, display: int) -> str:
-    """The phrase with its number ("mg" -> "500 mg") or its whole word ("hepatotox*")."""
+def _phrase(item: _Hit) -> str:
+    """The phrase as written, with its number ("500 mg") or whole word ("hepatotoxicity")."""
+    text = item[2][0]
+    start, end, display = item[3], item[4] + 1, item[5]
     if display == _SHOW_NUMBER:
         start -= 1
         while start and text[start - 1] in _NUMBER_CHARS:
             start -= 1
-    else:
+    elif display == _SHOW_WORD:
         while text[end].isalnum():
             end += 1
     return text[start:end].strip()
 
 
+def evidence_for(item: _Hit) -> Evidence:
+    """Evidence for one matched key's best occurrence."""
+    ctx = item[2]
+    shown = _new(Evidence)  # Evidence(...) minus the frozen-dataclass __init__ cost
+    fields = shown.__dict__
+    fields["phrase"], fields["sentence"], fields["source"] = (
+        _phrase(item), _sentence(ctx, item[3]), item[1])
+    return shown
+
+
 _new = object.__new__
 
 
+# -- the model --------------------------------------------------------------------------------
+def _fail(path: Path, problem: str) -> ModelError:
+    return ModelError(f"{path}: {problem}")
+
+
+def _number(path: Path, where: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(path, f"{where} must be a number, got {value!r}")
+    return float(value)
+
+
+def _object(path: Path, data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name)
+    if not isinstance(value, dict):
+        raise _fail(path, f"missing or invalid {name!r} (an object)")
+    return value
+
+
+def labelling_content(data: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a model file that decide labels (not its training record or CV scores)."""
+    return {k: data.get(k) for k in ("format", "zones", "cues", "intercepts", "thresholds",
+                                     "features")}
+
+
+def model_version(data: dict[str, Any]) -> str:
+    """Code version plus a hash of what decides labels: retraining the same model on the same
+    data gives the same version; any change of weights, thresholds or cues a new one."""
+    canonical = json.dumps(labelling_content(data), sort_keys=True, separators=(",", ":"))
+    return f"{CODE_VERSION}+{hashlib.sha256(canonical.encode()).hexdigest()[:8]}"
+
+
+class Classifier:
+    """Scores title/abstract/MeSH/keywords/publication types with a learned linear model."""
+
+    def __init__(self, data: dict[str, Any], path: Path) -> None:
+        self.path = path
+        self.data = data
+        self.version = model_version(data)
+        if data.get("format") != MODEL_FORMAT:
+            raise _fail(path, f"not a {MODEL_FORMAT} file (format {data.get('format')!r})")
+        self.zones = self._read_zones(data)
+        self.thresholds = self._read_per_topic(data, "thresholds", probability=True)
+        self.intercepts = self._read_per_topic(data, "intercepts", probability=False)
+        features, self._weights = self._read_features(data)
+        cues = self._read_cues(data)
+        self.extractor = Extractor(features, cues, self.zones)
+        self._order = tuple(enumerate(TOPICS))
+        self._intercepts = tuple(self.intercepts[t] for t in TOPICS)
+
+    # -- loading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: Path | None = None) -> Classifier:
+        """Read a model file (default: the packaged ``data/topic_model.json``)."""
+        path = Path(path) if path is not None else default_model_path()
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise _fail(path, f"cannot read model ({exc.strerror or exc})") from exc
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _fail(path, f"not valid JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise _fail(path, "not a JSON object")
+        return cls(data, path)
+
+    def _read_zones(self, data: dict[str, Any]) -> Zones:
+        table = _object(self.path, data, "zones")
+        missing = [k for k in (*ZONE_KEYS, "hedge_window") if k not in table]
+        if missing:
+            raise _fail(self.path, f"zones lacks {', '.join(missing)}")
+        values = {k: _number(self.path, f"zones.{k}", table[k]) for k in ZONE_KEYS}
+        window = int(_number(self.path, "zones.hedge_window", table["hedge_window"]))
+        return Zones(**values, hedge_window=window)
+
+    def _read_per_topic(self, data: dict[str, Any], name: str,
+                        probability: bool) -> dict[str, float]:
+        table = _object(self.path, data, name)
+        out: dict[str, float] = {}
+        for topic in TOPICS:
+            value = _number(self.path, f"{name}.{topic}", table.get(topic))
+            if probability and not 0.0 < value < 1.0:
+                raise _fail(self.path, f"{name}.{topic} must be between 0 and 1")
+            out[topic] = value
+        return out
+
+    def _read_cues(self, data: dict[str, Any]) -> dict[str, list[str]]:
+        cues = _object(self.path, data, "cues")
+        for kind in CUE_KINDS:
+            phrases = cues.get(kind)
+            if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
+                raise _fail(self.path, f"cues.{kind} must be a list of strings")
+        return {k: cues[k] for k in CUE_KINDS}
+
+    def _read_features(self, data: dict[str, Any]
+                       ) -> tuple[list[Feature], list[tuple[tuple[int, float], ...]]]:
+        rows = data.get("features")
+        if not isinstance(rows, list):
+            raise _fail(self.path, "missing or invalid 'features' (a list)")
+        features: list[Feature] = []
+        weights: list[tuple[tuple[int, float], ...]] = []
+        for n, row in enumerate(rows):
+            if not (isinstance(row, dict) and row.get("kind") in ("phrase", "amount")
+                    and isinstance(row.get("feature"), str) and row["feature"].strip()
+                    and isinstance(row.get("weights"), dict)):
+                raise _fail(self.path, f"features[{n}] needs kind (phrase/amount), feature "
+                                       "and weights")
+            unknown = set(row["weights"]) - set(TOPICS)
+            if unknown:
+                raise _fail(self.path, f"features[{n}] has an unknown topic {min(unknown)!r}")
+            pairs = tuple((TOPICS.index(t), _number(self.path, f"features[{n}].weights.{t}", w))
+                          for t, w in row["weights"].items())
+            features.append(Feature(row["kind"], row["feature"]))
+            weights.append(tuple(p for p in pairs if p[1] != 0.0))
+        return features, weights
+
+    # -- classifying -----------------------------------------------------------------------
+    def classify(self, title: str | None, abstract: str | None, mesh: Sequence[str] = (),
+                 keywords: Sequence[str] = (),
+                 publication_types: Sequence[str] = ()) -> Classification:
+        """Score one record. Only title/abstract are needed; MeSH etc. add features."""
+        acc = self.extractor.hits(title, abstract, mesh, keywords, publication_types)
+        weights = self._weights
+        sums = list(self._intercepts)
+        shown: tuple[list[tuple[float, int]], ...] = ([], [], [], [])
+        for feature, item in acc.items():
+            value = item[0]
+            for topic, w in weights[feature]:
+                contribution = w * value
+                sums[topic] += contribution
+                if contribution >= MIN_EVIDENCE:
+                    shown[topic].append((contribution, feature))
+        return self._result(sums, shown, acc)
+
+    def _result(self, sums: list[float], contributions: tuple[list[tuple[float, int]], ...],
+                acc: _Acc) -> Classification:
+        topics: list[str] = []
+        scores: dict[str, float] = {}
+        evidence: dict[str, list[Evidence]] = {}
+        shown: dict[int, Evidence] = {}
+        for topic_index, topic in self._order:
+            z = sums[topic_index]
+            p = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+            scores[topic] = round(p, 3)
+            if scores[topic] >= self.thresholds[topic]:
+                topics.append(topic)
+            pairs = contributions[topic_index]
+            if len(pairs) > 1:
+                pairs.sort(reverse=True)
+            evidence[topic] = self._evidence(pairs, acc, shown)
+        result = _new(Classification)  # Classification(...) minus the frozen __init__
+        fields = result.__dict__
+        fields["topics"], fields["scores"], fields["evidence"] = topics, scores, evidence
+        return result
+
+    @staticmethod
+    def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
+                  shown: dict[int, Evidence]) -> list[Evidence]:
+        """The strongest contributions, skipping one that stands inside a phrase already
+        listed ("quantitative" within "quantitative analysis")."""
+        listed: list[Evidence] = []
+        spans: list[tuple[int, int, int]] = []
+        for _, index in pairs:
+            hit = acc[index]
+            where = (id(hit[2]), hit[3], hit[4])
+            if spans and any(c == where[0] and s <= where[1] and where[2] <= e
+                             for c, s, e in spans):
+                continue
+            item = shown.get(index)
+            if item is None:
+                item = shown[index] = evidence_for(hit)
+            listed.append(item)
+            spans.append(where)
+            if len(listed) == EVIDENCE_PER_TOPIC:
+                break
+        return listed
+
+    def contributions(self, title: str | None, abstract: str | None,
+                      **fields: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
+        """Per topic, every feature's contribution (weight x value), largest first: for
+        explaining a decision in full."""
+        values = self.extractor.values(title, abstract, **fields)
+        out: dict[str, list[tuple[str, float]]] = {t: [] for t in TOPICS}
+        for index, value in values.items():
+            for topic, w in self._weights[index]:
+                out[TOPICS[topic]].append((self.extractor.features[index].label, w * value))
+        for pairs in out.values():
+            pairs.sort(key=lambda p: -p[1])
+        return out
+
+
+def default_model_path() -> Path:
+    """The packaged model (wheel), else the checkout's ``data/topic_model.json``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "data" / "topic_model.json",
+                      here.parent / "data" / "topic_model.json"):
+        if candidate.is_file():
+            return candidate
+    raise ModelError(
+        f"topic model not found: looked for {here / 'data' / 'topic_model.json'} "
+        f"and {here.parent / 'data' / 'topic_model.json'}"
+    )
+
+
 def default_lexicon_path() -> Path:
-    """The packaged lexicon (wheel), else the checkout's ``data/topics.toml``."""
+    """The candidate phrases and cues training starts from (``data/topics.toml``)."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "data" / "topics.toml", here.parent / "data" / "topics.toml"):
         if candidate.is_file():
             return candidate
-    raise LexiconError(
-        f"topic lexicon not found: looked for {here / 'data' / 'topics.toml'} "
-        f"and {here.parent / 'data' / 'topics.toml'}"
-    )
-
-
-def lexicon_version(raw: bytes) -> str:
-    """Code version plus a hash of the lexicon, so editing the lexicon changes the version."""
-    return f"{CODE_VERSION}+{hashlib.sha256(raw).hexdigest()[:8]}"
+    raise ModelError(f"topic lexicon not found: looked for {here / 'data' / 'topics.toml'} "
+                     f"and {here.parent / 'data' / 'topics.toml'}")
 
 
 @lru_cache(maxsize=1)
 def default_classifier() -> Classifier:
-    """The packaged lexicon, loaded once per process."""
+    """The packaged model, loaded once per process."""
     return Classifier.load()

@@ -403,13 +403,14 @@ def classify(
     output: Annotated[Path | None, typer.Option(
         "--output", help="Where --input's labels go (JSONL, same order).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="A model file from `kratomlit train` (default: the shipped one).")] = None,
 ) -> None:
     """Label records by topic (mechanism, withdrawal, safety, dosing) with their evidence,
     and give each its study design, people analysed (n) and doses.
 
     Example: kratomlit classify
     """
-    from kratomlit.classify import default_classifier
     from kratomlit.store import Library
     from kratomlit.topics import label_file, label_library
 
@@ -418,7 +419,7 @@ def classify(
     if input_path is not None and redo_all:
         raise UsageError("--all applies to the library; --input files are always labelled "
                          "in full.")
-    classifier = _load_classifier(default_classifier)
+    classifier = _load_classifier(model)
     if input_path is not None and output is not None:
         check_output(output, settings_from(ctx).own_files())
         summary = label_file(classifier, input_path, output)
@@ -440,28 +441,79 @@ def evaluate_gold(
     gold: Annotated[Path, typer.Option("--gold", help="JSONL with pmid, title, abstract, "
                                        "labels (and optional mesh, keywords, ...).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="A model file from `kratomlit train` (default: the shipped one).")] = None,
+    cv: Annotated[int, typer.Option(
+        "--cv", help="Cross-validate training on the gold file with K folds instead "
+                     "(needs the train extra).", min=0)] = 0,
+    repeats: Annotated[int, typer.Option("--repeats", help="Repeats of --cv.", min=1)] = 3,
 ) -> None:
     """Measure the classifier on labelled abstracts: per-topic P/R/F1, misses, false alarms.
 
     Example: kratomlit eval --gold gold.jsonl
     """
-    from kratomlit.classify import default_classifier
+    if cv:
+        if model is not None:
+            raise UsageError("--cv trains its own models in each fold; leave out --model.")
+        from kratomlit.evaluate import cv_text
+
+        cv_report = _train_module().cross_validate_files([gold], cv, repeats).to_dict()
+        if as_json:
+            render.print_json(cv_report)
+        else:
+            render.out.out(cv_text(cv_report), end="", highlight=False)
+        return
     from kratomlit.topics import evaluate_file
 
-    report = evaluate_file(_load_classifier(default_classifier), gold)
+    report = evaluate_file(_load_classifier(model), gold)
     if as_json:
         render.print_json(report.to_dict())
     else:
         render.eval_report(report)
 
 
-def _load_classifier(load: Callable[[], Any]) -> Any:
-    from kratomlit.classify import LexiconError
+@app.command()
+@handle_errors
+def train(
+    gold: Annotated[list[Path], typer.Option("--gold", help="Labelled JSONL (as for eval); "
+                                             "repeat for several files.")],
+    output: Annotated[Path, typer.Option("--output", help="Where the model file goes.")],
+    cv: Annotated[int, typer.Option("--cv", help="Folds for the cross-validated scores "
+                                    "stored in the model (0: none).", min=0)] = 5,
+    repeats: Annotated[int, typer.Option("--repeats", help="Repeats of --cv.", min=1)] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Fit the topic model on labelled abstracts and write it as a readable model file.
+
+    Example: kratomlit train --gold labels.jsonl --output my_model.json
+    """
+    summary = _train_module().train_files(gold, output, cv, repeats)
+    if as_json:
+        render.print_json(summary)
+    else:
+        render.note(f"Wrote {summary['model']} (version {summary['version']}, "
+                    f"{summary['features']} features, trained on {summary['trained_on']}).")
+        if "cv_macro_f1" in summary:
+            mean, sd = summary["cv_macro_f1"]
+            render.note(f"Cross-validated macro-F1 {mean:.3f} ± {sd:.3f}.")
+
+
+def _train_module() -> Any:
+    try:
+        from kratomlit import train as train_module
+    except ImportError as exc:
+        raise UsageError(f"Training needs scikit-learn ({exc.name} is missing): "
+                         "pip install 'kratomlit[train]'.") from None
+    return train_module
+
+
+def _load_classifier(model: Path | None) -> Any:
+    from kratomlit.classify import Classifier, ModelError, default_classifier
 
     try:
-        return load()
-    except LexiconError as exc:
-        raise UsageError(f"The topic lexicon cannot be used: {exc}") from exc
+        return Classifier.load(model) if model is not None else default_classifier()
+    except ModelError as exc:
+        raise UsageError(f"The topic model cannot be used: {exc}") from exc
 
 
 @app.command()

@@ -17,10 +17,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from kratomlit.classify import TOPICS, Classification
+from kratomlit.cells import json_line
+from kratomlit.classify import Classification
 from kratomlit.files import atomic_path
+from kratomlit.models import TOPICS
+
+if TYPE_CHECKING:
+    from kratomlit.extract import Extractor
+    from kratomlit.extract_eval import ExtractionReport
 
 _LIST_FIELDS = ("mesh", "keywords", "publication_types")
 
@@ -106,8 +112,10 @@ def classify_item(classifier: _Classifies, item: dict[str, Any]) -> Classificati
     )
 
 
-def classify_file(classifier: _Classifies, in_path: Path, out_path: Path) -> int:
-    """Classify every line of ``in_path`` into ``out_path`` (JSONL, same order).
+def classify_file(classifier: _Classifies, in_path: Path, out_path: Path,
+                  extractor: Extractor | None = None) -> int:
+    """Classify every line of ``in_path`` into ``out_path`` (JSONL, same order), with
+    the study design, n and doses when an ``extractor`` is given.
 
     All input is validated first; the output appears atomically or not at all.
     Returns the number of records written.
@@ -115,9 +123,12 @@ def classify_file(classifier: _Classifies, in_path: Path, out_path: Path) -> int
     items = read_items(in_path)
     with atomic_path(Path(out_path)) as tmp, tmp.open("w", encoding="utf-8") as out:
         for item in items:
-            result = classify_item(classifier, item).to_dict()
-            out.write(json.dumps({"pmid": item["pmid"], **result}, ensure_ascii=False))
-            out.write("\n")
+            line = {"pmid": item["pmid"], **classify_item(classifier, item).to_dict()}
+            if extractor is not None:
+                line.update(extractor.extract(
+                    item.get("title"), item.get("abstract"), item.get("mesh") or (),
+                    item.get("publication_types") or (), item.get("keywords") or ()).to_dict())
+            out.write(json_line(line))
     return len(items)
 
 
@@ -145,6 +156,7 @@ class EvalReport:
     n: int
     misses: list[dict[str, Any]] = field(default_factory=list)
     false_alarms: list[dict[str, Any]] = field(default_factory=list)
+    extraction: ExtractionReport | None = None  # when the gold lines carry design and n
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (for ``eval --json``)."""
@@ -155,6 +167,7 @@ class EvalReport:
             "per_topic": {t: asdict(m) for t, m in self.per_topic.items()},
             "misses": self.misses,
             "false_alarms": self.false_alarms,
+            **({"extraction": self.extraction.to_dict()} if self.extraction else {}),
         }
 
 
@@ -211,3 +224,28 @@ def evaluate(classifier: _Classifies, gold_items: list[dict[str, Any]]) -> EvalR
     macro = sum(_prf(m.tp, m.fp, m.fn)[2] for m in per_topic.values()) / len(TOPICS)
     return EvalReport(per_topic, round(micro, 4), round(macro, 4), len(gold_items),
                       misses, false_alarms)
+
+
+def cv_text(report: dict[str, Any]) -> str:
+    """A cross-validation report (``train.CVReport.to_dict()``) as a plain-text table."""
+    k, repeats, n = report["k"], report["repeats"], report["n"]
+    lines = [f"{repeats} x stratified {k}-fold cross-validation on {n} abstracts "
+             "(everything learned is refitted inside each training fold); mean ± sd over "
+             "repeats", "",
+             f"{'topic':<11} {'precision':>15} {'recall':>15} {'F1':>15} {'threshold':>15}"]
+    for topic in TOPICS:
+        m = report["per_topic"][topic]
+        cells = [_pm(m[name]) for name in ("precision", "recall", "f1")]
+        cells.append(_pm(report["thresholds"][topic]))
+        lines.append(f"{topic:<11} " + " ".join(f"{c:>15}" for c in cells))
+    lines += ["", f"macro-F1 {_pm(report['macro_f1'])}   micro-F1 {_pm(report['micro_f1'])}",
+              "Brier score " + ", ".join(f"{t} {report['brier'][t]:.3f}" for t in TOPICS), "",
+              "reliability (all topics, out-of-fold): bin, n, mean predicted, observed"]
+    lines += [f"  {r['bin']}  {r['n']:>5}  {r['mean_predicted']:.3f}  {r['observed']:.3f}"
+              for r in report["reliability"]]
+    return "\n".join(lines) + "\n"
+
+
+def _pm(pair: Any) -> str:
+    mean, sd = pair
+    return f"{mean:.3f} ± {sd:.3f}"

@@ -226,6 +226,10 @@ def eval_report(report: EvalReport) -> None:
                       str(m.support), str(m.tp), str(m.fp), str(m.fn))
     out.print(table)
     out.print(f"micro-F1 {report.micro_f1:.3f}   macro-F1 {report.macro_f1:.3f}")
+    if report.extraction is not None:
+        from kratomlit.extract_eval import format_report
+
+        out.print(Text("\nStudy design and n\n" + format_report(report.extraction)))
     for title, errors in (("Misses (gold topic not assigned)", report.misses),
                           ("False alarms (assigned, not gold)", report.false_alarms)):
         out.print(f"\n[bold]{title}: {len(errors)}[/]")

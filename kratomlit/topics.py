@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kratomlit.classify import Classification, Classifier
-from kratomlit.errors import ExportError, InputError
+from kratomlit.errors import ExportError, InputError, UsageError
 from kratomlit.evaluate import EvalReport, InputLineError, classify_file, evaluate, read_items
 from kratomlit.models import DESIGNS, TOPICS, Extraction, Labels, Record
 from kratomlit.store import Library
@@ -89,12 +89,12 @@ def label_library(library: Library, problems: list[str], redo_all: bool = False,
 def load_classifier(problems: list[str]) -> Classifier | None:
     """The shipped classifier, or None with the reason noted in ``problems``: records
     fetched by search/refresh are stored even when labelling cannot run."""
-    from kratomlit.classify import LexiconError, default_classifier
+    from kratomlit.classify import ModelError, default_classifier
 
     try:
         return default_classifier()
-    except LexiconError as exc:
-        problems.append(f"New records were not labelled: the topic lexicon is broken ({exc}).")
+    except ModelError as exc:
+        problems.append(f"New records were not labelled: the topic model is broken ({exc}).")
         return None
 
 
@@ -133,15 +133,20 @@ def label_file(classifier: Classifier, in_path: Path, out_path: Path) -> LabelSu
         raise ExportError(f"Cannot write {out_path}: folder {out_path.parent} does not exist.")
     if not in_path.is_file():
         raise InputError(f"Cannot read {in_path}: no such file.")
+    problems: list[str] = []
+    extractor = load_extractor(problems)
+    if extractor is None:
+        raise UsageError(" ".join(problems))
     try:
-        n = classify_file(classifier, in_path, out_path)
+        n = classify_file(classifier, in_path, out_path, extractor)
     except InputLineError as exc:
         raise InputError(f"{in_path}, {exc}. Nothing was written; fix the line and "
                          "run again.") from None
     except OSError as exc:
         raise ExportError(f"Cannot read {in_path} or write {out_path}: "
                           f"{exc.strerror or exc}.") from None
-    return LabelSummary(classifier.version, n, input=str(in_path), output=str(out_path))
+    return LabelSummary(classifier.version, n, input=str(in_path), output=str(out_path),
+                        extractor_version=extractor.version, extracted=n)
 
 
 def evaluate_file(classifier: Classifier, gold_path: Path) -> EvalReport:
@@ -154,4 +159,9 @@ def evaluate_file(classifier: Classifier, gold_path: Path) -> EvalReport:
         raise InputError(f"Cannot read {gold_path}: {exc.strerror or exc}.") from None
     if not items:
         raise InputError(f"{gold_path} holds no labelled abstracts.")
-    return evaluate(classifier, items)
+    report = evaluate(classifier, items)
+    if all("design" in item for item in items):  # gold design and n: score those too
+        from kratomlit.extract_eval import evaluate as evaluate_designs
+
+        report.extraction = evaluate_designs(items)
+    return report

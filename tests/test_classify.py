@@ -1,23 +1,28 @@
-"""Topic classifier: one clear case per topic, zones, negation, MeSH, evidence, versioning.
+"""Topic classifier (the shipped learned model): clear cases, the codebook's hard rules,
+MeSH/keywords, evidence, calibrated scores, versioning and model-file errors.
 
 All abstracts here are synthetic, written for these tests.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from kratomlit import classify
 from kratomlit.classify import (
     TOPICS,
     Classification,
     Classifier,
     Evidence,
-    LexiconError,
+    ModelError,
     default_classifier,
-    default_lexicon_path,
+    default_model_path,
 )
 
 MECHANISM = (
@@ -81,68 +86,128 @@ def test_botany_abstract_gets_no_topic(clf: Classifier) -> None:
     assert clf.classify(*BOTANY).topics == []
 
 
-def test_negated_withdrawal_is_still_about_withdrawal(clf: Classifier) -> None:
+# -- the codebook's "Rules settled while adjudicating" ----------------------------------------
+def test_rule_background_recital_does_not_make_mechanism(clf: Classifier) -> None:
+    """Receptor pharmacology recited in a case report's introduction is background."""
     result = clf.classify(
-        "Reaction time after a kratom decoction in regular users",
-        "Kratom decoctions are drunk daily in some villages. We tested reaction time in 20 "
-        "regular users before and after a decoction. No withdrawal signs were observed during "
-        "12 hours of abstinence.",
+        "Acute kidney injury in a kratom user: a case report",
+        "Mitragynine, the main alkaloid of kratom, is a partial agonist at the mu-opioid "
+        "receptor and binds adrenergic and serotonergic receptors. We describe a 34-year-old "
+        "woman who presented with acute kidney injury and rhabdomyolysis after daily kratom "
+        "use. She recovered with intravenous fluids.",
     )
-    assert "withdrawal" in result.topics
-    assert any(e.phrase.lower() == "withdrawal signs" for e in result.evidence["withdrawal"])
+    assert "mechanism" not in result.topics and "safety" in result.topics
+    shown = [e.sentence for e in result.evidence["mechanism"]]
+    assert not any("partial agonist" in s for s in shown)  # background is never evidence
 
 
-def test_background_pharmacology_alone_does_not_make_mechanism(clf: Classifier) -> None:
-    result = clf.classify(
-        "Validation of an HPLC-UV method for mitragynine in dried kratom leaves",
-        "Mitragynine is a mu-opioid receptor agonist with G protein bias and affinity for "
-        "adrenergic receptors. We validated an HPLC-UV method for mitragynine in leaf powder: "
-        "linearity, limit of detection and recovery were acceptable in spiked samples.",
-    )
-    assert "mechanism" not in result.topics
-    assert result.evidence["mechanism"] == []  # background is discounted and not shown
-
-
-def test_the_same_pharmacology_as_a_finding_does_make_mechanism(clf: Classifier) -> None:
+def test_rule_the_same_pharmacology_as_a_finding_does_make_mechanism(clf: Classifier) -> None:
     result = clf.classify(
         "Mitragynine at adrenergic and opioid receptors",
-        "We show that mitragynine is a mu-opioid receptor agonist with G protein bias and "
-        "affinity for adrenergic receptors.",
+        "We show that mitragynine is a partial agonist at the mu-opioid receptor with G "
+        "protein bias and affinity for adrenergic and serotonergic receptors.",
     )
     assert "mechanism" in result.topics
 
 
-def test_mesh_alone_can_decide(clf: Classifier) -> None:
+def test_rule_a_speculative_clause_does_not_make_safety(clf: Classifier) -> None:
+    hedged = clf.classify(
+        "Isolation of a new minor alkaloid from Mitragyna speciosa leaves",
+        "We isolated a new indole alkaloid from the leaves by column chromatography and "
+        "determined its structure by NMR spectroscopy. The compound may be a potentially "
+        "toxic metabolite. Its absolute configuration was assigned by X-ray crystallography.",
+    )
+    stated = clf.classify(
+        "Isolation of a new minor alkaloid from Mitragyna speciosa leaves",
+        "We isolated a new indole alkaloid from the leaves by column chromatography and "
+        "determined its structure by NMR spectroscopy. The compound was toxic to human "
+        "hepatocytes and caused liver injury in mice. Its absolute configuration was "
+        "assigned by X-ray crystallography.",
+    )
+    assert "safety" not in hedged.topics
+    assert "safety" in stated.topics  # an explicit finding about harm does count
+    assert hedged.scores["safety"] < stated.scores["safety"]
+
+
+def test_rule_choosing_test_doses_in_an_animal_study_is_not_dosing(clf: Classifier) -> None:
+    result = clf.classify(
+        "Mitragynine reduces anxiety-like behaviour in rats",
+        "Anxiety is common. We tested mitragynine at 5, 10 and 20 mg/kg given "
+        "intraperitoneally to male rats in the elevated plus maze and the open field test. "
+        "Mitragynine at 10 mg/kg increased time spent in the open arms, an effect blocked by "
+        "naloxone.",
+    )
+    assert "dosing" not in result.topics
+    assert "mechanism" in result.topics
+
+
+def test_rule_epidemiology_gets_no_topic_from_misuse_framing(clf: Classifier) -> None:
+    result = clf.classify(
+        "Prevalence and demographics of kratom use in the United States",
+        "Kratom misuse and abuse have raised public health concerns. We analysed a nationally "
+        "representative survey of 30,000 adults. Past-year kratom use was reported by 0.7% "
+        "of adults and was more common among men, younger adults and people who used "
+        "cannabis or tobacco.",
+    )
+    assert result.topics == []
+
+
+def test_rule_epidemiology_gets_topics_through_findings(clf: Classifier) -> None:
+    result = clf.classify(
+        "Kratom use among adults with opioid use disorder: a national survey",
+        "We analysed a national survey of 2,000 adults who used kratom. Most used kratom to "
+        "self-treat opioid withdrawal symptoms and to reduce opioid use; 20% reported "
+        "symptoms of kratom dependence, and 8% had been treated in an emergency department "
+        "for adverse effects such as seizures.",
+    )
+    assert {"withdrawal", "safety"} <= set(result.topics)
+
+
+# -- MeSH, keywords, publication types --------------------------------------------------------
+def test_mesh_headings_are_read_like_text(clf: Classifier) -> None:
     title, abstract = "Kratom users in two cities", "We interviewed kratom users in two cities."
     assert "withdrawal" not in clf.classify(title, abstract).topics
     result = clf.classify(title, abstract, mesh=["Substance Withdrawal Syndrome/etiology"])
     assert "withdrawal" in result.topics
-    assert result.evidence["withdrawal"][0] == Evidence(
-        "Substance Withdrawal Syndrome", "Substance Withdrawal Syndrome/etiology", "mesh")
+    first = result.evidence["withdrawal"][0]
+    assert first.source == "mesh" and first.sentence == "Substance Withdrawal Syndrome/etiology"
+    assert first.phrase.lower() in "substance withdrawal syndrome"
 
 
 def test_mesh_qualifier_and_keywords_add_evidence(clf: Classifier) -> None:
     result = clf.classify("Kratom", None, mesh=["Mitragyna/*poisoning"], keywords=["overdose"])
-    sources = {e.source for e in result.evidence["safety"]}
-    assert sources == {"mesh", "keywords"}
     assert "safety" in result.topics
+    assert {e.source for e in result.evidence["safety"]} == {"mesh", "keywords"}
+    assert Evidence("poisoning", "Mitragyna/*poisoning", "mesh") in result.evidence["safety"]
 
 
+# -- evidence and scores ----------------------------------------------------------------------
 def test_evidence_holds_phrase_and_its_sentence(clf: Classifier) -> None:
     result = clf.classify(*SAFETY)
-    by_phrase = {e.phrase: e for e in result.evidence["safety"]}
-    hit = by_phrase["drug-induced liver injury"]
-    assert hit.source == "abstract"
-    assert hit.sentence.startswith("Liver biopsy showed cholestatic hepatitis")
-    assert hit.sentence.endswith("stopping the product.")
-    assert by_phrase["liver injury"].source == "title"
-    assert by_phrase["liver injury"].sentence == SAFETY[0]
+    assert result.evidence["safety"], result.evidence
+    by_phrase = {e.phrase.lower(): e for e in result.evidence["safety"]}
+    for phrase, evidence in by_phrase.items():
+        assert phrase in evidence.sentence.lower()
+        whole = SAFETY[0] if evidence.source == "title" else SAFETY[1]
+        assert evidence.sentence in whole
+    sentences = {e.sentence for e in result.evidence["safety"] if e.source == "abstract"}
+    assert all(s.endswith(".") and s[0].isupper() for s in sentences)
 
 
-def test_amounts_show_the_number(clf: Classifier) -> None:
+def test_evidence_is_the_largest_positive_contributions(clf: Classifier) -> None:
     result = clf.classify(*DOSING)
-    phrases = {e.phrase for e in result.evidence["dosing"]}
-    assert {"2 g", "30 ng/mL", "Cmax", "half-life"} <= phrases
+    full = clf.contributions(*DOSING)["dosing"]
+    top = [label for label, value in full if value >= classify.MIN_EVIDENCE]
+    shown = [e.phrase.lower() for e in result.evidence["dosing"]]
+    assert 0 < len(shown) <= classify.EVIDENCE_PER_TOPIC
+    assert len(shown) == min(len(top), classify.EVIDENCE_PER_TOPIC)
+    assert full[0][1] >= full[-1][1]
+
+
+def test_amounts_show_their_number(clf: Classifier) -> None:
+    acc = clf.extractor.hits(*DOSING)
+    phrases = {classify._phrase(item) for item in acc.values()}
+    assert {"2 g", "30 ng/mL"} <= phrases
 
 
 def test_hedged_mention_counts_less(clf: Classifier) -> None:
@@ -163,44 +228,79 @@ def test_scores_are_rounded_probabilities_for_every_topic(clf: Classifier, recor
 def test_title_alone_and_empty_input_work(clf: Classifier) -> None:
     assert "safety" in clf.classify("Fatal kratom overdose with seizures", None).topics
     empty = clf.classify(None, None)
-    assert empty.topics == [] and set(empty.scores.values()) == {0.0}
+    assert empty.topics == [] and all(v == [] for v in empty.evidence.values())
+    # with no features a score is the topic's base rate: the intercept's probability
+    assert all(0.0 < s < 0.5 for s in empty.scores.values())
 
 
 def test_to_dict_is_plain_json(clf: Classifier) -> None:
     data = clf.classify(*SAFETY).to_dict()
     assert set(data) == {"topics", "scores", "evidence"}
     assert set(data["evidence"]["safety"][0]) == {"phrase", "sentence", "source"}
+    assert json.loads(json.dumps(data)) == data
     assert isinstance(Classification([], {}, {}).to_dict()["evidence"], dict)
 
 
-def test_version_embeds_a_hash_of_the_lexicon(tmp_path: Path) -> None:
-    text = default_lexicon_path().read_text(encoding="utf-8")
-    same, edited = tmp_path / "same.toml", tmp_path / "edited.toml"
-    same.write_text(text, encoding="utf-8")
-    edited.write_text(text.replace('"overdose" = 1.0', '"overdose" = 0.9'), encoding="utf-8")
+# -- the model file ---------------------------------------------------------------------------
+def _model_text() -> str:
+    return default_model_path().read_text(encoding="utf-8")
+
+
+def test_model_file_is_readable_data() -> None:
+    model = json.loads(_model_text())
+    assert model["format"] == classify.MODEL_FORMAT
+    assert set(model["thresholds"]) == set(TOPICS) == set(model["intercepts"])
+    row = model["features"][0]
+    assert set(row) == {"kind", "feature", "weights"} and set(row["weights"]) <= set(TOPICS)
+    training = model["training"]
+    assert training["n"] > 0 and len(training["sha256"]) == 64 and training["date"]
+    assert model["cv"]["macro_f1"][0] > 0 and model["version"] == default_classifier().version
+
+
+def test_version_embeds_a_hash_of_what_decides_labels(tmp_path: Path) -> None:
+    model = json.loads(_model_text())
+    same, retrained, edited = (tmp_path / n for n in ("same.json", "dated.json", "edit.json"))
+    same.write_text(_model_text(), encoding="utf-8")
+    model["training"]["date"] = "1999-01-01"  # a retrain on another day: same labels
+    retrained.write_text(json.dumps(model), encoding="utf-8")
+    model["features"][0]["weights"] = {t: 0.5 for t in model["features"][0]["weights"]}
+    edited.write_text(json.dumps(model), encoding="utf-8")
     default = default_classifier().version
     assert re.fullmatch(r"\d+\.\d+\+[0-9a-f]{8}", default)
     assert Classifier.load(same).version == default
+    assert Classifier.load(retrained).version == default
     assert Classifier.load(edited).version != default
 
 
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda t: t + "\n[broken\n", "not valid TOML"),
-        (lambda t: t.replace("[thresholds]", "[thresholdz]"), "[thresholds]"),
-        (lambda t: t.replace('"overdose" = 1.0', '"overdose" = "high"'), "must be a number"),
-        (lambda t: t.replace("safety = 0.60", "safety = 1.5"), "between 0 and 1"),
+        (lambda t: t + "\n}", "not valid JSON"),
+        (lambda t: t.replace('"thresholds"', '"thresholdz"'), "'thresholds'"),
+        (lambda t: t.replace('"format": "kratomlit-topic-model"', '"format": "x"'),
+         "not a kratomlit-topic-model"),
+        (lambda t: re.sub(r'"safety": 0\.\d+', '"safety": 1.5', t, count=1), "between 0 and 1"),
+        (lambda t: re.sub(r'"weights": \{"(\w+)": [-\d.]+', r'"weights": {"\1": "high"', t,
+                          count=1), "must be a number"),
     ],
 )
-def test_malformed_lexicon_raises_lexicon_error(tmp_path: Path, edit, message) -> None:
-    path = tmp_path / "topics.toml"
-    path.write_text(edit(default_lexicon_path().read_text(encoding="utf-8")), encoding="utf-8")
-    with pytest.raises(LexiconError) as info:
+def test_malformed_model_raises_model_error(tmp_path: Path, edit, message) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(edit(_model_text()), encoding="utf-8")
+    with pytest.raises(ModelError) as info:
         Classifier.load(path)
     assert str(path) in str(info.value) and message in str(info.value)
 
 
-def test_missing_lexicon_raises_lexicon_error(tmp_path: Path) -> None:
-    with pytest.raises(LexiconError, match="cannot read lexicon"):
-        Classifier.load(tmp_path / "nope.toml")
+def test_missing_model_raises_model_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="cannot read model"):
+        Classifier.load(tmp_path / "nope.json")
+
+
+def test_classifying_imports_no_scientific_stack() -> None:
+    code = ("import sys; from kratomlit.classify import default_classifier; "
+            "default_classifier().classify('Kratom overdose', 'Fatal overdose.'); "
+            "bad = {'sklearn', 'numpy', 'scipy'} & set(sys.modules); print(sorted(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"

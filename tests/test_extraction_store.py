@@ -55,3 +55,33 @@ def test_a_revised_record_is_extracted_again(cli, kratom_server, env):
         found = lib.extractions.get(90000002)
     assert found is not None and found.design == "rct" and found.n == 48
     assert [(d.low, d.high, d.unit, d.per) for d in found.doses] == [(2.0, 2.0, "g", "day")]
+
+
+def test_classify_input_lines_gain_design_n_and_doses(cli, env, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({
+        "pmid": 7, "title": "Kratom use in 120 adults: a cross-sectional survey",
+        "abstract": "We surveyed 120 adults who used kratom. Participants reported taking "
+                    "3 g kratom powder three times a day."}) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert cli("classify", "--input", str(src), "--output", str(out)).exit_code == 0
+    line = json.loads(out.read_text())
+    assert line["design"] == "observational" and line["n"] == 120
+    assert line["design_evidence"] and line["design_evidence"][0]["sentence"]
+    assert [(d["low"], d["unit"], d["per"]) for d in line["doses"]] == [(3.0, "g", None)]
+    assert {"topics", "scores", "evidence", "kratom_g_per_day"} <= set(line)
+
+
+def test_eval_scores_design_and_n_when_the_gold_has_them(cli, env, tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    lines = [{"pmid": 1, "title": "A case of kratom withdrawal in a 30-year-old man",
+              "abstract": "We report a case of withdrawal after daily kratom use.",
+              "labels": ["withdrawal"], "design": "case", "n": 1},
+             {"pmid": 2, "title": "Mitragynine in rats", "abstract":
+              "Rats received mitragynine 10 mg/kg i.p.; locomotion was measured.",
+              "labels": ["mechanism"], "design": "animal", "n": None}]
+    gold.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    result = json.loads(cli("eval", "--gold", str(gold), "--json").stdout)
+    assert result["extraction"]["records"] == 2
+    assert result["extraction"]["design_accuracy"] == 1.0
+    assert result["extraction"]["n_exact"] == 1.0 and result["extraction"]["n_spurious"] == 0.0
