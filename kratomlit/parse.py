@@ -1,35 +1,40 @@
-"""PubMed efetch XML -> normalised records, using ``Bio.Entrez.read`` and its bundled DTDs.
+"""PubMed efetch XML -> normalised records, streamed with lxml.
 
-Biopython downloads a DTD it does not ship. kratomlit never does: a DOCTYPE naming an
-unknown ``pubmed_*.dtd`` (NCBI dates a new one each year) is pointed at the newest bundled
-one before parsing, and parsing runs without validation so new elements do not fail.
-Anything that is not a PubMed article set (an HTML error page, a truncated body, an
-``eFetchResult`` error document) raises instead of parsing to nothing.
+One ``PubmedArticle`` / ``PubmedBookArticle`` is parsed at a time and freed once its record
+is built, so memory does not grow with the batch; ``raw_xml`` is a slice of the answer's own
+bytes, never a re-serialisation.
 
-Hostile input: a body that declares its own DTD or entities, or names a DTD Biopython does
-not bundle, is refused before any parser sees it (no file read, no URL fetched, no entity
-bomb expanded). Characters XML cannot carry (C0 controls, invalid UTF-8) become U+FFFD, so
-one bad byte in one record does not make a whole batch unfetchable.
+Safe by construction: the parser loads no DTD, resolves no entity, touches no network and
+refuses huge text nodes. A body that declares its own DTD or entities (even an entity bomb or
+a ``SYSTEM`` entity naming a file or URL) is parsed inertly: references stay unexpanded and
+are left out of the text, nothing is read or fetched, and the records are kept. Anything
+that is not a PubMed article set (an HTML error page, a truncated body, an ``eFetchResult``
+error document) raises instead of parsing to nothing. Characters XML 1.0 cannot carry (C0
+controls, U+FFFE/U+FFFF, surrogates, invalid UTF-8), raw or as character references, become
+U+FFFD, so one bad character in one record does not make a whole batch unfetchable.
+
+Biopython keeps the ESearch/EInfo answers: ``safe_xml`` and ``local_esearch_dtd`` prepare
+those for ``Bio.Entrez.read`` (and refuse a DTD or entities there, which Biopython would
+otherwise fetch or expand).
 """
 
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from Bio import Entrez
-from Bio.Entrez import Parser as EntrezParser
+if TYPE_CHECKING:
+    from lxml.etree import _Element
 
 MONTHS = {m: i for i, m in enumerate(
     "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
-# Bio.Entrez keeps inline markup as literal tags in decoded text, where "p < 0.05" is a
-# literal "<" too: remove only the inline elements PubMed uses, never "<...>" in general.
-# MathML elements; Bio.Entrez hands them back without their mml: prefix
+# ``clean_text``/``clean_prose`` take text where inline markup was kept as literal tags and
+# "p < 0.05" is a literal "<" too: remove only the inline elements PubMed uses.
 _MATHML = ("math|mi|mn|mo|ms|mtext|mspace|mrow|mfrac|msqrt|mroot|mstyle|merror|mpadded|"
            "mphantom|mfenced|menclose|msub|msup|msubsup|munder|mover|munderover|"
            "mmultiscripts|mprescripts|none|mtable|mtr|mtd|mlabeledtr|semantics|annotation|"
@@ -39,20 +44,30 @@ _TAG = re.compile(r"</?(?:i|b|u|sup|sub|em|strong|mml:[A-Za-z][\w.-]*|(?:" + _MA
 _SPACE = re.compile(r"\s+")
 _LAYOUT = re.compile(r">\s*\n\s*<")  # line breaks that only lay out markup (MathML)
 _YEAR = re.compile(r"\b(1[6-9]\d\d|2\d\d\d)\b")
-_DOCTYPE_DTD = re.compile(rb"(pubmed_\d{6}\.dtd)")
-_CHUNK = re.compile(rb"<(PubmedArticle|PubmedBookArticle)>.*?</\1>", re.S)
+_CHUNK_START = re.compile(rb"<(PubmedArticle|PubmedBookArticle)>")
 _CHUNK_PMID = re.compile(rb"<PMID[^>]*>\s*(\d+)\s*</PMID>")
 _ROOT = re.compile(rb"<([A-Za-z][\w.-]*)[\s>/]")
 _ERROR = re.compile(rb"<ERROR>(.*?)</ERROR>", re.S)
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.S | re.I)
 _DOCTYPE = re.compile(rb"<!DOCTYPE([^>]*)>", re.S)
 _LITERAL = re.compile(rb'"([^"]*)"|\'([^\']*)\'')
-# C0 controls XML 1.0 forbids, raw or as character references
-_ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|&#(?:0*(?:[0-8]|1[124-9]|2\d|3[01])|"
-                      rb"[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]));")
+# Characters XML 1.0 forbids: raw C0 controls and U+FFFE/U+FFFF (raw surrogates are invalid
+# UTF-8, replaced before), and character references to C0 controls, surrogates, U+FFFE/FFFF
+# or beyond U+10FFFF. Spelled out rather than checked in a callback: real answers carry
+# thousands of legal references, which must cost nothing.
+_ILLEGAL = re.compile(
+    rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]|&#(?:"
+    rb"[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[dD][89a-fA-F][0-9a-fA-F]{2}|[fF]{3}[eEfF]"
+    rb"|1[1-9a-fA-F][0-9a-fA-F]{4}|[2-9a-fA-F][0-9a-fA-F]{5}|[1-9a-fA-F][0-9a-fA-F]{6,})"
+    rb"|0*(?:[0-8]|1[124-9]|2\d|3[01]|5529[6-9]|55[3-9]\d\d|56\d{3}|57[0-2]\d\d|573[0-3]\d"
+    rb"|5734[0-3]|6553[45]|111411[2-9]|11141[2-9]\d|1114[2-9]\d\d|111[5-9]\d{3}|11[2-9]\d{4}"
+    rb"|1[2-9]\d{5}|[2-9]\d{6}|[1-9]\d{7,}));")
 REPLACEMENT = "\ufffd".encode()
 RETRACTION_TYPES = ("RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor",
                     "ExpressionOfConcernIn", "RetractionAndRepublicationIn")
+_NAMESPACES = ((b"mml", b"http://www.w3.org/1998/Math/MathML"),
+               (b"xlink", b"http://www.w3.org/1999/xlink"))
+_RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation")
 
 
 class MalformedResponse(ValueError):
@@ -116,19 +131,98 @@ class ParsedBatch:
 
 
 def parse_pubmed_xml(body: bytes) -> ParsedBatch:
-    """Parse one efetch answer (a ``PubmedArticleSet``) into records and deleted PMIDs."""
-    _check_document(body)
-    body = safe_xml(_local_dtd(body))
-    try:
-        parsed = Entrez.read(io.BytesIO(body), validate=False)
-    except (EntrezParser.CorruptedXMLError, EntrezParser.NotXMLError, RuntimeError,
-            ValueError) as exc:
-        raise MalformedResponse(f"unreadable PubMed XML ({exc})") from exc
-    raw = _raw_chunks(body)
-    records = [_article(a, raw) for a in parsed.get("PubmedArticle", [])]
-    records += [_book(b, raw) for b in parsed.get("PubmedBookArticle", [])]
-    deleted = [int(p) for d in _as_list(parsed.get("DeleteCitation")) for p in _pmids(d)]
+    """Parse one efetch answer (a ``PubmedArticleSet``) into records and deleted PMIDs.
+
+    Articles come before books, as ``Bio.Entrez.read`` grouped them."""
+    records: list[Record] = []
+    deleted: list[int] = []
+    for item in iter_pubmed_xml(body):
+        if isinstance(item, Record):
+            records.append(item)
+        else:
+            deleted.append(item)
+    records.sort(key=lambda r: r.kind == "book")  # stable
     return ParsedBatch(records, deleted)
+
+
+def iter_pubmed_xml(body: bytes) -> Iterator[Record | int]:
+    """Each record of an efetch answer as it is parsed, in document order, and each PMID of
+    its ``DeleteCitation`` as an ``int``. Raises ``MalformedResponse``/``InBandError`` (after
+    the records before the damage, for a truncated body)."""
+    from lxml import etree
+
+    _check_document(body)
+    body = _declare(clean_xml_chars(body))
+    chunks = _raw_chunks(body)
+    pending: tuple[int, int, int] | None = None
+    events = etree.iterparse(
+        io.BytesIO(body), events=("end",), tag=_RECORD_TAGS, resolve_entities=False,
+        no_network=True, load_dtd=False, dtd_validation=False, attribute_defaults=False,
+        huge_tree=False, remove_comments=True, remove_pis=True)
+    try:
+        for _, elem in events:
+            if elem.tag == "DeleteCitation":
+                yield from (_int(p.text, "DeleteCitation PMID") for p in elem.iterfind("PMID"))
+            else:
+                record = _article(elem) if elem.tag == "PubmedArticle" else _book(elem)
+                pending = pending or next(chunks, None)
+                if pending and pending[0] == record.pmid:
+                    record.raw_xml = body[pending[1]:pending[2]].decode("utf-8", "replace")
+                    pending = None
+                else:  # markup the byte scan did not see (attributes on the tag, say)
+                    record.raw_xml = etree.tostring(elem, encoding="unicode", with_tail=False)
+                yield record
+            _free(elem)
+    except etree.XMLSyntaxError as exc:
+        raise MalformedResponse(f"unreadable PubMed XML ({exc})") from exc
+
+
+def _declare(body: bytes) -> bytes:
+    """What NCBI's DTD would have supplied, without reading it: the ``mml`` (and ``xlink``)
+    namespace MathML uses, fixed by the DTD and so often undeclared in the body, and a
+    DOCTYPE when the body has none, so that an entity reference the parser cannot know is
+    kept inert (``_pieces`` names it) instead of failing the batch."""
+    root = next((m for m in _ROOT.finditer(body, 0, 4096)), None)
+    if root is None:
+        return body
+    tag_end = body.find(b">", root.end() - 1)
+    start_tag = body[root.start():tag_end]
+    extra = b"".join(b' xmlns:%s="%s"' % (prefix, uri) for prefix, uri in _NAMESPACES
+                     if b"<" + prefix + b":" in body and b"xmlns:" + prefix not in start_tag)
+    doctype = b"" if b"<!DOCTYPE" in body[:root.start()] else (
+        b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle//EN" "pubmed.dtd">\n')
+    if not extra and not doctype:
+        return body
+    return body[:root.start()] + doctype + body[root.start():root.end() - 1] + extra + \
+        body[root.end() - 1:]
+
+
+def _free(elem: _Element) -> None:
+    """Drop a finished record and every sibling before it: the tree stays one record big."""
+    elem.clear(keep_tail=False)
+    parent = elem.getparent()
+    if parent is not None:
+        while elem.getprevious() is not None:
+            del parent[0]
+
+
+def _raw_chunks(body: bytes) -> Iterator[tuple[int, int, int]]:
+    """(PMID, start, end) of each ``<PubmedArticle>``/``<PubmedBookArticle>`` in the bytes."""
+    for m in _CHUNK_START.finditer(body):
+        end = body.find(b"</" + m.group(1) + b">", m.end())
+        if end < 0:
+            return
+        end += len(m.group(1)) + 3
+        pmid = _CHUNK_PMID.search(body, m.end(), end)
+        if pmid:
+            yield int(pmid.group(1)), m.start(), end
+
+
+def _int(text: str | None, what: str) -> int:
+    try:
+        return int(text or "")
+    except ValueError:
+        raise MalformedResponse(f"a {what} that is not a number ({text!r})") from None
 
 
 def _check_document(body: bytes) -> None:
@@ -147,76 +241,291 @@ def _check_document(body: bytes) -> None:
         raise MalformedResponse(f"unexpected XML root <{root.decode()}>")
 
 
-def safe_xml(body: bytes) -> bytes:
-    """``body`` with its DTD checked (see the module docstring) and bad characters replaced."""
-    root = _ROOT.search(body[:4096])
-    prolog = body[:root.start()] if root else body[:4096]
-    doctype = _DOCTYPE.search(prolog)
-    if b"<!ENTITY" in prolog or b"[" in prolog:
-        raise MalformedResponse("the answer declares its own DTD or entities; refused unparsed")
-    if doctype:
-        literals = [a or b for a, b in _LITERAL.findall(doctype.group(1))]
-        dtd = literals[-1].rsplit(b"/", 1)[-1].decode("ascii", "replace") if literals else ""
-        if dtd not in _bundled_dtds():
-            raise MalformedResponse(f"the answer names a DTD kratomlit does not have ({dtd!r}); "
-                                    "refused unparsed")
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        body = body.decode("utf-8", "replace").encode("utf-8")
-    return _ILLEGAL.sub(REPLACEMENT, body)
+def _article(entry: _Element) -> Record:
+    citation = entry.find("MedlineCitation")
+    if citation is None:
+        raise MalformedResponse("a PubmedArticle without a MedlineCitation")
+    pmid = _int(citation.findtext("PMID"), "PMID")
+    article = _or_empty(citation.find("Article"))
+    issue = _or_empty(article.find("Journal/JournalIssue"))
+    ids = _article_ids(entry.iterfind("PubmedData/ArticleIdList/ArticleId"))
+    year, date = _pub_date(issue.find("PubDate"))
+    sections = _abstract_sections(article.find("Abstract"))
+    return Record(
+        pmid=pmid,
+        title=_prose(article.find("ArticleTitle")) or _prose(article.find("VernacularTitle")),
+        abstract=_join_sections(sections),
+        abstract_sections=sections,
+        authors=_authors(article.iterfind("AuthorList/Author")),
+        journal=_text(article.find("Journal/Title")),
+        journal_iso=_text(article.find("Journal/ISOAbbreviation")),
+        volume=_text(issue.find("Volume")),
+        issue=_text(issue.find("Issue")),
+        pages=_pages(article.find("Pagination")),
+        pub_year=year,
+        pub_date=date,
+        doi=ids.get("doi") or _elocation_doi(article.iterfind("ELocationID")),
+        pmcid=ids.get("pmc", ""),
+        mesh=_mesh(citation.iterfind("MeshHeadingList/MeshHeading")),
+        keywords=_keywords(citation.iterfind("KeywordList/Keyword")),
+        publication_types=[_text(p) for p in
+                           article.iterfind("PublicationTypeList/PublicationType")],
+        languages=[_raw(x) for x in article.iterfind("Language")],
+        corrections=_corrections(citation.iterfind("CommentsCorrectionsList/CommentsCorrections")),
+        date_revised=_ymd(citation.find("DateRevised")),
+    )
 
 
 @cache
-def _bundled_dtds() -> frozenset[str]:
-    """Every DTD (and module) file Biopython ships: the only ones a body may name."""
-    return frozenset(p.name for p in (Path(EntrezParser.__file__).parent / "DTDs").iterdir())
+def _empty() -> _Element:
+    from lxml import etree
+
+    return etree.Element("empty")
+
+
+def _or_empty(elem: _Element | None) -> _Element:
+    """A missing container reads as an empty one, so its fields come out empty."""
+    return _empty() if elem is None else elem
+
+
+def _book(entry: _Element) -> Record:
+    doc = entry.find("BookDocument")
+    if doc is None:
+        raise MalformedResponse("a PubmedBookArticle without a BookDocument")
+    book = _or_empty(doc.find("Book"))
+    ids = {**_article_ids(doc.iterfind("ArticleIdList/ArticleId")),
+           **_article_ids(entry.iterfind("PubmedBookData/ArticleIdList/ArticleId"))}
+    year, date = _pub_date(book.find("PubDate"))
+    sections = _abstract_sections(doc.find("Abstract"))
+    authors = _authors(doc.iterfind("AuthorList/Author"))
+    if doc.find("AuthorList") is None:  # the chapter's authors, else the book's (editors too)
+        authors = _authors(book.iterfind("AuthorList/Author"))
+    return Record(
+        pmid=_int(doc.findtext("PMID"), "PMID"),
+        kind="book",
+        title=_prose(doc.find("ArticleTitle")) or _prose(book.find("BookTitle")),
+        abstract=_join_sections(sections),
+        abstract_sections=sections,
+        authors=authors,
+        journal=_text(book.find("BookTitle")),
+        pub_year=year,
+        pub_date=date,
+        doi=ids.get("doi", ""),
+        pmcid=ids.get("pmc", ""),
+        keywords=_keywords(doc.iterfind("KeywordList/Keyword")),
+        publication_types=[_text(p) for p in doc.iterfind("PublicationType")],
+        languages=[_raw(x) for x in doc.iterfind("Language")],
+    )
+
+
+def _abstract_sections(abstract: _Element | None) -> list[dict[str, str]]:
+    if abstract is None:
+        return []
+    sections = []
+    for part in abstract.iterfind("AbstractText"):
+        text = _prose(part)
+        if text:
+            sections.append({"label": clean_text(part.get("Label")),
+                             "category": part.get("NlmCategory", ""), "text": text})
+    return sections
+
+
+def _join_sections(sections: Iterable[Mapping[str, str]]) -> str:
+    """Structured abstracts keep their sections as ``LABEL: text`` paragraphs."""
+    return "\n\n".join(
+        f"{s['label']}: {s['text']}" if s["label"] else s["text"] for s in sections)
+
+
+def _authors(authors: Iterable[_Element]) -> list[dict[str, Any]]:
+    out = []
+    for a in authors:
+        affiliations = [_text(i) for i in a.iterfind("AffiliationInfo/Affiliation")]
+        out.append({
+            "last": _text(a.find("LastName")),
+            "fore": _text(a.find("ForeName")),
+            "initials": _text(a.find("Initials")),
+            "suffix": _text(a.find("Suffix")),
+            "collective": _text(a.find("CollectiveName")),
+            "affiliations": [x for x in affiliations if x],
+            "valid": a.get("ValidYN", "Y") != "N",
+        })
+    return out
+
+
+def _pub_date(pub: _Element | None) -> tuple[int | None, str]:
+    """Year and a display date; MedlineDate strings such as ``2019 Jan-Feb`` are kept."""
+    if pub is None:
+        return None, ""
+    medline = pub.find("MedlineDate")
+    if _raw(medline):
+        text = _text(medline)
+        found = _YEAR.search(text)
+        return (int(found.group(1)) if found else None), text
+    year = _text(pub.find("Year"))
+    if not year.isdigit():
+        return None, ""
+    season = pub.find("Season")
+    if _raw(season):
+        return int(year), f"{year} {_text(season)}"
+    return int(year), _ymd(pub)
+
+
+def _ymd(date: _Element | None) -> str:
+    year = _raw(date.find("Year")) if date is not None else ""
+    if not year.isdigit() or date is None:
+        return ""
+    parts = [year]
+    month = _raw(date.find("Month")).strip()
+    month_num = int(month) if month.isdigit() else MONTHS.get(month[:3].lower())
+    if month_num:
+        parts.append(f"{month_num:02d}")
+        day = _raw(date.find("Day")).strip()
+        if day.isdigit():
+            parts.append(f"{int(day):02d}")
+    return "-".join(parts)
+
+
+def _pages(pagination: _Element | None) -> str:
+    if pagination is None:
+        return ""
+    medline = pagination.find("MedlinePgn")
+    if _raw(medline):
+        return _text(medline)
+    start, end = _text(pagination.find("StartPage")), _text(pagination.find("EndPage"))
+    return f"{start}-{end}" if start and end else start
+
+
+def _article_ids(items: Iterable[_Element]) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for item in items:
+        kind = item.get("IdType", "pubmed")  # the DTD's default
+        if kind not in ids:
+            ids[kind] = _raw(item).strip()
+    return ids
+
+
+def _elocation_doi(elocations: Iterable[_Element]) -> str:
+    for loc in elocations:
+        if loc.get("EIdType") == "doi" and loc.get("ValidYN", "Y") == "Y":
+            return _raw(loc).strip()
+    return ""
+
+
+def _mesh(headings: Iterable[_Element]) -> list[dict[str, Any]]:
+    out = []
+    for h in headings:
+        desc = h.find("DescriptorName")
+        quals = [{"name": _text(q), "ui": q.get("UI", ""), "major": q.get("MajorTopicYN") == "Y"}
+                 for q in h.iterfind("QualifierName")]
+        major = desc is not None and desc.get("MajorTopicYN") == "Y"
+        out.append({"descriptor": _text(desc), "ui": desc.get("UI", "") if desc is not None
+                    else "", "major": major or any(q["major"] for q in quals),
+                    "qualifiers": quals})
+    return out
+
+
+def _keywords(keywords: Iterable[_Element]) -> list[str]:
+    words: list[str] = []
+    for kw in keywords:
+        text = _text(kw)
+        if text and text not in words:
+            words.append(text)
+    return words
+
+
+def _corrections(items: Iterable[_Element]) -> list[dict[str, str]]:
+    out = []
+    for item in items:
+        kind = item.get("RefType", "")
+        if kind in RETRACTION_TYPES:
+            out.append({"type": kind, "source": _text(item.find("RefSource")),
+                        "pmid": _raw(item.find("PMID")).strip()})
+    return out
+
+
+# ---- text of an element ------------------------------------------------------------------
+# PubMed puts inline markup (<i>, <sup>, MathML) inside titles, abstracts and affiliations.
+# Text is taken from the tree, so a literal "<" in the text is never mistaken for markup and
+# an unexpanded entity reference (inert input) contributes nothing.
+
+def _raw(elem: _Element | None) -> str:
+    """The element's text as sent (inline markup dropped, whitespace untouched)."""
+    if elem is None:
+        return ""
+    if not len(elem):
+        return elem.text or ""
+    return "".join(_pieces(elem, False))
+
+
+def _text(elem: _Element | None) -> str:
+    """Text with every run of whitespace made one space (names, journals, MeSH ...)."""
+    if elem is None:
+        return ""
+    text = elem.text if not len(elem) else "".join(_pieces(elem, False))
+    return " ".join(text.split()) if text else ""
+
+
+def _prose(elem: _Element | None) -> str:
+    """Title and abstract text: the text's own line breaks, tabs and double spaces kept, so
+    an export carries it exactly as PubMed sent it; only whitespace that lays out markup
+    (a line break between two tags, as in MathML) and the ends go."""
+    if elem is None:
+        return ""
+    text = elem.text if not len(elem) else "".join(_pieces(elem, True))
+    return text.strip() if text else ""
+
+
+def _pieces(elem: _Element, layout: bool) -> list[str]:
+    """The text under ``elem`` in document order; with ``layout``, a whitespace-only piece
+    holding a line break between two tags is left out."""
+    out: list[str] = []
+    if elem.text:
+        out.append(elem.text)
+    for child in elem:
+        if isinstance(child.tag, str):
+            out.extend(_inner(child, layout))
+        else:  # an entity reference the parser left unexpanded
+            out.append(_entity(child.text))
+        if child.tail:
+            last = child is elem[-1]
+            out.append(child.tail if last or not layout else _unlaid(child.tail))
+    return out
+
+
+def _inner(elem: _Element, layout: bool) -> list[str]:
+    """Like ``_pieces`` for an element inside the text: its own text sits between tags."""
+    out: list[str] = []
+    text = elem.text
+    if text:
+        out.append(_unlaid(text) if layout else text)
+    for child in elem:
+        if isinstance(child.tag, str):
+            out.extend(_inner(child, layout))
+        else:
+            out.append(_entity(child.text))
+        if child.tail:
+            out.append(_unlaid(child.tail) if layout else child.tail)
+    return out
+
+
+def _entity(reference: str) -> str:
+    """The character a standard named entity (``&alpha;``: NCBI's DTD includes the ISO and
+    MathML sets, which HTML5 adopted) stands for; any other reference stands for nothing.
+    Never the body's own declaration: that is how entity bombs and file reads work."""
+    return _named_entities().get(reference, "")
 
 
 @cache
-def _bundled_pubmed_dtds() -> tuple[str, ...]:
-    folder = Path(EntrezParser.__file__).parent / "DTDs"
-    return tuple(sorted(p.name for p in folder.glob("pubmed_*.dtd")))
+def _named_entities() -> dict[str, str]:
+    from html.entities import html5
+
+    return {f"&{name}": char for name, char in html5.items() if name.endswith(";")}
 
 
-_ESEARCH_DTD = re.compile(rb'(<!DOCTYPE eSearchResult[^>]*?")([^"]*?)(esearch[^"/]*\.dtd)"')
+def _unlaid(text: str) -> str:
+    """A piece between two tags: empty when it is only whitespace around a line break."""
+    return "" if "\n" in text and text.isspace() else text
 
-
-def local_esearch_dtd(body: bytes) -> bytes:
-    """Point an eSearchResult DOCTYPE at Biopython's bundled esearch.dtd (no download)."""
-    head = body[:1024]
-    m = _ESEARCH_DTD.search(head)
-    if not m or m.group(3) == b"esearch.dtd" and not m.group(2):
-        return body
-    fixed = head[:m.start()] + m.group(1) + b'esearch.dtd"' + head[m.end():]
-    return fixed + body[1024:]
-
-
-def _local_dtd(body: bytes) -> bytes:
-    """Point the DOCTYPE at a bundled pubmed DTD so Biopython never goes to the network
-    (and add one when a body has none, which Bio.Entrez cannot parse)."""
-    head = body[:1024]
-    bundled = _bundled_pubmed_dtds()
-    if not bundled:
-        return body
-    if b"<!DOCTYPE" not in head:
-        at = head.index(b"?>") + 2 if head.lstrip().startswith(b"<?xml") else 0
-        doctype = (b'\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle//EN" '
-                   b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/' + bundled[-1].encode() + b'">\n')
-        return body[:at] + doctype + body[at:]
-    match = _DOCTYPE_DTD.search(head)
-    if not match or match.group(1).decode() in bundled:
-        return body
-    return head.replace(match.group(1), bundled[-1].encode(), 1) + body[1024:]
-
-
-def _raw_chunks(body: bytes) -> dict[int, str]:
-    chunks: dict[int, str] = {}
-    for m in _CHUNK.finditer(body):
-        pmid = _CHUNK_PMID.search(m.group(0))
-        if pmid:
-            chunks[int(pmid.group(1))] = m.group(0).decode("utf-8", "replace")
-    return chunks
 
 
 def clean_text(value: Any) -> str:
@@ -236,124 +545,6 @@ def clean_prose(value: Any) -> str:
     return _TAG.sub("", _LAYOUT.sub("><", str(value))).strip()
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _attr(value: Any, name: str, default: str = "") -> str:
-    return str(getattr(value, "attributes", {}).get(name, default))
-
-
-def _pmids(value: Any) -> list[str]:
-    if isinstance(value, Mapping):
-        value = value.get("PMID", [])
-    return [str(p) for p in _as_list(value)]
-
-
-def _article(entry: Mapping[str, Any], raw: Mapping[int, str]) -> Record:
-    citation = entry["MedlineCitation"]
-    article = citation.get("Article", {})
-    journal = article.get("Journal", {})
-    issue = journal.get("JournalIssue", {})
-    ids = _article_ids(entry.get("PubmedData", {}).get("ArticleIdList", []))
-    pmid = int(str(citation["PMID"]))
-    year, date = _pub_date(issue.get("PubDate", {}))
-    sections = _abstract_sections(article.get("Abstract"))
-    return Record(
-        pmid=pmid,
-        title=clean_prose(article.get("ArticleTitle"))
-        or clean_prose(article.get("VernacularTitle")),
-        abstract=_join_sections(sections),
-        abstract_sections=sections,
-        authors=_authors(article.get("AuthorList", [])),
-        journal=clean_text(journal.get("Title")),
-        journal_iso=clean_text(journal.get("ISOAbbreviation")),
-        volume=clean_text(issue.get("Volume")),
-        issue=clean_text(issue.get("Issue")),
-        pages=_pages(article.get("Pagination")),
-        pub_year=year,
-        pub_date=date,
-        doi=ids.get("doi") or _elocation_doi(article.get("ELocationID", [])),
-        pmcid=ids.get("pmc", ""),
-        mesh=_mesh(citation.get("MeshHeadingList", [])),
-        keywords=_keywords(citation.get("KeywordList", [])),
-        publication_types=[clean_text(p) for p in article.get("PublicationTypeList", [])],
-        languages=[str(x) for x in article.get("Language", [])],
-        corrections=_corrections(citation.get("CommentsCorrectionsList", [])),
-        date_revised=_ymd(citation.get("DateRevised")),
-        raw_xml=raw.get(pmid, ""),
-    )
-
-
-def _book(entry: Mapping[str, Any], raw: Mapping[int, str]) -> Record:
-    doc = entry["BookDocument"]
-    book = doc.get("Book", {})
-    ids = _article_ids(entry.get("PubmedBookData", {}).get("ArticleIdList", []))
-    ids = {**_article_ids(doc.get("ArticleIdList", [])), **ids}
-    pmid = int(str(doc["PMID"]))
-    year, date = _pub_date(book.get("PubDate", {}))
-    sections = _abstract_sections(doc.get("Abstract"))
-    author_lists = _as_list(doc.get("AuthorList")) or _as_list(book.get("AuthorList"))
-    authors = [a for lst in author_lists for a in _authors(lst if isinstance(lst, list) else [])]
-    return Record(
-        pmid=pmid,
-        kind="book",
-        title=clean_prose(doc.get("ArticleTitle")) or clean_prose(book.get("BookTitle")),
-        abstract=_join_sections(sections),
-        abstract_sections=sections,
-        authors=authors,
-        journal=clean_text(book.get("BookTitle")),
-        pub_year=year,
-        pub_date=date,
-        doi=ids.get("doi", ""),
-        pmcid=ids.get("pmc", ""),
-        keywords=_keywords(doc.get("KeywordList", [])),
-        publication_types=[clean_text(p) for p in _as_list(doc.get("PublicationType"))],
-        languages=[str(x) for x in _as_list(doc.get("Language"))],
-        raw_xml=raw.get(pmid, ""),
-    )
-
-
-def _abstract_sections(abstract: Mapping[str, Any] | None) -> list[dict[str, str]]:
-    if not abstract:
-        return []
-    sections = []
-    for part in _as_list(abstract.get("AbstractText")):
-        text = clean_prose(part)
-        if text:
-            label = clean_text(_attr(part, "Label"))
-            sections.append({"label": label, "category": _attr(part, "NlmCategory"),
-                             "text": text})
-    return sections
-
-
-def _join_sections(sections: Iterable[Mapping[str, str]]) -> str:
-    """Structured abstracts keep their sections as ``LABEL: text`` paragraphs."""
-    return "\n\n".join(
-        f"{s['label']}: {s['text']}" if s["label"] else s["text"] for s in sections)
-
-
-def _authors(author_list: Iterable[Any]) -> list[dict[str, Any]]:
-    authors = []
-    for a in author_list:
-        if not isinstance(a, Mapping):
-            continue
-        affiliations = [clean_text(i.get("Affiliation")) for i in a.get("AffiliationInfo", [])]
-        collective = clean_text(a.get("CollectiveName"))
-        authors.append({
-            "last": clean_text(a.get("LastName")),
-            "fore": clean_text(a.get("ForeName")),
-            "initials": clean_text(a.get("Initials")),
-            "suffix": clean_text(a.get("Suffix")),
-            "collective": collective,
-            "affiliations": [x for x in affiliations if x],
-            "valid": _attr(a, "ValidYN", "Y") != "N",
-        })
-    return authors
-
-
 def author_name(author: Mapping[str, Any]) -> str:
     """``Last FM`` as PubMed cites it, or the collective name."""
     if author.get("collective"):
@@ -369,88 +560,53 @@ def mesh_heading(m: Mapping[str, Any]) -> str:
     return f"{m['descriptor']}{star}{quals}"
 
 
-def _pub_date(pub: Mapping[str, Any]) -> tuple[int | None, str]:
-    """Year and a display date; MedlineDate strings such as ``2019 Jan-Feb`` are kept."""
-    if pub.get("MedlineDate"):
-        text = clean_text(pub["MedlineDate"])
-        found = _YEAR.search(text)
-        return (int(found.group(1)) if found else None), text
-    year = clean_text(pub.get("Year"))
-    if not year.isdigit():
-        return None, ""
-    if pub.get("Season"):
-        return int(year), f"{year} {clean_text(pub['Season'])}"
-    return int(year), _ymd(pub)
+# ---- ESearch/EInfo answers, read by Bio.Entrez ---------------------------------------------
+
+def safe_xml(body: bytes) -> bytes:
+    """An ESearch/EInfo ``body`` ready for ``Bio.Entrez.read``: refused when it declares its
+    own DTD or entities or names a DTD Biopython does not bundle (Biopython would fetch or
+    expand them), and with bad characters replaced (see ``clean_xml_chars``)."""
+    root = _ROOT.search(body[:4096])
+    prolog = body[:root.start()] if root else body[:4096]
+    doctype = _DOCTYPE.search(prolog)
+    if b"<!ENTITY" in prolog or b"[" in prolog:
+        raise MalformedResponse("the answer declares its own DTD or entities; refused unparsed")
+    if doctype:
+        literals = [a or b for a, b in _LITERAL.findall(doctype.group(1))]
+        dtd = literals[-1].rsplit(b"/", 1)[-1].decode("ascii", "replace") if literals else ""
+        if dtd not in _bundled_dtds():
+            raise MalformedResponse(f"the answer names a DTD kratomlit does not have ({dtd!r}); "
+                                    "refused unparsed")
+    return clean_xml_chars(body)
 
 
-def _ymd(date: Mapping[str, Any] | None) -> str:
-    if not date or not str(date.get("Year", "")).isdigit():
-        return ""
-    parts = [str(date["Year"])]
-    month = str(date.get("Month", "")).strip()
-    month_num = int(month) if month.isdigit() else MONTHS.get(month[:3].lower())
-    if month_num:
-        parts.append(f"{month_num:02d}")
-        day = str(date.get("Day", "")).strip()
-        if day.isdigit():
-            parts.append(f"{int(day):02d}")
-    return "-".join(parts)
+def clean_xml_chars(body: bytes) -> bytes:
+    """``body`` with every character XML 1.0 cannot carry, raw or as a character reference,
+    and every invalid UTF-8 sequence replaced by U+FFFD: one bad character in one record
+    must not make a whole batch unparseable (and so unfetchable)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        body = body.decode("utf-8", "replace").encode("utf-8")
+    return _ILLEGAL.sub(REPLACEMENT, body)
 
 
-def _pages(pagination: Any) -> str:
-    if not isinstance(pagination, Mapping):
-        return ""
-    if pagination.get("MedlinePgn"):
-        return clean_text(pagination["MedlinePgn"])
-    start, end = clean_text(pagination.get("StartPage")), clean_text(pagination.get("EndPage"))
-    return f"{start}-{end}" if start and end else start
+@cache
+def _bundled_dtds() -> frozenset[str]:
+    """Every DTD (and module) file Biopython ships: the only ones a body may name."""
+    from Bio.Entrez import Parser as EntrezParser
+
+    return frozenset(p.name for p in (Path(EntrezParser.__file__).parent / "DTDs").iterdir())
 
 
-def _article_ids(id_list: Iterable[Any]) -> dict[str, str]:
-    ids: dict[str, str] = {}
-    for item in id_list:
-        kind = _attr(item, "IdType")
-        if kind and kind not in ids:
-            ids[kind] = str(item).strip()
-    return ids
+_ESEARCH_DTD = re.compile(rb'(<!DOCTYPE eSearchResult[^>]*?")([^"]*?)(esearch[^"/]*\.dtd)"')
 
 
-def _elocation_doi(elocations: Iterable[Any]) -> str:
-    for loc in _as_list(elocations):
-        if _attr(loc, "EIdType") == "doi" and _attr(loc, "ValidYN", "Y") == "Y":
-            return str(loc).strip()
-    return ""
-
-
-def _mesh(headings: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for h in headings:
-        desc = h.get("DescriptorName")
-        quals = [{"name": clean_text(q), "ui": _attr(q, "UI"),
-                  "major": _attr(q, "MajorTopicYN") == "Y"}
-                 for q in _as_list(h.get("QualifierName"))]
-        out.append({"descriptor": clean_text(desc), "ui": _attr(desc, "UI"),
-                    "major": _attr(desc, "MajorTopicYN") == "Y" or any(q["major"] for q in quals),
-                    "qualifiers": quals})
-    return out
-
-
-def _keywords(keyword_lists: Iterable[Any]) -> list[str]:
-    words: list[str] = []
-    for kw_list in _as_list(keyword_lists):
-        for kw in _as_list(kw_list):
-            text = clean_text(kw)
-            if text and text not in words:
-                words.append(text)
-    return words
-
-
-def _corrections(items: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
-    out = []
-    for item in items:
-        kind = _attr(item, "RefType")
-        if kind in RETRACTION_TYPES:
-            pmid = item.get("PMID")
-            out.append({"type": kind, "source": clean_text(item.get("RefSource")),
-                        "pmid": str(pmid).strip() if pmid else ""})
-    return out
+def local_esearch_dtd(body: bytes) -> bytes:
+    """Point an eSearchResult DOCTYPE at Biopython's bundled esearch.dtd (no download)."""
+    head = body[:1024]
+    m = _ESEARCH_DTD.search(head)
+    if not m or m.group(3) == b"esearch.dtd" and not m.group(2):
+        return body
+    fixed = head[:m.start()] + m.group(1) + b'esearch.dtd"' + head[m.end():]
+    return fixed + body[1024:]
