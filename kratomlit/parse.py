@@ -67,6 +67,11 @@ RETRACTION_TYPES = ("RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor",
                     "ExpressionOfConcernIn", "RetractionAndRepublicationIn")
 _NAMESPACES = ((b"mml", b"http://www.w3.org/1998/Math/MathML"),
                (b"xlink", b"http://www.w3.org/1999/xlink"))
+# a DOCTYPE whole: quoted literals and comments may hold "]" or ">"
+_DOCTYPE_FULL = re.compile(
+    rb"""<!DOCTYPE(?:[^\[>"']|"[^"]*"|'[^']*')*"""
+    rb"""(?:\[(?:<!--.*?-->|"[^"]*"|'[^']*'|[^\]"'<]|<(?!!--))*\])?\s*>""", re.S)
+_PUBMED_DOCTYPE = b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle//EN" "pubmed.dtd">'
 _RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation")
 
 
@@ -151,8 +156,9 @@ def iter_pubmed_xml(body: bytes) -> Iterator[Record | int]:
     the records before the damage, for a truncated body)."""
     from lxml import etree
 
+    body = _inert_doctype(clean_xml_chars(body))
     _check_document(body)
-    body = _declare(clean_xml_chars(body))
+    body = _declare(body)
     chunks = _raw_chunks(body)
     pending: tuple[int, int, int] | None = None
     events = etree.iterparse(
@@ -177,6 +183,19 @@ def iter_pubmed_xml(body: bytes) -> Iterator[Record | int]:
         raise MalformedResponse(f"unreadable PubMed XML ({exc})") from exc
 
 
+def _inert_doctype(body: bytes) -> bytes:
+    """The body with its DOCTYPE's internal subset (entity, attribute and parameter-entity
+    declarations) dropped before any parser sees it: libxml2 would still expand entities to
+    check them, and fail the batch on an entity bomb. References to them stay inert."""
+    start = body.find(b"<!DOCTYPE", 0, 4096)
+    if start < 0:
+        return body
+    found = _DOCTYPE_FULL.match(body, start)
+    if found is None or b"[" not in found.group(0):
+        return body
+    return body[:start] + _PUBMED_DOCTYPE + body[found.end():]
+
+
 def _declare(body: bytes) -> bytes:
     """What NCBI's DTD would have supplied, without reading it: the ``mml`` (and ``xlink``)
     namespace MathML uses, fixed by the DTD and so often undeclared in the body, and a
@@ -189,8 +208,7 @@ def _declare(body: bytes) -> bytes:
     start_tag = body[root.start():tag_end]
     extra = b"".join(b' xmlns:%s="%s"' % (prefix, uri) for prefix, uri in _NAMESPACES
                      if b"<" + prefix + b":" in body and b"xmlns:" + prefix not in start_tag)
-    doctype = b"" if b"<!DOCTYPE" in body[:root.start()] else (
-        b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle//EN" "pubmed.dtd">\n')
+    doctype = b"" if b"<!DOCTYPE" in body[:root.start()] else _PUBMED_DOCTYPE + b"\n"
     if not extra and not doctype:
         return body
     return body[:root.start()] + doctype + body[root.start():root.end() - 1] + extra + \

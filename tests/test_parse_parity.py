@@ -1,0 +1,95 @@
+"""The streaming lxml parser against the Bio.Entrez parser it replaced (tests/reference_parse.py):
+the same records, field by field, in the same order, with the same raw XML and deleted PMIDs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import re
+from pathlib import Path
+
+import pytest
+
+from kratomlit.parse import ParsedBatch, parse_pubmed_xml
+from tests.reference_parse import reference_parse
+
+FIXTURE = Path(__file__).parent / "fixtures" / "efetch_kratom.xml"
+SHARED_EFETCH = ["real-records/real_metapub.xml", "real-records/real_fatcat.xml",
+                 *(f"biopython/pubmed{n}.xml" for n in (1, 2, 4, 5, 6, 7)),
+                 "biopython/title_with_html_tags.xml", "medline/pubmed-29768149.xml",
+                 "medline/test_current_medline.xml.gz"]
+
+
+def _differences(body: bytes) -> list[str]:
+    """Every field on which the two parsers disagree, named by PMID."""
+    new, ref = parse_pubmed_xml(body), reference_parse(body)
+    assert isinstance(new, ParsedBatch)
+    out = [] if new.deleted == ref.deleted else [f"deleted {new.deleted} != {ref.deleted}"]
+    if [r.pmid for r in new.records] != [r.pmid for r in ref.records]:
+        return [*out, "different records or order"]
+    for a, b in zip(new.records, ref.records, strict=True):
+        out += [f"{a.pmid} {f.name}: {getattr(a, f.name)!r:.200} != {getattr(b, f.name)!r:.200}"
+                for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)]
+    return out
+
+
+def _read(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+def test_fixture_records_are_identical():
+    assert _differences(FIXTURE.read_bytes()) == []
+    assert len(parse_pubmed_xml(FIXTURE.read_bytes()).records) == 4
+
+
+_ARTICLE = re.compile(rb"<PubmedArticle>.*?</PubmedArticle>", re.S)
+
+
+@pytest.mark.parametrize("change", [
+    "no DOCTYPE", "MathML without its namespace declared", "DeleteCitation",
+    "named character entity", "inline markup and MathML layout", "book before articles",
+])
+def test_fixture_variants_are_identical(change):
+    body = FIXTURE.read_bytes()
+    title = b"<ArticleTitle>"
+    body = {
+        "no DOCTYPE": re.sub(rb"<!DOCTYPE[^>]*>", b"", body),
+        "MathML without its namespace declared": body.replace(
+            title, title + b"<mml:math><mml:mrow>\n  <mml:mi>&#x3bc;</mml:mi>\n</mml:mrow>"
+            b"</mml:math>-opioid ", 1),
+        "DeleteCitation": body.replace(b"</PubmedArticleSet>", b"<DeleteCitation><PMID Vers"
+                                       b'ion="1">17</PMID><PMID>18</PMID></DeleteCitation>'
+                                       b"</PubmedArticleSet>"),
+        "named character entity": body.replace(title, title + b"&alpha; and &beta; ", 1),
+        "inline markup and MathML layout": body.replace(
+            title, title + b"<b><i>D</i>\n<sub>3</sub></b> \n<sup>x</sup>  ", 1),
+        "book before articles": body.replace(b"<PubmedArticleSet>", b"<PubmedArticleSet>"
+                                             + body[body.index(b"<PubmedBookArticle>"):
+                                                    body.index(b"</PubmedBookArticle>") + 20]
+                                             ).replace(b"<PMID Version=\"1\">90000004</PMID>",
+                                                       b"<PMID Version=\"1\">90000005</PMID>", 1),
+    }[change]
+    assert _differences(body) == []
+
+
+@pytest.mark.parametrize("name", SHARED_EFETCH)
+def test_real_ncbi_answers_are_identical(shared, name):
+    body = _read(shared / "ncbi-samples" / name)
+    assert parse_pubmed_xml(body).records
+    assert _differences(body) == []
+
+
+def test_real_records_cloned_into_one_big_batch_are_identical(shared):
+    """The bench's batch: the 343 real records twice over, the copies under new PMIDs."""
+    folder = shared / "ncbi-samples" / "real-records"
+    articles = [m.group(0) for f in ("real_metapub.xml", "real_fatcat.xml")
+                for m in _ARTICLE.finditer((folder / f).read_bytes())]
+    copies = [re.sub(rb"(<MedlineCitation[^>]*>\s*<PMID[^>]*>)\d+", rb"\g<1>%d" % (10**8 + i),
+                     a, count=1) for i, a in enumerate(articles)]
+    prolog = FIXTURE.read_bytes().split(b"<PubmedArticleSet>")[0]
+    body = prolog + b"<PubmedArticleSet>\n" + b"\n".join(articles + copies) + \
+        b"\n</PubmedArticleSet>\n"
+    assert len(parse_pubmed_xml(body).records) == 2 * len(articles) == 686
+    assert _differences(body) == []
