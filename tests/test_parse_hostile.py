@@ -153,6 +153,16 @@ def test_a_batch_with_a_noncharacter_in_one_title_is_stored_whole(cli, server, e
     assert abstract.startswith("Abstract\ufffd of\ufffd record")
 
 
+def test_a_bad_character_in_a_reference_list_does_not_sink_the_batch():
+    refs = (b"<ReferenceList><Reference><Citation>Bad\x01 &#xFFFE; citation</Citation>"
+            b"</Reference></ReferenceList></PubmedData>")
+    body = _article_set(_record().replace(b"</PubmedData>", refs), _record(8_800_031))
+    records = parse_pubmed_xml(body).records
+    assert [r.title for r in records] == ["Synthetic kratom record 8800030",
+                                          "Synthetic kratom record 8800031"]
+    assert "<ReferenceList>" in records[0].raw_xml  # the record's XML is kept whole
+
+
 # ---- damaged answers and streaming ---------------------------------------------------
 
 def test_a_truncated_answer_yields_the_whole_records_then_fails():

@@ -50,11 +50,21 @@ _ARTICLE = re.compile(rb"<PubmedArticle>.*?</PubmedArticle>", re.S)
 @pytest.mark.parametrize("change", [
     "no DOCTYPE", "MathML without its namespace declared", "DeleteCitation",
     "named character entity", "inline markup and MathML layout", "book before articles",
+    "reference lists", "nested reference lists", "reference list tag in a comment",
 ])
 def test_fixture_variants_are_identical(change):
     body = FIXTURE.read_bytes()
     title = b"<ArticleTitle>"
+    refs = (b"<ReferenceList><Reference><Citation>A <i>B</i> 2020;1:2.</Citation><ArticleIdList>"
+            b'<ArticleId IdType="pubmed">1</ArticleId></ArticleIdList></Reference>'
+            b"</ReferenceList></PubmedData>")
+    nested = b"<ReferenceList><Title>R</Title>" + refs.replace(b"</PubmedData>", b"") + \
+        b"</ReferenceList></PubmedData>"
     body = {
+        "reference lists": body.replace(b"</PubmedData>", refs),
+        "nested reference lists": body.replace(b"</PubmedData>", nested),
+        "reference list tag in a comment": body.replace(b"</PubmedData>", b"<!-- <ReferenceList>"
+                                                        b" -->" + refs, 1),
         "no DOCTYPE": re.sub(rb"<!DOCTYPE[^>]*>", b"", body),
         "MathML without its namespace declared": body.replace(
             title, title + b"<mml:math><mml:mrow>\n  <mml:mi>&#x3bc;</mml:mi>\n</mml:mrow>"
