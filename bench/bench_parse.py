@@ -13,7 +13,7 @@ efetch sends them), then runs each step in its own child process on the same byt
   itself needs);
 * ``parse_store``: ``parse_pubmed_xml`` + ``Library.save_batch`` in slices of 500 (as a
   search stores) into a new SQLite library;
-* ``body``: only builds the answer (the baseline the others' peak RSS includes).
+* ``body``: only reads the answer (the baseline the others' peak RSS includes).
 
 Each child reports its best wall and CPU time over ``--rounds``; the parent reads its peak
 RSS from ``os.wait4``. The machine is shared, so records/s is given both by wall time and
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "ncbi-samples" / "real-records"
 CORPUS = ("real_metapub.xml", "real_fatcat.xml")
 STEPS = ("body", "entrez", "reference", "parse", "stream", "parse_store")
-LABELS = {"body": "build the answer only (baseline)",
+LABELS = {"body": "read the answer only (baseline)",
           "entrez": "`Bio.Entrez.read(validate=False)` alone",
           "reference": "old `parse_pubmed_xml` (Bio.Entrez)",
           "parse": "new `parse_pubmed_xml` (lxml, streaming)",
@@ -100,8 +100,15 @@ def _parse_store(body: bytes, work: Path) -> int:
         return int(lib.counts()["records"])
 
 
+def body_file(work: Path, size: int) -> Path:
+    return work / f"efetch_{size}.xml"
+
+
 def child(step: str, size: int, rounds: int, work: Path) -> None:
-    body = build_body(size)
+    if step == "build":
+        body_file(work, size).write_bytes(build_body(size))
+        return
+    body = body_file(work, size).read_bytes()
     fn = step_function(step, body, work)
     walls, cpus = [], []
     for _ in range(rounds):
@@ -115,6 +122,9 @@ def child(step: str, size: int, rounds: int, work: Path) -> None:
 # ---- parent: one process per step, RSS from wait4 ----------------------------------------
 
 def run_step(step: str, size: int, rounds: int, work: Path) -> dict[str, Any]:
+    """``step`` in a child process: its timings (stdout) and peak RSS (``os.wait4``). The
+    answer is built by another child and read from a file, so the parent stays small (a
+    child's ``ru_maxrss`` starts from its parent's resident size)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, __file__, "--child", step, "--sizes", str(size),
                              "--rounds", str(rounds), "--work", str(work)],
@@ -124,6 +134,8 @@ def run_step(step: str, size: int, rounds: int, work: Path) -> dict[str, Any]:
     _pid, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
         raise SystemExit(f"step {step} ({size} records) failed")
+    if step == "build":
+        return {}
     result = json.loads(out)
     result["rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
     return result
@@ -133,6 +145,7 @@ def measure(sizes: list[int], rounds: int, work: Path) -> dict[int, dict[str, di
     results: dict[int, dict[str, dict[str, Any]]] = {}
     for size in sizes:
         results[size] = {}
+        run_step("build", size, 1, work)
         for step in STEPS:
             r = run_step(step, size, 1 if step == "body" else rounds, work)
             results[size][step] = r
@@ -187,7 +200,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--work", type=Path)
-    ap.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("build", *STEPS), help=argparse.SUPPRESS)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.child:

@@ -401,8 +401,8 @@ def _join_sections(sections: Iterable[Mapping[str, str]]) -> str:
 
 
 def _authors(authors: Iterable[_Element]) -> list[dict[str, Any]]:
-    """One pass over each author's children: a 600-author consortium list is common enough
-    that a ``find`` per field would dominate the whole record."""
+    """One pass over each author's children, text read inline: a 600-author consortium
+    list is common enough that a ``find`` or a call per field would dominate the record."""
     out = []
     for a in authors:
         author: dict[str, Any] = {"last": "", "fore": "", "initials": "", "suffix": "",
@@ -411,7 +411,8 @@ def _authors(authors: Iterable[_Element]) -> list[dict[str, Any]]:
         for child in a:
             key = _AUTHOR_FIELDS.get(child.tag)
             if key:
-                author[key] = _text(child)
+                text = child.text if not len(child) else "".join(_pieces(child, False))
+                author[key] = " ".join(text.split()) if text else ""
             elif child.tag == "AffiliationInfo":
                 author["affiliations"] += [
                     t for t in map(_text, child.iterchildren("Affiliation")) if t]
