@@ -1,21 +1,26 @@
 """PubMed efetch XML -> normalised records, streamed with lxml.
 
-One ``PubmedArticle`` / ``PubmedBookArticle`` is parsed at a time and freed once its record
-is built, so memory does not grow with the batch; ``raw_xml`` is a slice of the answer's own
-bytes, never a re-serialisation.
+One ``PubmedArticle`` / ``PubmedBookArticle`` is parsed at a time (``lxml.etree.iterparse``)
+and freed once its record is built, so the tree never grows with the batch; ``raw_xml`` is
+a slice of the answer's own bytes, never a re-serialisation. ``ReferenceList`` elements,
+most of a modern record's bytes and never read, are cut out before parsing.
 
 Safe by construction: the parser loads no DTD, resolves no entity, touches no network and
 refuses huge text nodes. A body that declares its own DTD or entities (even an entity bomb or
-a ``SYSTEM`` entity naming a file or URL) is parsed inertly: references stay unexpanded and
-are left out of the text, nothing is read or fetched, and the records are kept. Anything
-that is not a PubMed article set (an HTML error page, a truncated body, an ``eFetchResult``
-error document) raises instead of parsing to nothing. Characters XML 1.0 cannot carry (C0
-controls, U+FFFE/U+FFFF, surrogates, invalid UTF-8), raw or as character references, become
-U+FFFD, so one bad character in one record does not make a whole batch unfetchable.
+a ``SYSTEM`` entity naming a file or URL) is parsed inertly: the internal subset is dropped
+before parsing, references stay unexpanded and add nothing to the text (standard named
+characters such as ``&alpha;`` excepted), nothing is read or fetched, and the records are
+kept. Anything that is not a PubMed article set (an HTML error page, a truncated body, an
+``eFetchResult`` error document) raises instead of parsing to nothing. Characters XML 1.0
+cannot carry (C0 controls, U+FFFE/U+FFFF, surrogates, invalid UTF-8), raw or as character
+references, become U+FFFD, so one bad character in one record does not make a whole batch
+unfetchable.
 
-Biopython keeps the ESearch/EInfo answers: ``safe_xml`` and ``local_esearch_dtd`` prepare
-those for ``Bio.Entrez.read`` (and refuse a DTD or entities there, which Biopython would
-otherwise fetch or expand).
+The records equal those of the Bio.Entrez-based parser this replaced, field for field
+(tests/test_parse_parity.py against tests/reference_parse.py). Biopython keeps the
+ESearch/EInfo answers: ``safe_xml`` and ``local_esearch_dtd`` prepare those for
+``Bio.Entrez.read`` (and refuse a DTD or entities there, which Biopython would otherwise
+fetch or expand).
 """
 
 from __future__ import annotations
