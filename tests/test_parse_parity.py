@@ -103,3 +103,28 @@ def test_real_records_cloned_into_one_big_batch_are_identical(shared):
         b"\n</PubmedArticleSet>\n"
     assert len(parse_pubmed_xml(body).records) == 2 * len(articles) == 686
     assert _differences(body) == []
+
+
+@pytest.mark.parametrize("title, abstract, new, old", [
+    # text that looks like markup is text: Bio.Entrez's string cannot tell it from a tag
+    ("Use &lt;i&gt; for italics", "", ("Use <i> for italics", ""), ("Use  for italics", "")),
+    # DispFormula (allowed in AbstractText by NCBI's DTD) is markup, not text
+    ("T", 'A <DispFormula><mml:math xmlns:mml="http://www.w3.org/1998/Math/MathML"><mml:mi>x'
+     "</mml:mi></mml:math></DispFormula> B", ("T", "A x B"),
+     ("T", "A <DispFormula>x</DispFormula> B")),
+    # a line break between literal ">" and "<" is the author's, not layout between tags
+    ("T", "n &gt;\n&lt; 5", ("T", "n >\n< 5"), ("T", "n >< 5")),
+])
+def test_where_the_reference_was_wrong(title, abstract, new, old):
+    """The only known disagreements on valid NCBI XML: the reference worked on a string
+    with the markup spelled back in, the new parser reads the tree."""
+    body = FIXTURE.read_bytes().replace(
+        b"<ArticleTitle>Fatal intoxication after \"kratom shots\": post-mortem blood "
+        b"concentrations</ArticleTitle>", f"<ArticleTitle>{title}</ArticleTitle>".encode()
+    ).replace(b"<AbstractText>A fatal case", f"<AbstractText>{abstract}</AbstractText>"
+              "<AbstractText>A fatal case".encode())
+    pick = {r.pmid: r for r in parse_pubmed_xml(body).records}[90000003]
+    ref = {r.pmid: r for r in reference_parse(body).records}[90000003]
+    first = pick.abstract_sections[0]["text"] if abstract else ""
+    ref_first = ref.abstract_sections[0]["text"] if abstract else ""
+    assert (pick.title, first) == new and (ref.title, ref_first) == old
