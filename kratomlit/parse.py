@@ -25,7 +25,6 @@ fetch or expand).
 
 from __future__ import annotations
 
-import io
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -164,71 +163,99 @@ def iter_pubmed_xml(body: bytes) -> Iterator[Record | int]:
     the records before the damage, for a truncated body).
 
     The fast path parses the answer without its ``ReferenceList`` elements (see
-    ``_without_references``). Characters XML cannot carry, an undeclared ``mml`` prefix or
-    an entity without a DOCTYPE are rare and make libxml2 fail; only then is the whole body
+    ``_kept_spans``). Characters XML cannot carry, an undeclared ``mml`` prefix or an
+    entity without a DOCTYPE are rare and make libxml2 fail; only then is the whole body
     repaired (``clean_xml_chars``, ``_declare``) and parsed, resuming after the records
     already yielded, so a clean answer pays nothing for the repairs."""
     body = _inert_doctype(body)
     _check_document(body)
-    fast = _without_references(body)
     done = 0
     try:
-        for item in _stream(fast, body):
+        for item in _stream(body, _kept_spans(body)):
             yield item
             done += 1
     except MalformedResponse:
         whole = clean_xml_chars(_declare(body))
-        if whole == fast:
+        if whole == body and b"<ReferenceList>" not in body:
             raise
-        yield from itertools.islice(_stream(whole, whole), done, None)
+        yield from itertools.islice(_stream(whole, [(0, len(whole))]), done, None)
 
 
-def _without_references(body: bytes) -> bytes:
-    """``body`` without its ``<ReferenceList>`` elements, which kratomlit never reads and
-    which are most of the bytes of a modern record (73 % of the real test records): cutting
-    them by byte search costs 1/30 of parsing them. ``raw_xml`` still comes from the whole
-    body. A cut that is not exactly one element (nested lists, the tag inside a comment or
-    CDATA) leaves an unmatched tag, so the parse fails and the whole body is parsed."""
-    view = memoryview(body)  # slices of a view: no copy of each part before the join
-    parts, pos = [], 0
+def _kept_spans(body: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of the parts of ``body`` outside its ``<ReferenceList>`` elements, which
+    kratomlit never reads and which are most of a modern record's bytes (73 % of the real
+    test records): skipping them by byte search costs 1/30 of parsing them, and copies
+    nothing. ``raw_xml`` still comes from the whole body. A cut that is not exactly one
+    element (nested lists, the tag inside a comment or CDATA) leaves an unmatched tag, so
+    the parse fails and the whole body is parsed."""
+    pos = 0
     while (start := body.find(b"<ReferenceList>", pos)) >= 0:
         end = body.find(b"</ReferenceList>", start)
         if end < 0:
             break
-        parts.append(view[pos:start])
+        yield pos, start
         pos = end + len(b"</ReferenceList>")
-    if not parts:
-        return body
-    parts.append(view[pos:])
-    return b"".join(parts)
+    yield pos, len(body)
 
 
-def _stream(body: bytes, raw: bytes) -> Iterator[Record | int]:
-    """Records parsed from ``body``, each with its ``raw_xml`` sliced from ``raw``."""
+class _SpanReader:
+    """The spans of ``body`` as one file for ``iterparse`` (which calls ``read(n)``).
+
+    Not lxml's feed interface (``XMLPullParser``, ``XMLParser.feed``): with libxml2 2.14 it
+    opens a DOCTYPE's external DTD file even with ``load_dtd=False``; ``iterparse`` does
+    not (tests/test_parse_hostile.py watches for it)."""
+
+    def __init__(self, body: bytes, spans: Iterable[tuple[int, int]]):
+        self.body, self.spans = body, iter(spans)
+        self.pos = self.end = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while self.pos >= self.end:
+            span = next(self.spans, None)
+            if span is None:
+                return b""
+            self.pos, self.end = span
+        stop = self.end if size < 0 else min(self.end, self.pos + size)
+        piece, self.pos = self.body[self.pos:stop], stop
+        return piece
+
+
+def _stream(body: bytes, spans: Iterable[tuple[int, int]]) -> Iterator[Record | int]:
+    """Records parsed from ``spans`` of ``body``, each with its ``raw_xml`` sliced from the
+    whole ``body``; the tree holds one record at a time."""
     from lxml import etree
 
-    chunks = _raw_chunks(raw)
-    pending: tuple[int, int, int] | None = None
     events = etree.iterparse(
-        io.BytesIO(body), events=("end",), tag=_RECORD_TAGS, resolve_entities=False,
+        _SpanReader(body, spans), events=("end",), tag=_RECORD_TAGS, resolve_entities=False,
         no_network=True, load_dtd=False, dtd_validation=False, attribute_defaults=False,
         huge_tree=False, remove_comments=True, remove_pis=True, collect_ids=False)
     try:
-        for _, elem in events:
-            if elem.tag == "DeleteCitation":
-                yield from (_int(p.text, "DeleteCitation PMID") for p in elem.iterfind("PMID"))
-            else:
-                record = _article(elem) if elem.tag == "PubmedArticle" else _book(elem)
-                pending = pending or next(chunks, None)
-                if pending and pending[0] == record.pmid:
-                    record.raw_xml = raw[pending[1]:pending[2]].decode("utf-8", "replace")
-                    pending = None
-                else:  # markup the byte scan did not see (attributes on the tag, say)
-                    record.raw_xml = etree.tostring(elem, encoding="unicode", with_tail=False)
-                yield record
-            _free(elem)
+        yield from _records(events, body, _raw_chunks(body), [None])
     except etree.XMLSyntaxError as exc:
         raise MalformedResponse(f"unreadable PubMed XML ({exc})") from exc
+
+
+def _records(events: Iterable[tuple[str, Any]], raw: bytes,
+             chunks: Iterator[tuple[int, int, int]],
+             pending: list[tuple[int, int, int] | None]) -> Iterator[Record | int]:
+    """The records (and deleted PMIDs) of parser events; ``pending`` holds a raw chunk the
+    byte scan found but no record has claimed yet."""
+    from lxml import etree
+
+    for _, elem in events:
+        if elem.tag == "DeleteCitation":
+            yield from (_int(p.text, "DeleteCitation PMID") for p in elem.iterfind("PMID"))
+        else:
+            record = _article(elem) if elem.tag == "PubmedArticle" else _book(elem)
+            chunk = pending[0] or next(chunks, None)
+            if chunk and chunk[0] == record.pmid:
+                record.raw_xml = raw[chunk[1]:chunk[2]].decode("utf-8", "replace")
+                pending[0] = None
+            else:  # markup the byte scan did not see (attributes on the tag, say)
+                record.raw_xml = etree.tostring(elem, encoding="unicode", with_tail=False)
+                pending[0] = chunk
+            yield record
+        _free(elem)
 
 
 def _inert_doctype(body: bytes) -> bytes:

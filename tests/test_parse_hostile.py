@@ -6,6 +6,7 @@ become U+FFFD in the record while the rest of the batch is stored.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from datetime import date
@@ -107,6 +108,44 @@ def test_entity_tricks_through_the_cli_store_the_batch_and_leak_nothing(
     stored = b"".join(p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file())
     assert MARKER.encode() not in stored and b"lollollol" not in stored
     assert [e.endpoint for e in server.state.log] == ["esearch", "efetch"]
+
+
+@pytest.fixture
+def watched_dtd(tmp_path: Path):
+    """A DTD file and a check that nothing has read it since: its access time, set far in
+    the past, moves on the first read (skipped where the file system keeps no atime)."""
+    dtd = tmp_path / "evil.dtd"
+    dtd.write_text('<!ENTITY e "LEAKED">')
+
+    def arm() -> None:
+        os.utime(dtd, (946_684_800, 1_700_000_000))  # accessed 2000, modified 2023
+
+    def was_read() -> bool:
+        return os.stat(dtd).st_atime != 946_684_800
+
+    arm()
+    dtd.read_bytes()
+    if not was_read():
+        pytest.skip("this file system does not record reads (noatime)")
+    arm()
+    return dtd, was_read
+
+
+@pytest.mark.parametrize("bad", [b"", b"&#xFFFE;"])  # the fast path, and the repairing one
+def test_no_dtd_file_is_ever_read(watched_dtd, bad):
+    """lxml's feed parser (XMLPullParser) reads this DTD despite load_dtd=False when an
+    entity is referenced; the parser must not."""
+    dtd, was_read = watched_dtd
+    title = b"<ArticleTitle>T &e; " + bad + b"</ArticleTitle>"
+    for doctype in (b'<!DOCTYPE PubmedArticleSet SYSTEM "' + dtd.as_uri().encode() + b'">',
+                    b'<!DOCTYPE PubmedArticleSet SYSTEM "' + str(dtd).encode() + b'">',
+                    b'<!DOCTYPE PubmedArticleSet PUBLIC "-//x//EN" "' + dtd.as_uri().encode()
+                    + b'" [<!ENTITY f "x">]>'):
+        body = _article_set(_record(), _record(8_800_031, title),
+                            prolog=b'<?xml version="1.0"?>\n' + doctype + b"\n")
+        records = parse_pubmed_xml(body).records
+        assert [r.title for r in records][1] == ("T  \ufffd" if bad else "T")
+    assert not was_read()
 
 
 # ---- characters XML 1.0 cannot carry (issue 17) --------------------------------------
