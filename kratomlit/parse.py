@@ -230,30 +230,30 @@ def _stream(body: bytes, spans: Iterable[tuple[int, int]]) -> Iterator[Record | 
         no_network=True, load_dtd=False, dtd_validation=False, attribute_defaults=False,
         huge_tree=False, remove_comments=True, remove_pis=True, collect_ids=False)
     try:
-        yield from _records(events, body, _raw_chunks(body), [None])
+        yield from _records(events, body)
     except etree.XMLSyntaxError as exc:
         raise MalformedResponse(f"unreadable PubMed XML ({exc})") from exc
 
 
-def _records(events: Iterable[tuple[str, Any]], raw: bytes,
-             chunks: Iterator[tuple[int, int, int]],
-             pending: list[tuple[int, int, int] | None]) -> Iterator[Record | int]:
-    """The records (and deleted PMIDs) of parser events; ``pending`` holds a raw chunk the
-    byte scan found but no record has claimed yet."""
+def _records(events: Iterable[tuple[str, Any]], raw: bytes) -> Iterator[Record | int]:
+    """The records (and deleted PMIDs) of parser events, each record with its own bytes of
+    ``raw``; ``pending`` holds a chunk the byte scan found but no record has claimed yet."""
     from lxml import etree
 
+    chunks = _raw_chunks(raw)
+    pending: tuple[int, int, int] | None = None
     for _, elem in events:
         if elem.tag == "DeleteCitation":
             yield from (_int(p.text, "DeleteCitation PMID") for p in elem.iterfind("PMID"))
         else:
             record = _article(elem) if elem.tag == "PubmedArticle" else _book(elem)
-            chunk = pending[0] or next(chunks, None)
+            chunk = pending or next(chunks, None)
             if chunk and chunk[0] == record.pmid:
                 record.raw_xml = raw[chunk[1]:chunk[2]].decode("utf-8", "replace")
-                pending[0] = None
+                pending = None
             else:  # markup the byte scan did not see (attributes on the tag, say)
                 record.raw_xml = etree.tostring(elem, encoding="unicode", with_tail=False)
-                pending[0] = chunk
+                pending = chunk
             yield record
         _free(elem)
 
