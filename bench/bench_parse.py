@@ -197,6 +197,8 @@ def notes(results: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
             f"above the answer's own bytes: streaming {steps['stream']['rss_mb'] - base:.0f} "
             f"MB, all records kept {steps['parse']['rss_mb'] - base:.0f} MB, "
             f"`Bio.Entrez.read` {steps['entrez']['rss_mb'] - base:.0f} MB.")
+    out.append("kratomlit fetches 500 records per EFetch request, so the 500-record answer is "
+               "the one a search parses; larger answers show how each step scales.")
     out.append("The new parser does not parse `ReferenceList` elements (kratomlit reads "
                "nothing from them; 73 % of these records' bytes); `Bio.Entrez.read` builds "
                "them as dicts. Wall-time figures suffer most from other work on the machine.")
