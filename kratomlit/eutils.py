@@ -6,7 +6,7 @@ local server through the base URL, never through mocks. What it does for NCBI:
 * identifies itself (``tool``, ``email``, ``api_key``) on every request;
 * retries 429, 5xx, dropped connections and unreadable bodies with exponential backoff,
   full jitter and ``Retry-After``, removing any bad body from the cache;
-* searches with the history server, pages with ``retstart``, and splits searches of more
+* searches without the history server, pages with ``retstart``, and splits searches of more
   than 9,999 hits (PubMed's ESearch window) by date, then by PMID range, until each fits;
 * fetches records by PMID with POST in batches of ``BATCH_SIZE``.
 """
@@ -142,9 +142,12 @@ class EUtilsClient:
     def esearch(self, term: str, *, mindate: date | None = None, maxdate: date | None = None,
                 retstart: int = 0, retmax: int | None = None,
                 refresh: bool = False) -> SearchPage:
-        """One ESearch call (history server on); dates filter on publication date."""
-        params: dict[str, Any] = {"db": "pubmed", "term": term, "usehistory": "y",
-                                  "retstart": retstart,
+        """One ESearch call; dates filter on publication date.
+
+        No ``usehistory``: pages are asked for by ``retstart`` and records fetched by PMID,
+        so a WebEnv would never be used (and an expired one could not strand a run).
+        """
+        params: dict[str, Any] = {"db": "pubmed", "term": term, "retstart": retstart,
                                   "retmax": self.page_size if retmax is None else retmax}
         if mindate or maxdate:
             params.update(datetype="pdat", mindate=_fmt(mindate or EARLIEST),
