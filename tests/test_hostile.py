@@ -283,17 +283,20 @@ def test_entity_tricks_are_refused_unparsed(kind, server, marker_file, no_networ
                                   "expansion beside NCBI's DTD", "DTD from elsewhere"])
 def test_entity_tricks_through_the_cli_store_nothing_and_leak_nothing(
         kind, cli, server, env, marker_file, monkeypatch, no_network):
-    monkeypatch.setenv("KRATOMLIT_MAX_TRIES", "2")
     server.state.add_docs([synthetic_doc(8_800_030, date(2020, 1, 1))], term="hostile")
     server.state.bodies["x"] = _xxe_bodies(marker_file, server)[kind]
-    server.state.faults = {"efetch": ["body:x", "body:x"]}
-    result = cli("search", "hostile")
-    assert result.exit_code == 3 and "refused unparsed" in result.stderr
+    server.state.faults = {"efetch": ["body:x"] * 10}
+    started = time.monotonic()
+    result = cli("search", "hostile")  # 10 tries by default: a retry would be seen
+    assert time.monotonic() - started < 10
+    # refused content is not a network fault: exit 4 at once, naming what and which PMIDs
+    assert result.exit_code == 4 and "refused unparsed" in result.stderr
+    assert "PMID 8800030" in result.stderr and "Check your network" not in result.stderr
     assert library_pmids(env) == []
     assert MARKER.encode() not in _every_byte_under(Path(env["KRATOMLIT_HOME"]))
     assert MARKER not in result.stdout + result.stderr
     assert b"lollollol" not in _every_byte_under(Path(env["KRATOMLIT_HOME"]))
-    assert [e.endpoint for e in server.state.log] == ["esearch", "efetch", "efetch"]
+    assert [e.endpoint for e in server.state.log] == ["esearch", "efetch"]
 
 
 def test_an_esearch_answer_with_entities_is_refused(cli, server, env, marker_file, no_network):
@@ -303,5 +306,6 @@ def test_an_esearch_answer_with_entities_is_refused(cli, server, env, marker_fil
         b"</RetMax><RetStart>0</RetStart><IdList><Id>&xxe;</Id></IdList></eSearchResult>")
     server.state.faults = {"esearch": ["body:x"] * 3}
     result = cli("--max-tries", "3", "search", "hostile")
-    assert result.exit_code == 3 and "refused unparsed" in result.stderr
-    assert MARKER not in result.stderr
+    assert result.exit_code == 4 and "refused unparsed" in result.stderr
+    assert "'hostile'" in result.stderr and MARKER not in result.stderr
+    assert len(server.state.log) == 1  # not retried
