@@ -73,7 +73,7 @@ class CachedLimiterSession(CacheMixin, LimiterMixin, requests.Session):
 
 # ---- the guarded transport -------------------------------------------------------------
 
-DEADLINE_FACTOR = 5  # a whole request (connect, headers, body) may take 5x --timeout
+DEADLINE_FACTOR = 4  # a whole request (connect, headers, body) may take 4x --timeout
 DEFAULT_DEADLINE_S = 300.0  # when a caller gives no timeout at all
 CHUNK = 64 * 1024  # urllib3 decompresses at most this much per read: the cap's overshoot
 _WATCH = threading.local()  # the watchdog of the request this thread is sending

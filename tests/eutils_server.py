@@ -11,7 +11,8 @@ Faults are queued per endpoint in ``state.faults`` and used one per request, in 
 ``grow`` (adds ``state.pending`` records before answering: the Count changes between
 pages), ``body:NAME`` (serves ``state.bodies[NAME]`` with HTTP 200), ``gzip:NAME`` (the
 same, sent as ``Content-Encoding: gzip``: a decompression bomb), ``trickle`` (the normal
-answer's headers, then one byte every ``state.trickle_s``) and ``301``/``302``/``303``/
+answer's headers, then one byte every ``state.trickle_s``), ``slowheaders`` (the status
+line and headers too) and ``301``/``302``/``303``/
 ``307``/``308`` (a redirect to ``state.redirect_to``, the same endpoint; a GET's query,
 key included, is echoed in ``Location`` as servers do). ``state.redirect_all`` (a status)
 redirects every request: a server that moved.
@@ -254,6 +255,17 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Retry-After", self.server.state.retry_after)
         if fault == "trickle":
             self._trickle(data)
+            return
+        if fault == "slowheaders":  # even the status line and headers come a byte at a time
+            head = (f"HTTP/1.1 {status} OK\r\nContent-Type: {ctype}\r\nContent-Length: "
+                    f"{len(data)}\r\n\r\n").encode()
+            self._headers_buffer = []
+            self.wfile.flush()
+            for i in range(len(head)):
+                time.sleep(self.server.state.trickle_s)
+                self.wfile.write(head[i:i + 1])
+                self.wfile.flush()
+            self.wfile.write(data)
             return
         if fault and fault.startswith("gzip:"):
             self.send_header("Content-Encoding", "gzip")
