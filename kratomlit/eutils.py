@@ -43,7 +43,7 @@ from kratomlit.parse import (
     parse_pubmed_xml,
     safe_xml,
 )
-from kratomlit.session import DeadlineExceeded, ResponseTooLarge
+from kratomlit.transport import DeadlineExceeded, ResponseTooLarge
 
 T = TypeVar("T")
 _API_KEY_FIELD = re.compile(r'("api[-_]key"\s*:\s*)"[^"]*"')

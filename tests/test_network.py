@@ -176,9 +176,9 @@ def test_a_server_trickling_a_byte_at_a_time_is_cut_off_at_the_deadline(fault, c
 
 
 def test_a_trickled_answer_inside_the_deadline_is_kept(cli, net, env, monkeypatch):
-    from kratomlit import session
+    from kratomlit import transport
 
-    monkeypatch.setattr(session, "DEADLINE_FACTOR", 100)
+    monkeypatch.setattr(transport, "DEADLINE_FACTOR", 100)
     monkeypatch.setenv("KRATOMLIT_TIMEOUT", "1")
     net.state.trickle_s = 0.0005
     net.state.faults = {"esearch": ["trickle"]}
