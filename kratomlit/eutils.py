@@ -307,6 +307,8 @@ class EUtilsClient:
             return self._call("efetch.fcgi", params, "POST", parse_pubmed_xml, IN_BAND_TRIES,
                               refresh=refresh)
         except ContentError as exc:
+            log.error("efetch answer refused (%s) for PMIDs %s", exc,
+                      ",".join(str(p) for p in pmids))
             raise ContentError(
                 f"NCBI's answer for {_pmid_list(pmids)} was refused: {str(exc).rstrip('.')}. "
                 "This is the content of the answer, not a network fault, so it was not "
