@@ -84,6 +84,19 @@ def test_same_host_redirects_are_followed_and_store_no_secret(name, cli, net, ot
             assert not [str(p) for p, data in files.items() if form in data], form
 
 
+def test_each_redirect_hop_counts_against_the_rate_limit(cli, net, other, env, monkeypatch):
+    monkeypatch.delenv("NCBI_API_KEY")  # 3 requests/s
+    net.state.faults = {"esearch": ["302"] * 3, "efetch": ["307"] * 3}
+    net.state.page_cap = other.state.page_cap = 200  # three ESearch pages
+    net.state.redirect_to = _base(other, "127.0.0.1")
+    result = cli("search", TERM, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(library_pmids(env)) == sorted(net.state.truth(TERM))
+    times = sorted(e.t for e in net.state.log + other.state.log)
+    assert len(times) == 10  # 3 ESearch pages and 2 EFetch batches, each redirected once
+    assert max(sum(1 for u in times if t <= u < t + 1.0) for t in times) <= 3
+
+
 @pytest.mark.parametrize("fault", ["301", "302", "303", "307", "308"])
 @pytest.mark.parametrize("endpoint", ["esearch", "efetch"])
 def test_a_redirect_to_another_host_is_refused_and_sends_it_nothing(
