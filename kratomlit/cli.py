@@ -83,11 +83,14 @@ def main_options(
         help="Seconds to wait for NCBI to connect or send (env: KRATOMLIT_TIMEOUT).")] = None,
     max_tries: Annotated[int | None, typer.Option(
         help="Tries per request before giving up, 1-50 (env: KRATOMLIT_MAX_TRIES).")] = None,
+    max_response_mb: Annotated[int | None, typer.Option(
+        help="Largest answer accepted, in MB once decompressed, 1-4096 (env: "
+        "KRATOMLIT_MAX_RESPONSE_MB).")] = None,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
     ctx.obj = {"home": home, "eutils_url": eutils_url, "email": email, "api_key": api_key,
-               "timeout": timeout, "max_tries": max_tries}
+               "timeout": timeout, "max_tries": max_tries, "max_response_mb": max_response_mb}
 
 
 def settings_from(ctx: typer.Context) -> Settings:
@@ -572,7 +575,7 @@ def about() -> None:
 
 
 GLOBAL_OPTIONS = ("--home", "--eutils-url", "--email", "--api-key", "--timeout",
-                  "--max-tries")
+                  "--max-tries", "--max-response-mb")
 
 
 def misplaced_global(argv: list[str]) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -28,10 +29,15 @@ ENV_NAMES = {
     "api_key": "NCBI_API_KEY",
     "timeout": "KRATOMLIT_TIMEOUT",
     "max_tries": "KRATOMLIT_MAX_TRIES",
+    "max_response_mb": "KRATOMLIT_MAX_RESPONSE_MB",
 }
 MAX_TIMEOUT_S = 3600.0  # an hour per read; larger values overflow the socket timeout
 MAX_TRIES_LIMIT = 50  # past this a failing NCBI is not coming back within one run
-FILE_KEYS = {"eutils_url", "email", "api_key", "timeout", "max_tries"}
+# A 500-record EFetch answer is about 5 MB; 100 MB leaves room for records with huge
+# abstracts while a decompression bomb (2 MB of gzip, 2 GB of XML) stops at 100 MB.
+DEFAULT_MAX_RESPONSE_MB = 100
+MAX_RESPONSE_MB_LIMIT = 4096
+FILE_KEYS = {"eutils_url", "email", "api_key", "timeout", "max_tries", "max_response_mb"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class Settings:
     tool: str = TOOL_NAME
     timeout: float = 60.0  # seconds to connect, and to wait for each read of an answer
     max_tries: int = 10  # a burst of 429s and dropped connections must not end a run
+    max_response_mb: int = DEFAULT_MAX_RESPONSE_MB  # decompressed size cap of one answer
     config_path: Path | None = None  # the config file read (or that would be read)
 
     @property
@@ -85,7 +92,12 @@ class Settings:
             "API key (NCBI_API_KEY)": "set" if self.api_key else "not set",
             "request limit": f"{self.requests_per_second}/s",
             "tries per request (KRATOMLIT_MAX_TRIES)": self.max_tries,
-            "timeout (KRATOMLIT_TIMEOUT)": f"{self.timeout:g} s"}
+            "timeout (KRATOMLIT_TIMEOUT)": f"{self.timeout:g} s",
+            "largest answer (KRATOMLIT_MAX_RESPONSE_MB)": f"{self.max_response_mb} MB"}
+
+    @property
+    def max_response_bytes(self) -> int:
+        return self.max_response_mb * 1024 * 1024
 
     @property
     def requests_per_second(self) -> int:
@@ -113,7 +125,7 @@ def load_settings(
     config_path = Path(named or home / "config.toml")
     from_file = _read_config_file(config_path)
     _check_types(from_file, config_path)
-    _check_patience(options, "--timeout", "--max-tries")
+    _check_patience(options, "--timeout", "--max-tries", "--max-response-mb")
     merged: dict[str, Any] = {**from_file, **from_env, **options, "home": home,
                               "config_path": config_path}
     merged["eutils_url"] = _normalise_url(str(merged.get("eutils_url") or DEFAULT_EUTILS_URL))
@@ -143,11 +155,14 @@ def _check_types(data: dict[str, Any], path: Path) -> None:
     for key in ("eutils_url", "email", "api_key"):
         if key in data and not isinstance(data[key], str):
             raise UsageError(f"Config file {path}: {key} must be a string.")
-    _check_patience(data, f"Config file {path}: timeout", f"Config file {path}: max_tries")
+    _check_patience(data, *(f"Config file {path}: {k}"
+                            for k in ("timeout", "max_tries", "max_response_mb")))
 
 
-def _check_patience(data: Mapping[str, Any], timeout_name: str, tries_name: str) -> None:
-    """``timeout`` (seconds > 0) and ``max_tries`` (1-50), wherever they were set."""
+def _check_patience(data: Mapping[str, Any], timeout_name: str, tries_name: str,
+                    size_name: str) -> None:
+    """``timeout`` (seconds > 0), ``max_tries`` (1-50) and ``max_response_mb`` (1-4096),
+    wherever they were set."""
     timeout = data.get("timeout", 1.0)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
             or not 0 < timeout <= MAX_TIMEOUT_S:  # also refuses nan and inf
@@ -156,25 +171,55 @@ def _check_patience(data: Mapping[str, Any], timeout_name: str, tries_name: str)
     tries = data.get("max_tries", 1)
     if isinstance(tries, bool) or not isinstance(tries, int) or not 1 <= tries <= MAX_TRIES_LIMIT:
         raise UsageError(f"{tries_name} must be a whole number from 1 to {MAX_TRIES_LIMIT}.")
+    size = data.get("max_response_mb", 1)
+    if isinstance(size, bool) or not isinstance(size, int) \
+            or not 1 <= size <= MAX_RESPONSE_MB_LIMIT:
+        raise UsageError(f"{size_name} must be a whole number of megabytes from 1 to "
+                         f"{MAX_RESPONSE_MB_LIMIT}.")
 
 
 def _env_numbers(from_env: Mapping[str, Any]) -> dict[str, Any]:
-    """KRATOMLIT_TIMEOUT and KRATOMLIT_MAX_TRIES as numbers, checked like the file's."""
+    """KRATOMLIT_TIMEOUT, KRATOMLIT_MAX_TRIES and KRATOMLIT_MAX_RESPONSE_MB as numbers,
+    checked like the file's."""
     out: dict[str, Any] = {}
-    for key, kind in (("timeout", float), ("max_tries", int)):
+    for key, kind in (("timeout", float), ("max_tries", int), ("max_response_mb", int)):
         if key in from_env:
             try:
                 out[key] = kind(str(from_env[key]).strip())
             except ValueError:
                 out[key] = str(from_env[key])  # refused by the check below, with its name
-    _check_patience(out, ENV_NAMES["timeout"], ENV_NAMES["max_tries"])
+    _check_patience(out, ENV_NAMES["timeout"], ENV_NAMES["max_tries"],
+                    ENV_NAMES["max_response_mb"])
     return out
 
 
 def _normalise_url(url: str) -> str:
+    """The E-utilities URL, checked here so that a typo is a usage error at once rather
+    than a request error retried for minutes."""
+    check = "(check KRATOMLIT_EUTILS_URL, --eutils-url or eutils_url in the config file)"
     if not url.startswith(("http://", "https://")):
-        raise UsageError(
-            f"E-utilities URL {url!r} must start with http:// or https:// "
-            "(check KRATOMLIT_EUTILS_URL or --eutils-url)."
-        )
+        raise UsageError(f"E-utilities URL {url!r} must start with http:// or https:// {check}.")
+    problem = _url_problem(url)
+    if problem:
+        raise UsageError(f"E-utilities URL {url!r} is not usable: {problem} {check}.")
     return url if url.endswith("/") else url + "/"
+
+
+def _url_problem(url: str) -> str:
+    """What makes ``url`` unusable as a base URL, or ``""``."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return "it contains spaces or control characters"
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port that is not 0-65535)
+    except ValueError:
+        return "the port is not a number from 1 to 65535"
+    if parts.port == 0:
+        return "the port is not a number from 1 to 65535"
+    if not parts.hostname:
+        return "it names no host"
+    if parts.query or parts.fragment:
+        return "a base URL has no ?query or #fragment"
+    if parts.username is not None or parts.password is not None:
+        return "credentials in the URL would be sent with every request"
+    return ""

@@ -4,6 +4,7 @@
     ├── UsageError                  exit 2   bad flag value, date, saved query or config file
     ├── NetworkError                exit 3   NCBI unreachable or failing after every retry
     ├── NCBIError                   exit 4   NCBI answered with an error (bad query, error page)
+    │   └── ContentError            exit 4   an answer kratomlit refuses to parse (DTD, entities)
     ├── StorageError                exit 5   the library database cannot be used
     ├── ExportError                 exit 6   the export file cannot be written
     ├── InputError                  exit 7   a bad line in a file given to classify/eval
@@ -37,6 +38,15 @@ class NCBIError(KratomlitError):
     """E-utilities answered, but with an error instead of data."""
 
     exit_code = 4
+
+
+class ContentError(NCBIError):
+    """An answer kratomlit refuses to parse: it declares its own DTD or entities, or names a
+    DTD kratomlit does not have. Asking again gets the same answer, so it is never retried.
+
+    Parsers raise it with what was refused; the E-utilities client adds which PMIDs (or
+    which search) the answer was for.
+    """
 
 
 class StorageError(KratomlitError):

@@ -3,10 +3,14 @@
 It is given its HTTP session (see ``session.py``) so tests and benchmarks point it at a
 local server through the base URL, never through mocks. What it does for NCBI:
 
-* identifies itself (``tool``, ``email``, ``api_key``) on every request;
-* retries 429, 5xx, dropped connections and unreadable bodies with exponential backoff,
-  full jitter and ``Retry-After``, removing any bad body from the cache;
-* searches with the history server, pages with ``retstart``, and splits searches of more
+* identifies itself (``tool``, ``email``, ``api_key``) on every request, and sends that
+  identity to no other host: a redirect is followed only on the same host (http may become
+  https, never the reverse), by the client itself, so no redirect history is cached;
+* retries 429, 5xx, dropped connections, timeouts, over-large and unreadable bodies with
+  exponential backoff, full jitter and ``Retry-After``, removing any bad body from the cache;
+  never retries what asking again cannot change: an unusable URL (``UsageError``), an
+  answer refused unparsed (``ContentError``), a redirect to another host (``NCBIError``);
+* searches without the history server, pages with ``retstart``, and splits searches of more
   than 9,999 hits (PubMed's ESearch window) by date, then by PMID range, until each fits;
 * fetches records by PMID with POST in batches of ``BATCH_SIZE``.
 """
@@ -23,13 +27,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from Bio import Entrez
 from Bio.Entrez import Parser as EntrezParser
 
 from kratomlit.config import Settings
-from kratomlit.errors import NCBIError, NetworkError
+from kratomlit.errors import ContentError, NCBIError, NetworkError, UsageError
 from kratomlit.parse import (
     InBandError,
     MalformedResponse,
@@ -38,6 +43,7 @@ from kratomlit.parse import (
     parse_pubmed_xml,
     safe_xml,
 )
+from kratomlit.transport import DeadlineExceeded, ResponseTooLarge
 
 T = TypeVar("T")
 _API_KEY_FIELD = re.compile(r'("api[-_]key"\s*:\s*)"[^"]*"')
@@ -57,6 +63,10 @@ CONNECT_TRIES = 3  # an unreachable host will not come back within a minute
 BACKOFF_BASE_S = 1.0
 LONG_TERM = 1000  # NCBI: send a long term by POST (refresh ORs every saved search)
 BACKOFF_CAP_S = 60.0
+MAX_REDIRECTS = 5
+# requests' errors that no retry can fix: the URL itself is unusable
+_BAD_URL = (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+            requests.exceptions.MissingSchema, requests.exceptions.URLRequired)
 
 
 @dataclass
@@ -142,17 +152,26 @@ class EUtilsClient:
     def esearch(self, term: str, *, mindate: date | None = None, maxdate: date | None = None,
                 retstart: int = 0, retmax: int | None = None,
                 refresh: bool = False) -> SearchPage:
-        """One ESearch call (history server on); dates filter on publication date."""
-        params: dict[str, Any] = {"db": "pubmed", "term": term, "usehistory": "y",
-                                  "retstart": retstart,
+        """One ESearch call; dates filter on publication date.
+
+        No ``usehistory``: pages are asked for by ``retstart`` and records fetched by PMID,
+        so a WebEnv would never be used (and an expired one could not strand a run).
+        """
+        params: dict[str, Any] = {"db": "pubmed", "term": term, "retstart": retstart,
                                   "retmax": self.page_size if retmax is None else retmax}
         if mindate or maxdate:
             params.update(datetype="pdat", mindate=_fmt(mindate or EARLIEST),
                           maxdate=_fmt(maxdate or LATEST))
         self.stats.esearch += 1
         method = "POST" if len(term) > LONG_TERM else "GET"
-        return self._call("esearch.fcgi", params, method, _read_esearch, IN_BAND_TRIES,
-                          refresh=self._refresh or refresh)
+        try:
+            return self._call("esearch.fcgi", params, method, _read_esearch, IN_BAND_TRIES,
+                              refresh=self._refresh or refresh)
+        except ContentError as exc:
+            raise ContentError(
+                f"NCBI's ESearch answer for {term[:120]!r} was refused: "
+                f"{str(exc).rstrip('.')}. This is the content of the answer, not a network "
+                "fault, so it was not retried.") from None
 
     def search(self, term: str, mindate: date | None = None, maxdate: date | None = None,
                limit: int | None = None, refresh: bool = False) -> SearchResult:
@@ -276,11 +295,24 @@ class EUtilsClient:
     # ---- fetching --------------------------------------------------------------------
 
     def efetch(self, pmids: Sequence[int], *, refresh: bool = False) -> ParsedBatch:
-        """Fetch and parse one batch of records by PMID (POST, so long lists are fine)."""
+        """Fetch and parse one batch of records by PMID (POST, so long lists are fine).
+
+        EFetch answers are never cached (the library keeps each record's XML), so every
+        call is a network request; ``refresh`` is kept for callers and changes nothing.
+        An answer refused unparsed is a ``ContentError`` naming the PMIDs, at once.
+        """
         params = {"db": "pubmed", "retmode": "xml", "id": ",".join(str(p) for p in pmids)}
         self.stats.efetch += 1
-        return self._call("efetch.fcgi", params, "POST", parse_pubmed_xml, IN_BAND_TRIES,
-                          refresh=refresh)
+        try:
+            return self._call("efetch.fcgi", params, "POST", parse_pubmed_xml, IN_BAND_TRIES,
+                              refresh=refresh)
+        except ContentError as exc:
+            log.error("efetch answer refused (%s) for PMIDs %s", exc,
+                      ",".join(str(p) for p in pmids))
+            raise ContentError(
+                f"NCBI's answer for {_pmid_list(pmids)} was refused: {str(exc).rstrip('.')}. "
+                "This is the content of the answer, not a network fault, so it was not "
+                "retried; nothing of this batch was stored. Report it if it persists.") from None
 
     def batches(self, pmids: Sequence[int]) -> Iterable[list[int]]:
         for start in range(0, len(pmids), self.batch_size):
@@ -321,40 +353,91 @@ class EUtilsClient:
 
     def _attempt(self, url: str, method: str, payload: dict[str, Any],
                  read: Callable[[bytes], T], refresh: bool) -> T:
-        # a plain requests.Session works too; only a cached one knows force_refresh
-        extra: dict[str, Any] = {"force_refresh": refresh} if hasattr(self.session, "cache") \
-            else {}
         what = _loggable(url, payload)
         try:
-            if method == "POST":
-                resp = self.session.post(url, data=payload, timeout=self.timeout, **extra)
-            else:
-                resp = self.session.get(url, params=payload, timeout=self.timeout, **extra)
+            resp = self._send(url, method, payload, refresh)
+        except _BAD_URL as exc:
+            raise UsageError(f"The E-utilities URL {url} cannot be used: "
+                             f"{self.redact(_describe(exc))}. Check KRATOMLIT_EUTILS_URL "
+                             "(or --eutils-url, or eutils_url in the config file).") from None
         except requests.ConnectionError as exc:
             self.stats.network += 1
             reason = self.redact(_describe(exc))
             log.warning("%s %s failed: %s", method, what, reason)
             limit = CONNECT_TRIES if _cannot_connect(exc) else None
             raise _Transient(reason, limit=limit) from None
-        except requests.RequestException as exc:  # timeouts, truncated bodies
+        except requests.RequestException as exc:  # timeouts, truncated or over-large bodies
             self.stats.network += 1
             reason = self.redact(_describe(exc))
             log.warning("%s %s failed: %s", method, what, reason)
             raise _Transient(reason) from None
         cached = bool(getattr(resp, "from_cache", False))
-        if cached:
-            self.stats.from_cache += 1
-        else:
-            self.stats.network += 1
         log.info("%s %s -> HTTP %s%s", method, what, resp.status_code, " (cache)" * cached)
         self._check_status(resp)
         try:
             return read(resp.content)
+        except ContentError:
+            self._forget(resp)
+            raise
         except (MalformedResponse, InBandError) as exc:
             self._forget(resp)
             if isinstance(exc, InBandError):
                 raise
             raise _Transient(f"unreadable answer ({exc})") from None
+
+    def _send(self, url: str, method: str, payload: dict[str, Any],
+              refresh: bool) -> requests.Response:
+        """One request, following redirects on the same host only.
+
+        requests would follow any redirect itself, re-sending the key (a 307 re-POSTs the
+        whole body) to whatever host the answer names, and requests-cache would store the
+        redirect history, requests and key included. Here each hop is a separate request
+        (rate-limited, never cached: only 200s are) and the payload is sent afresh, to the
+        same host only. A POST stays a POST (except after a 303): E-utilities requests only
+        read, and turning a POST into a GET would drop the PMIDs.
+        """
+        # a plain requests.Session works too; only a cached one knows force_refresh
+        extra: dict[str, Any] = {"force_refresh": refresh} if hasattr(self.session, "cache") \
+            else {}
+        for _ in range(MAX_REDIRECTS + 1):
+            if method == "POST":
+                resp = self.session.post(url, data=payload, timeout=self.timeout,
+                                         allow_redirects=False, **extra)
+            else:
+                resp = self.session.get(url, params=payload, timeout=self.timeout,
+                                        allow_redirects=False, **extra)
+            self._count(resp)
+            if not resp.is_redirect:
+                return resp
+            url, method = self._follow(url, method, resp)
+        raise NCBIError(f"{_origin(url)} redirected more than {MAX_REDIRECTS} times; check "
+                        "KRATOMLIT_EUTILS_URL.")
+
+    def _count(self, resp: requests.Response) -> None:
+        if getattr(resp, "from_cache", False):
+            self.stats.from_cache += 1
+        else:
+            self.stats.network += 1
+
+    def _follow(self, url: str, method: str, resp: requests.Response) -> tuple[str, str]:
+        """Where a redirect leads, if kratomlit may follow it; the query of ``Location``
+        is dropped (it may echo the key) and the payload sent again."""
+        target = urljoin(url, resp.headers.get("Location", ""))
+        here, there = urlsplit(url), urlsplit(target)
+        downgrade = here.scheme == "https" and there.scheme != "https"
+        if there.scheme not in ("http", "https") or downgrade \
+                or (there.hostname or "") != (here.hostname or ""):
+            raise NCBIError(
+                f"{_origin(url)} redirected the request to {self.redact(_origin(target))}, "
+                "which kratomlit does not follow: your API key and email go only to the "
+                "E-utilities host you configured. If E-utilities really moved, set "
+                "KRATOMLIT_EUTILS_URL to the new address.")
+        target = urlunsplit(there._replace(query="", fragment=""))
+        log.info("HTTP %s: following to %s", resp.status_code, _origin(target))
+        endpoint = url[len(self.base_url):] if url.startswith(self.base_url) else ""
+        if resp.status_code in (301, 308) and endpoint and target.endswith("/" + endpoint):
+            self.base_url = target[:-len(endpoint)]  # moved for good: go there directly
+        return target, "GET" if resp.status_code == 303 else method
 
     def _check_status(self, resp: requests.Response) -> None:
         if resp.status_code == 200:
@@ -447,6 +530,18 @@ def _split_date(lo: date, hi: date) -> date:
     return min(max(mid, lo), hi - timedelta(days=1))
 
 
+def _pmid_list(pmids: Sequence[int], shown: int = 10) -> str:
+    head = ", ".join(str(p) for p in pmids[:shown])
+    more = f" and {len(pmids) - shown} more" if len(pmids) > shown else ""
+    return f"PMID{'s' if len(pmids) > 1 else ''} {head}{more}"
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of ``url``: what a message may show of it."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
 def _cannot_connect(exc: BaseException) -> bool:
     text = repr(exc)
     return any(s in text for s in ("NewConnectionError", "NameResolutionError",
@@ -455,6 +550,8 @@ def _cannot_connect(exc: BaseException) -> bool:
 
 def _describe(exc: BaseException) -> str:
     text = str(exc)
+    if isinstance(exc, ResponseTooLarge | DeadlineExceeded):
+        return text
     for marker in ("Connection refused", "Connection reset", "Failed to resolve",
                    "Read timed out", "IncompleteRead", "Remote end closed"):
         if marker.lower() in text.lower():

@@ -32,6 +32,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kratomlit.errors import ContentError
 from kratomlit.models import (
     RETRACTION_TYPES,
     AbstractSection,
@@ -617,13 +618,13 @@ def safe_xml(body: bytes) -> bytes:
     prolog = body[:root.start()] if root else body[:4096]
     doctype = _DOCTYPE.search(prolog)
     if b"<!ENTITY" in prolog or b"[" in prolog:
-        raise MalformedResponse("the answer declares its own DTD or entities; refused unparsed")
+        raise ContentError("the answer declares its own DTD or entities; refused unparsed")
     if doctype:
         literals = [a or b for a, b in _LITERAL.findall(doctype.group(1))]
         dtd = literals[-1].rsplit(b"/", 1)[-1].decode("ascii", "replace") if literals else ""
         if dtd not in _bundled_dtds():
-            raise MalformedResponse(f"the answer names a DTD kratomlit does not have ({dtd!r}); "
-                                    "refused unparsed")
+            raise ContentError(f"the answer names a DTD kratomlit does not have ({dtd!r}); "
+                               "refused unparsed")
     return clean_xml_chars(body)
 
 

@@ -1,9 +1,19 @@
-"""The HTTP session every E-utilities call goes through: a SQLite cache in front of a limiter.
+"""The HTTP session every E-utilities call goes through: a SQLite cache in front of a limiter
+in front of a guarded transport.
 
 Order matters: ``CacheMixin`` answers cache hits before ``LimiterMixin`` is asked for a
 token, so only real network requests count against NCBI's limit. The limiter's bucket is
 a SQLite file in ``KRATOMLIT_HOME`` guarded by a file lock, because NCBI counts requests
 per IP: a cron refresh and an analyst's search running side by side share one budget.
+The limiter only spaces requests; what to do about a 429 (back off, honour
+``Retry-After``) is the client's one retry policy, so the limiter's own 429 penalty is off.
+
+Only ESearch answers are cached (a repeated search within the hour costs no request);
+EFetch answers are not, since the library keeps each record's XML already.
+
+Under both, ``transport.GuardedAdapter`` reads every answer before the cache sees it: at
+most ``max_response_mb`` decompressed, within an overall deadline. Redirects are not
+followed here: the client follows same-host ones itself (see ``eutils.py``).
 """
 
 from __future__ import annotations
@@ -15,18 +25,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from pyrate_limiter import Limiter, Rate, SQLiteBucket
-from requests_cache import CacheMixin, create_key
+from requests_cache import DO_NOT_CACHE, CacheMixin, create_key
 from requests_ratelimiter import LimiterMixin
 
 from kratomlit import __version__
 from kratomlit.config import Settings
 from kratomlit.errors import StorageError
+from kratomlit.transport import guard
 
 # NCBI counts requests per second as they arrive; a 20% longer window absorbs up to 200 ms
 # of jitter (a busy CPU, a slow connection) between taking a token and the request arriving.
 RATE_WINDOW_MS = 1200
 ESEARCH_EXPIRY = timedelta(hours=1)  # search results change daily; stay fresh within a session
-EFETCH_EXPIRY = timedelta(days=30)  # a record by PMID rarely changes; revisions are refetched
 IGNORED_PARAMS = ["api_key", "email", "tool"]  # never part of a cache key, never stored
 
 
@@ -85,8 +95,8 @@ def _make_session(settings: Settings) -> CachedLimiterSession:
         backend="sqlite",
         wal=True,  # a cron refresh and an analyst's search may share the cache
         busy_timeout=60_000,
-        expire_after=EFETCH_EXPIRY,
-        urls_expire_after={"*esearch.fcgi*": ESEARCH_EXPIRY, "*efetch.fcgi*": EFETCH_EXPIRY},
+        expire_after=DO_NOT_CACHE,  # EFetch and anything else: the library keeps records
+        urls_expire_after={"*esearch.fcgi*": ESEARCH_EXPIRY},
         allowable_codes=(200,),
         allowable_methods=("GET", "POST"),
         ignored_parameters=IGNORED_PARAMS,  # still used to redact what is stored
@@ -94,6 +104,8 @@ def _make_session(settings: Settings) -> CachedLimiterSession:
         limiter=make_limiter(settings),
         per_host=False,
         bucket_name="eutils",
+        limit_statuses=(),  # a 429 is the client's to handle (backoff, Retry-After), once
     )
+    guard(session, settings.max_response_bytes)
     session.headers["User-Agent"] = f"{settings.tool}/{__version__} (python-requests)"
     return session

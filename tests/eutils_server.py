@@ -9,11 +9,18 @@ Faults are queued per endpoint in ``state.faults`` and used one per request, in 
 ``reset`` (TCP RST), ``disconnect`` (closed without an answer), ``truncate``,
 ``malformed``, ``stall`` (answers after ``state.stall_s``, past a short client timeout),
 ``grow`` (adds ``state.pending`` records before answering: the Count changes between
-pages) and ``body:NAME`` (serves ``state.bodies[NAME]`` with HTTP 200).
+pages), ``body:NAME`` (serves ``state.bodies[NAME]`` with HTTP 200), ``gzip:NAME`` (the
+same, sent as ``Content-Encoding: gzip``: a decompression bomb), ``trickle`` (the normal
+answer's headers, then one byte every ``state.trickle_s``), ``slowheaders`` (the status
+line and headers too) and ``301``/``302``/``303``/
+``307``/``308`` (a redirect to ``state.redirect_to``, the same endpoint; a GET's query,
+key included, is echoed in ``Location`` as servers do). ``state.redirect_all`` (a status)
+redirects every request: a server that moved.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
 import socket
 import threading
@@ -53,6 +60,7 @@ _UID = re.compile(r"^\((.*)\) AND (\d+):(\d+)\[uid\]$", re.S)
 _MDAT = re.compile(r"^\((.*)\) AND (\d{4})/(\d\d)/(\d\d):3000\[mdat\]$", re.S)
 _CHUNK = re.compile(r"<(PubmedArticle|PubmedBookArticle)>.*?</\1>", re.S)
 _PMID = re.compile(r"<PMID[^>]*>(\d+)</PMID>")
+REDIRECTS = ("301", "302", "303", "307", "308")
 
 
 @dataclass
@@ -86,6 +94,9 @@ class State:
     retry_after: str = "0"  # Retry-After sent with a 429
     pending: list[tuple[str, Doc]] = field(default_factory=list)  # added by a "grow" fault
     bodies: dict[str, bytes] = field(default_factory=dict)  # served by "body:NAME" faults
+    redirect_to: str = ""  # base URL (…/eutils/) that redirect faults point to
+    redirect_all: str = ""  # a redirect status sent for every request ("" = none)
+    trickle_s: float = 1.0  # seconds between the bytes of a "trickle" answer
 
     def add_docs(self, docs: Iterable[Doc], term: str | None = None) -> list[int]:
         pmids = []
@@ -117,6 +128,12 @@ class State:
                 start += 1
             best = max(best, end - start + 1)
         return best
+
+
+def gzip_bomb(expanded_mb: int) -> bytes:
+    """A gzip body that expands to ``expanded_mb`` MB of spaces: one 1 MB member, about
+    1 KB compressed, repeated (gzip decoders read concatenated members as one stream)."""
+    return gzip.compress(b" " * 2**20, compresslevel=9, mtime=0) * expanded_mb
 
 
 def fixture_docs() -> list[Doc]:
@@ -160,6 +177,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # keep pytest output clean
         pass
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except OSError:  # the client hung up mid-answer (a deadline, a size cap, a kill)
+            self.close_connection = True
+
     def do_GET(self) -> None:  # noqa: N802
         self._handle(parse_qs(urlparse(self.path).query))
 
@@ -180,6 +203,11 @@ class Handler(BaseHTTPRequestHandler):
                 else None
         entry = Logged(arrived, endpoint, self.command, params, 0)  # status once answered
         state.log.append(entry)
+        redirect = fault if fault in REDIRECTS else state.redirect_all
+        if redirect:
+            entry.status = int(redirect)
+            self._redirect(int(redirect), endpoint)
+            return
         if fault == "grow":
             with state.lock:
                 state.grow()
@@ -194,6 +222,24 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:  # the client gave up (timeout) before a stalled answer came
             self.close_connection = True
 
+    def _redirect(self, status: int, endpoint: str) -> None:
+        query = urlparse(self.path).query
+        location = f"{self.server.state.redirect_to}{endpoint}.fcgi" + (
+            f"?{query}" if query else "")
+        self.send_response(status)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _trickle(self, data: bytes) -> None:
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.flush()
+        for i in range(len(data)):
+            time.sleep(self.server.state.trickle_s)
+            self.wfile.write(data[i:i + 1])
+            self.wfile.flush()
+
     def _send(self, fault: str | None, status: int, ctype: str, body: str | bytes) -> None:
         if fault in ("reset", "disconnect"):
             if fault == "reset":  # RST instead of FIN: "connection reset by peer"
@@ -207,6 +253,22 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         if status == 429:
             self.send_header("Retry-After", self.server.state.retry_after)
+        if fault == "trickle":
+            self._trickle(data)
+            return
+        if fault == "slowheaders":  # even the status line and headers come a byte at a time
+            head = (f"HTTP/1.1 {status} OK\r\nContent-Type: {ctype}\r\nContent-Length: "
+                    f"{len(data)}\r\n\r\n").encode()
+            self._headers_buffer = []
+            self.wfile.flush()
+            for i in range(len(head)):
+                time.sleep(self.server.state.trickle_s)
+                self.wfile.write(head[i:i + 1])
+                self.wfile.flush()
+            self.wfile.write(data)
+            return
+        if fault and fault.startswith("gzip:"):
+            self.send_header("Content-Encoding", "gzip")
         if fault == "truncate":
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -241,7 +303,7 @@ class Handler(BaseHTTPRequestHandler):
             return 400, "application/json", ('{"error":"API key invalid","api-key":"'
                                              f'{p.get("api_key", "")}","type":"invalid",\n'
                                              '"status":"unknown"}')
-        if fault.startswith("body:"):
+        if fault.startswith(("body:", "gzip:")):
             return 200, "text/xml", self.server.state.bodies[fault[5:]]
         if fault == "webenv":
             return 200, "text/xml", (ESEARCH_PROLOG + WEBENV_ESEARCH if endpoint == "esearch"

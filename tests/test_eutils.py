@@ -50,7 +50,7 @@ def test_cache_keys_ignore_and_never_store_the_api_key(server, client, env):
     client.identity["api_key"] = "another-key"
     client.search("cached")
     client.efetch([4_000_001])
-    assert client.stats.network == 2 and client.stats.from_cache == 2
+    assert client.stats.network == 3 and client.stats.from_cache == 1  # EFetch: never cached
     raw = (client.session.cache.responses.db_path if hasattr(  # type: ignore[attr-defined]
         client.session.cache.responses, "db_path") else None)
     data = b"".join(row[0] for row in sqlite3.connect(raw).execute("SELECT value FROM responses"))
@@ -65,13 +65,30 @@ def test_in_band_error_after_retries_is_ncbi_error(server, client):
 
 
 def test_truncated_body_is_not_cached(server, client):
-    server.state.add_docs([synthetic_doc(5_000_001, date(2021, 1, 1))])
-    server.state.faults = {"efetch": ["truncate"]}
-    batch = client.efetch([5_000_001])
-    assert [r.pmid for r in batch.records] == [5_000_001]
-    again = client.efetch([5_000_001])
-    assert [r.pmid for r in again.records] == [5_000_001]
-    assert client.stats.from_cache == 1
+    server.state.add_docs([synthetic_doc(5_000_001, date(2021, 1, 1))], term="cut")
+    server.state.faults = {"esearch": ["truncate"]}
+    assert client.search("cut").ids == [5_000_001]
+    assert client.search("cut").ids == [5_000_001]
+    assert client.stats.network == 2 and client.stats.from_cache == 1
+
+
+def test_efetch_answers_are_never_cached_esearch_answers_are(server, client):
+    server.state.add_docs([synthetic_doc(5_100_001, date(2021, 1, 1))], term="once")
+    for _ in range(2):
+        assert client.search("once").ids == [5_100_001]
+        assert [r.pmid for r in client.efetch([5_100_001]).records] == [5_100_001]
+    assert [e.endpoint for e in server.state.log] == ["esearch", "efetch", "efetch"]
+    urls = [r.url for r in client.session.cache.responses.values()]  # type: ignore[attr-defined]
+    assert len(urls) == 1 and "esearch.fcgi" in urls[0]
+
+
+def test_searches_do_not_ask_for_a_history_they_never_use(server, client):
+    server.state.add_docs([synthetic_doc(5_200_001 + i, date(2021, 1, 1)) for i in range(9)],
+                          term="nohistory")
+    client.page_size = 4
+    assert len(client.search("nohistory").ids) == 9
+    sent = server.state.requests("esearch")
+    assert len(sent) == 3 and not [r for r in sent if "usehistory" in r.params]
 
 
 def test_session_is_a_requests_session(client):
@@ -150,4 +167,4 @@ def test_cache_hits_whether_or_not_email_and_key_are_sent(server, client):
     client.identity = {"tool": "kratomlit", "email": "x@y.org", "api_key": "k2"}
     client.search("identity")
     client.efetch([4_100_001])
-    assert client.stats.network == 2 and client.stats.from_cache == 2
+    assert client.stats.network == 3 and client.stats.from_cache == 1  # the ESearch

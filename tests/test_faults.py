@@ -252,11 +252,25 @@ def test_backoff_grows_and_each_wait_is_kept(cli, matrix, env, monkeypatch):
 
 
 def test_retry_after_is_honoured(cli, matrix, env, monkeypatch):
-    matrix.state.retry_after = "1"
+    # 2 s: longer than the 10 ms test backoff and than any limiter delay (1.2 s window), so
+    # only an honoured Retry-After explains the wait
+    matrix.state.retry_after = "2"
     matrix.state.faults = {"esearch": ["429"]}
     assert cli("search", TERM).exit_code == 0
     first, second = matrix.state.requests("esearch")[:2]
-    assert second.t - first.t >= 0.95
+    assert 1.95 <= second.t - first.t < 3.5
+    log = (Path(env["KRATOMLIT_HOME"]) / "logs" / "kratomlit.log").read_text()
+    assert "retrying esearch.fcgi in 2.0 s" in log
+
+
+def test_a_429_is_handled_by_one_policy_the_clients(cli, matrix, env):
+    """requests-ratelimiter would fill the bucket after a 429 (a 1.2 s penalty on top of the
+    client's backoff and Retry-After); with one policy, Retry-After: 0 means the backoff."""
+    matrix.state.retry_after = "0"
+    matrix.state.faults = {"esearch": ["429"]}
+    assert cli("search", TERM).exit_code == 0
+    first, second = matrix.state.requests("esearch")[:2]
+    assert second.t - first.t < 0.6
 
 
 @pytest.mark.parametrize("how", ["option", "env", "file"])
