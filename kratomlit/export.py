@@ -126,9 +126,10 @@ def infer_format(path: Path, fmt: str | None) -> str:
 
 
 def parse_columns(text: str | None) -> tuple[str, ...]:
-    """``a,b,c`` -> the columns in that order; unknown names are a usage error."""
+    """``a,b,c`` -> the columns in that order (empty: the format's default); unknown names
+    are a usage error."""
     if not text:
-        return tuple(COLUMNS)
+        return ()
     names = tuple(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))
     unknown = [c for c in names if c not in COLUMNS]
     if unknown or not names:
@@ -149,7 +150,7 @@ def check_options(options: ExportOptions) -> None:
     lo, hi = options.year_from, options.year_to
     if lo is not None and hi is not None and lo > hi:
         raise UsageError(f"--year-from {lo} is after --year-to {hi}.")
-    if options.columns != tuple(COLUMNS) and options.fmt not in TABULAR:
+    if options.custom_columns and options.fmt not in TABULAR:
         raise UsageError(f"--columns applies to {', '.join(TABULAR)}; {options.fmt} has its "
                          "own fixed fields.")
     if options.excel and options.fmt not in ("csv", "tsv"):

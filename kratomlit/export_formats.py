@@ -37,7 +37,18 @@ Row = Mapping[str, Any]
 
 
 def _flat(value: Any) -> Any:
-    return SEP.join(value) if isinstance(value, list) else value
+    """One cell: a list of text joined with '; ', a list of objects (``evidence``, only
+    when --columns asks for it) as JSON text."""
+    if isinstance(value, list):
+        if value and not isinstance(value[0], str):
+            return json.dumps(value, ensure_ascii=False)
+        return SEP.join(value)
+    return value
+
+
+EVIDENCE_STRUCT = pa.struct([("topic", pa.string()), ("assigned", pa.bool_()),
+                             ("phrase", pa.string()), ("sentence", pa.string()),
+                             ("source", pa.string())])
 
 
 class Writer(ABC):
@@ -118,7 +129,7 @@ def arrow_schema(columns: Sequence[str]) -> pa.Schema:
     def kind(col: str) -> pa.DataType:
         return {"int": pa.int64() if col == "pmid" else pa.int32(), "float": pa.float64(),
                 "bool": pa.bool_(), "list": pa.list_(pa.string()),
-                "str": pa.string()}[COLUMNS[col].kind]
+                "nested": pa.list_(EVIDENCE_STRUCT), "str": pa.string()}[COLUMNS[col].kind]
 
     return pa.schema([pa.field(c, kind(c), metadata={"description": COLUMNS[c].description})
                       for c in columns])
