@@ -9,13 +9,14 @@ beside the target and renamed into place, so a failed export never leaves half a
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kratomlit.errors import ExportError, UsageError
+from kratomlit.errors import ExportError, KratomlitError, UsageError
 from kratomlit.files import atomic_path
 from kratomlit.models import COLUMNS, TOPICS, ExportOptions, Labels, LibraryRecord, export_row
 from kratomlit.store import Library, now_iso
@@ -32,6 +33,7 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
 }
 FORMATS = tuple(EXTENSIONS)
 TABULAR = ("csv", "tsv", "xlsx", "jsonl", "parquet")  # the formats --columns applies to
+BINARY = ("xlsx", "parquet")  # formats that cannot go to stdout (-o -)
 
 
 @dataclass
@@ -117,6 +119,9 @@ def infer_format(path: Path, fmt: str | None) -> str:
         if name not in EXTENSIONS:
             raise UsageError(f"Unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}.")
         return name
+    if str(path) == "-":
+        raise UsageError("Writing to stdout (-o -) needs --format: csv, tsv, jsonl, ris or "
+                         "bibtex.")
     suffix = path.suffix.lower()
     for name, endings in EXTENSIONS.items():
         if suffix in endings:
@@ -159,24 +164,34 @@ def check_options(options: ExportOptions) -> None:
 
 def export_library(library: Library, path: Path, options: ExportOptions) -> ExportResult:
     """Write the records ``options`` select to ``path`` atomically; log the export."""
-    from kratomlit.export_formats import open_writer
+    from kratomlit.export_formats import STDOUT, open_writer
 
     check_options(options)
+    to_stdout = path == STDOUT
+    if to_stdout and options.fmt in BINARY:
+        raise UsageError(f"{options.fmt} is a binary format and cannot go to stdout ('-o -');"
+                         f" give a file name, e.g. -o records.{options.fmt}.")
     started = now_iso()
-    query, new_since = _query(library, options)
+    query, new_since = selection_query(library, options)
+    tally = Tally()
     result = ExportResult(path, options.fmt, 0, options.selector, new_since)
-    _check_folder(path)
+    if not to_stdout:
+        _check_folder(path)
     try:
         about = _about(library, options, query)
-        with atomic_path(path) as tmp, open_writer(options, tmp, about) as w:
-            for chunk in _rows(library, query, options):
+        target = contextlib.nullcontext(STDOUT) if to_stdout else atomic_path(path)
+        with target as tmp, open_writer(options, tmp, about) as w:
+            for chunk in _rows(library, query, options, tally):
                 w.write(chunk)
                 result.count += len(chunk)
+            if not result.count and tally.unlabelled:
+                raise KratomlitError(tally.message(0) or "")  # no empty file: exit 1
             w.finish(result.count)
-            result.warnings = w.warnings
+            result.warnings = w.warnings + [m for m in [tally.message(result.count)] if m]
     except OSError as exc:
         raise ExportError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
-    library.exports.record(options.selector, started, options.fmt, str(path.resolve()),
+    library.exports.record(options.selector, started, options.fmt,
+                           "(stdout)" if to_stdout else str(path.resolve()),
                            result.count, options.keeps_every_record, _options_log(options))
     return result
 
@@ -187,7 +202,8 @@ def _check_folder(path: Path) -> None:
         raise ExportError(f"Cannot write {path}: folder {folder} does not exist.")
 
 
-def _query(library: Library, options: ExportOptions) -> tuple[ExportQuery, str | None]:
+def selection_query(library: Library, options: ExportOptions
+                    ) -> tuple[ExportQuery, str | None]:
     """The library query for ``options``, and the ``--new`` cut-off it used."""
     ids = search_ids(library, options.saved, options.search_id)
     new_since = library.exports.last_complete(options.selector) if options.new else None
@@ -215,16 +231,46 @@ def search_ids(library: Library, saved: str | None, search_id: int | None) -> li
     return [search_id]
 
 
-def _rows(library: Library, query: ExportQuery,
-          options: ExportOptions) -> Iterator[list[dict[str, Any]]]:
-    for records in read_chunks(library, query, CHUNK):
-        rows = [export_row(r) for r in records if wanted(r.labels, options)]
+def _rows(library: Library, query: ExportQuery, options: ExportOptions,
+          tally: Tally) -> Iterator[list[dict[str, Any]]]:
+    for records in selected_chunks(library, query, options, tally):
+        rows = [export_row(r) for r in records]
         del records  # one chunk alive at a time, not two, while the next is read
-        if rows and options.fmt in TABULAR:
+        if options.fmt in TABULAR:
             rows = [{c: row[c] for c in options.columns} for row in rows]
-        if rows:
-            yield rows
+        yield rows
         del rows
+
+
+@dataclass
+class Tally:
+    """What a selection passed over: records the query read that had no topic labels while
+    a topic or score filter applied (they pass no such filter)."""
+
+    unlabelled: int = 0
+
+    def message(self, shown: int) -> str | None:
+        """Why a topic filter may have kept too little (None when nothing was skipped)."""
+        if not self.unlabelled:
+            return None
+        head = "No record matched: " if not shown else ""
+        return (f"{head}{self.unlabelled} records have no topic labels yet; they are "
+                "classified by search/refresh, or run 'kratomlit classify'.")
+
+
+def selected_chunks(library: Library, query: ExportQuery, options: ExportOptions,
+                    tally: Tally) -> Iterator[list[LibraryRecord]]:
+    """Records ``query`` reads that pass ``options``' topic and score filters, in PMID
+    order, chunk by chunk (empty chunks skipped). The one selection export and ``list``
+    share, so they can never disagree; ``tally`` counts the unlabelled ones skipped."""
+    filtering = bool(options.topics) or options.min_score is not None
+    for records in read_chunks(library, query, CHUNK):
+        if filtering:
+            tally.unlabelled += sum(r.labels is None for r in records)
+        kept = [r for r in records if wanted(r.labels, options)]
+        del records
+        if kept:
+            yield kept
 
 
 def wanted(labels: Labels | None, options: ExportOptions) -> bool:

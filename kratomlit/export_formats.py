@@ -11,8 +11,10 @@ string in memory for its shared-strings table).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -70,17 +72,30 @@ class Writer(ABC):
         """Release files; called on success and failure."""
 
 
+STDOUT = Path("-")  # the path that means "standard output" (export -o -)
+
+
 class TextWriter(Writer):
-    """A writer that owns one text file handle."""
+    """A writer that owns one text file handle, or writes to stdout for ``STDOUT``
+    (UTF-8 and untranslated line endings either way)."""
 
     encoding = "utf-8"
 
     def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
         super().__init__(path, options, about)
-        self.fh: IO[str] = path.open("w", encoding=self.encoding, newline="")
+        self.fh: IO[str]
+        if path == STDOUT:
+            sys.stdout.flush()
+            self.fh = io.TextIOWrapper(sys.stdout.buffer, encoding=self.encoding, newline="")
+        else:
+            self.fh = path.open("w", encoding=self.encoding, newline="")
 
     def close(self) -> None:
-        self.fh.close()
+        if self.path == STDOUT and isinstance(self.fh, io.TextIOWrapper):
+            self.fh.flush()
+            self.fh.detach()  # leave stdout itself open
+        else:
+            self.fh.close()
 
 
 class CsvWriter(TextWriter):

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:  # for the checker only: importing them would pull requests into --help
+    from kratomlit.browse import Listing, RecordView, SearchInfo
     from kratomlit.digest import NewRecord
     from kratomlit.evaluate import EvalReport
     from kratomlit.refresh import RefreshSummary
@@ -93,8 +94,29 @@ def named_progress_bar() -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
+def local_time(iso: str | None) -> str:
+    """A stored UTC ISO time as a local, readable one ('4 Dec 2026 15:06'); JSON output
+    keeps the ISO form. Text that is not an ISO time is returned as it is."""
+    from datetime import datetime
+
+    if not iso:
+        return ""
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if when.tzinfo is not None:
+        when = when.astimezone()
+    return f"{when.day} {when:%b %Y %H:%M}"
+
+
+def date_range(mindate: str, maxdate: str) -> str:
+    return f"{mindate or '…'} to {maxdate or '…'}" if mindate or maxdate else "any date"
+
+
 def search_summary(summary: SearchSummary) -> None:
-    title = Text(f"Search: {summary.name or summary.term}")  # terms hold [tiab]: not markup
+    title = Text(f"Search {summary.search_id}: {summary.name or summary.term} "
+                 f"({date_range(summary.mindate, summary.maxdate)})")  # [tiab]: not markup
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("", style="bold")
     table.add_column("value", justify="right")
@@ -197,3 +219,142 @@ def eval_report(report: EvalReport) -> None:
             out.print(Text(f"  {e['pmid']}  {e['topic']}  score {e['score']:.3f}  {phrases}"))
             for ev in e["evidence"][:3]:
                 out.print(Text(f"      {ev['source']}: \"{ev['sentence']}\""), style="dim")
+
+
+def record_list(listing: Listing) -> None:
+    """One line per record, fitted to the terminal's width: the other columns keep their
+    width (up to a cap) and the title gets what is left, shortened with an ellipsis."""
+    more = f" (newest {len(listing.rows)} shown)" if len(listing.rows) < listing.matched else ""
+    cols = ["pmid", "year", "first author", "title", "topics",
+            *(["design", "n"] if listing.designs_known else [])]
+    rows = []
+    for row in listing.rows:
+        topics = "—" if row.topics is None else ", ".join(row.topics)
+        cells = [str(row.pmid), str(row.year or ""), row.first_author, row.title, topics]
+        if listing.designs_known:
+            cells += [row.design or "", "" if row.n is None else str(row.n)]
+        rows.append([" ".join(c.split()) for c in cells])  # one line each
+    caps = {"first author": 18, "topics": 20, "design": 16}
+    table = Table(title=Text(f"{listing.matched} records{more}"), header_style="bold",
+                  box=None, pad_edge=False, expand=True)
+    for i, col in enumerate(cols):
+        if col == "title":
+            table.add_column(col, ratio=1)
+            continue
+        width = max([len(col), *(len(r[i]) for r in rows)])
+        table.add_column(col, no_wrap=True, overflow="ellipsis",
+                         width=min(width, caps.get(col, width)),
+                         justify="right" if col in ("pmid", "year", "n") else "left")
+    for cells in rows:
+        table.add_row(*(Text(c, no_wrap=True, overflow="ellipsis") for c in cells))
+    out.print(table)
+
+
+def _highlighted(sentence: str, phrase: str) -> Text:
+    """The sentence with each case-insensitive occurrence of ``phrase`` in bold yellow."""
+    text = Text(sentence)
+    if phrase:
+        text.highlight_regex(_phrase_pattern(phrase), style="bold yellow")
+    return text
+
+
+def _phrase_pattern(phrase: str) -> str:
+    import re
+
+    return "(?i)" + r"\s+".join(re.escape(w) for w in phrase.split())
+
+
+def record_view(view: RecordView) -> None:
+    """The record as a reviewer reads it: citation, links, abstract by section, topics with
+    evidence, design, the searches that found it and its history in the library."""
+    rec, lab = view.record, view.labels
+    if view.deleted_at:
+        out.print(Text(f"PubMed deleted this record on {local_time(view.deleted_at)}; the "
+                       "library keeps its last copy and leaves it out of exports.",
+                       style="bold red"))
+    for c in rec.corrections:
+        out.print(Text(f"{c['type']}: {c['source']}" + (f" (PMID {c['pmid']})" if c["pmid"]
+                                                        else ""), style="bold red"))
+    out.print(Text(rec.title or "(no title)", style="bold"))
+    out.print(Text(", ".join(rec.author_names) or "(no authors)"))
+    cite = ", ".join(x for x in (rec.journal, rec.pub_date or str(rec.pub_year or ""),
+                                 f"{rec.volume}({rec.issue}):{rec.pages}" if rec.volume
+                                 else rec.pages) if x)
+    out.print(Text(cite, style="italic"))
+    ids = [f"PMID {rec.pmid}", *([f"DOI {rec.doi}"] if rec.doi else []),
+           *([rec.pmcid] if rec.pmcid else []), rec.url]
+    out.print(Text("  ".join(ids), style="dim"))
+    if rec.publication_types:
+        out.print(Text("Type: " + "; ".join(rec.publication_types), style="dim"))
+    out.print()
+    _abstract(rec.abstract_sections, rec.abstract)
+    _topics(lab)
+    if view.design is not None:
+        d = view.design
+        conf = f" (confidence {d.confidence:.2f})" if d.confidence is not None else ""
+        out.print(Text(f"\nDesign: {d.design or 'unknown'}{conf}; n = "
+                       f"{'not stated' if d.n is None else d.n}", style="bold"))
+        if d.dose_texts:
+            out.print(Text("Doses: " + "; ".join(d.dose_texts)))
+    _history(view)
+
+
+def _abstract(sections: Sequence[Any], abstract: str) -> None:
+    if not sections:
+        out.print(Text(abstract or "(no abstract)"))
+        return
+    for s in sections:
+        text = Text()
+        if s["label"]:
+            text.append(f"{s['label']}: ", style="bold")
+        text.append(s["text"])
+        out.print(text)
+
+
+def _topics(lab: Any) -> None:
+    out.print()
+    if lab is None:
+        out.print(Text("Topics: not classified yet (run 'kratomlit classify').", style="dim"))
+        return
+    assigned = ", ".join(lab.topics) or "none"
+    out.print(Text(f"Topics: {assigned}  (classifier {lab.version})", style="bold"))
+    for topic, score in sorted(lab.scores.items(), key=lambda kv: -(kv[1] or 0)):
+        mark = "✓" if topic in lab.topics else " "
+        out.print(Text(f" {mark} {topic:<11} {score:.2f}"))
+        if topic not in lab.topics:
+            continue
+        for ev in lab.evidence.get(topic, []):
+            line = Text(f"     {ev.source}: ", style="dim")
+            line.append_text(_highlighted(ev.sentence or ev.phrase, ev.phrase))
+            out.print(line)
+
+
+def _history(view: RecordView) -> None:
+    out.print()
+    out.print(Text("Found by", style="bold"))
+    for h in view.hits:
+        what = h.name or h.term
+        out.print(Text(f"  search {h.search_id} ({what}): first {local_time(h.first_seen)}, "
+                       f"last {local_time(h.last_seen)}"))
+    if not view.hits:
+        out.print(Text("  (no search: stored as a revision only)", style="dim"))
+    rec = view.record
+    revised = f"PubMed revised {rec.date_revised}; " if rec.date_revised else ""
+    out.print(Text(f"{revised}first stored {local_time(view.first_stored)}, last fetched "
+                   f"{local_time(view.last_fetched)}", style="dim"))
+
+
+def searches_table(infos: Sequence[SearchInfo]) -> None:
+    table = Table(title=Text(f"{len(infos)} searches (the id is what 'export --search' and "
+                             "'list --search' take)"), header_style="bold")
+    for col in ("id", "saved name", "term", "dates", "runs", "last run", "PubMed count",
+                "held"):
+        table.add_column(col, overflow="fold",
+                         justify="right" if col in ("id", "runs", "PubMed count", "held")
+                         else "left")
+    for s in infos:
+        last = f"{local_time(s.last_run)} ({s.last_status})" if s.last_run else "never"
+        table.add_row(*(Text(v) for v in (
+            str(s.id), s.name or "", s.term, date_range(s.mindate, s.maxdate), str(s.runs),
+            last, "" if s.count is None else str(s.count), str(s.held))))
+    out.print(table)
