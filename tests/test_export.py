@@ -230,7 +230,8 @@ def test_filters_select_by_search_topic_score_year_and_columns(hostile, export, 
     assert pmids("--topic", "safety") == [102]
     assert pmids("--topic", "safety", "--topic", "mechanism") == [101, 102]
     assert pmids("--min-score", "0.8") == [101]
-    assert pmids("--topic", "safety", "--min-score", "0.8") == []
+    # nothing matched while 10 records are unclassified: exit 1 with the reason, no file
+    assert not export("g.csv", "--topic", "safety", "--min-score", "0.8", code=1).exists()
     assert pmids("--year-from", "2015", "--year-to", "2017") == [105, 106, 107]
     assert pmids("--since", "2999") == []
     df = pd.read_csv(export("c.csv", "--columns", "title,pmid"))
