@@ -15,6 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from kratomlit.models import correction_text
+
 if TYPE_CHECKING:  # for the checker only: importing them would pull requests into --help
     from kratomlit.browse import Listing, RecordView, SearchInfo
     from kratomlit.digest import NewRecord
@@ -250,18 +252,26 @@ def record_list(listing: Listing) -> None:
     out.print(table)
 
 
-def _highlighted(sentence: str, phrase: str) -> Text:
-    """The sentence with each case-insensitive occurrence of ``phrase`` in bold yellow."""
+def _highlighted(sentence: str, phrases: Sequence[str]) -> Text:
+    """The sentence with each case-insensitive occurrence of the phrases in bold yellow."""
+    import re
+
     text = Text(sentence)
-    if phrase:
-        text.highlight_regex(_phrase_pattern(phrase), style="bold yellow")
+    for phrase in phrases:
+        if phrase.strip():
+            text.highlight_regex(
+                "(?i)" + r"\s+".join(re.escape(w) for w in phrase.split()), style="bold yellow")
     return text
 
 
-def _phrase_pattern(phrase: str) -> str:
-    import re
-
-    return "(?i)" + r"\s+".join(re.escape(w) for w in phrase.split())
+def _by_sentence(evidence: Sequence[Any]) -> dict[tuple[str, str], list[str]]:
+    """(source, sentence) -> the phrases that fired in it, strongest first, each once."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for ev in evidence:
+        phrases = grouped.setdefault((ev.source, ev.sentence or ev.phrase), [])
+        if ev.phrase not in phrases:
+            phrases.append(ev.phrase)
+    return grouped
 
 
 def record_view(view: RecordView) -> None:
@@ -272,14 +282,17 @@ def record_view(view: RecordView) -> None:
         out.print(Text(f"PubMed deleted this record on {local_time(view.deleted_at)}; the "
                        "library keeps its last copy and leaves it out of exports.",
                        style="bold red"))
+    if rec.retracted:
+        out.print(Text("RETRACTED", style="bold red"))
     for c in rec.corrections:
-        out.print(Text(f"{c['type']}: {c['source']}" + (f" (PMID {c['pmid']})" if c["pmid"]
-                                                        else ""), style="bold red"))
+        out.print(Text(correction_text(c), style="bold red" if "Retraction" in c["type"]
+                       else "bold"))
     out.print(Text(rec.title or "(no title)", style="bold"))
     out.print(Text(", ".join(rec.author_names) or "(no authors)"))
-    cite = ", ".join(x for x in (rec.journal, rec.pub_date or str(rec.pub_year or ""),
-                                 f"{rec.volume}({rec.issue}):{rec.pages}" if rec.volume
-                                 else rec.pages) if x)
+    where = rec.volume + (f"({rec.issue})" if rec.issue else "")
+    where += (":" if where and rec.pages else "") + rec.pages
+    cite = ", ".join(x for x in (rec.journal, rec.pub_date or str(rec.pub_year or ""), where)
+                     if x)
     out.print(Text(cite, style="italic"))
     ids = [f"PMID {rec.pmid}", *([f"DOI {rec.doi}"] if rec.doi else []),
            *([rec.pmcid] if rec.pmcid else []), rec.url]
@@ -323,9 +336,10 @@ def _topics(lab: Any) -> None:
         out.print(Text(f" {mark} {topic:<11} {score:.2f}"))
         if topic not in lab.topics:
             continue
-        for ev in lab.evidence.get(topic, []):
-            line = Text(f"     {ev.source}: ", style="dim")
-            line.append_text(_highlighted(ev.sentence or ev.phrase, ev.phrase))
+        for (source, sentence), phrases in _by_sentence(lab.evidence.get(topic, [])).items():
+            line = Text(f"     {source}: ", style="dim")
+            line.append_text(_highlighted(sentence, phrases))
+            line.append(f"  [{'; '.join(phrases)}]", style="dim")
             out.print(line)
 
 
@@ -346,14 +360,17 @@ def _history(view: RecordView) -> None:
 
 def searches_table(infos: Sequence[SearchInfo]) -> None:
     table = Table(title=Text(f"{len(infos)} searches (the id is what 'export --search' and "
-                             "'list --search' take)"), header_style="bold")
-    for col in ("id", "saved name", "term", "dates", "runs", "last run", "PubMed count",
-                "held"):
-        table.add_column(col, overflow="fold",
-                         justify="right" if col in ("id", "runs", "PubMed count", "held")
+                             "'list --search' take; count: PubMed's at the last run)"),
+                  header_style="bold")
+    for col in ("id", "saved name", "term", "dates", "runs", "last run", "count", "held"):
+        table.add_column(col, overflow="fold", no_wrap=col not in ("saved name", "term"),
+                         min_width=12 if col == "term" else None,
+                         justify="right" if col in ("id", "runs", "count", "held")
                          else "left")
     for s in infos:
-        last = f"{local_time(s.last_run)} ({s.last_status})" if s.last_run else "never"
+        last = local_time(s.last_run) if s.last_run else "never"
+        if s.last_status not in (None, "complete"):
+            last += f" ({s.last_status})"
         table.add_row(*(Text(v) for v in (
             str(s.id), s.name or "", s.term, date_range(s.mindate, s.maxdate), str(s.runs),
             last, "" if s.count is None else str(s.count), str(s.held))))

@@ -105,3 +105,90 @@ def test_a_topic_filter_over_a_partly_classified_library_warns(cli, library):
     result = cli("list", "--topic", "mechanism", "--format", "csv")
     assert result.exit_code == 0 and len(_csv(result.stdout)) == 1
     assert "1 records have no topic labels yet" in result.stderr
+
+
+def test_show_prints_the_record_its_topics_evidence_and_history(cli, library):
+    result = cli("show", "90000002")
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert text.index("RETRACTED") < text.index("self-treatment of opioid withdrawal")
+    assert "RetractionIn: Fixture Addict Rep. 2020;8:e1 (PMID 90000099)" in text
+    assert "Nguyen T" in text and "https://pubmed.ncbi.nlm.nih.gov/90000002/" in text
+    assert "Respondents used 3 to 5 g of kratom leaf powder daily" in text
+    assert "✓ withdrawal" in text and "✓ dosing" in text
+    # every assigned topic shows a sentence of the record with the phrase that fired
+    assert "abstract: Respondents used 3 to 5 g" in text and "[5 g of kratom" in text
+    assert "search 1 (kratom): first " in text and "PubMed revised 2023-01-10" in text
+    assert "T" not in text.split("first ")[1][:12]  # a readable local time, not ISO
+
+
+def test_show_labels_the_abstract_sections(cli, library):
+    text = cli("show", "90000001").stdout
+    assert "BACKGROUND: Kratom (Mitragyna speciosa)" in text and "\nMETHODS: We measured" in text
+    assert "DOI 10.5555/fixture.0001" in text and "PMC9000001" in text
+
+
+def test_show_json_keeps_iso_times_and_the_full_evidence(cli, library):
+    data = json.loads(cli("show", "90000003", "--json").stdout)
+    assert data["record"]["pmid"] == 90000003 and "raw_xml" not in data["record"]
+    assert data["labels"]["topics"] == ["safety", "dosing"]
+    assert {"phrase", "sentence", "source"} <= set(data["labels"]["evidence"]["safety"][0])
+    assert data["searches"][0]["term"] == "kratom"
+    assert "T" in data["library"]["first_stored"] and data["design"] is None
+
+
+def test_show_an_unknown_or_deleted_pmid(cli, library):
+    unknown = cli("show", "123")
+    assert unknown.exit_code == 2 and unknown.stdout == ""
+    assert "never seen PMID 123" in unknown.stderr and len(unknown.stderr.splitlines()) == 1
+    with sqlite3.connect(library) as db:
+        db.execute("UPDATE records SET deleted_at = '2026-12-01T10:00:00+00:00' "
+                   "WHERE pmid = 90000004")
+    deleted = cli("show", "90000004")
+    assert deleted.exit_code == 0 and "PubMed deleted this record on 1 Dec 2026" in deleted.stdout
+
+
+def test_searches_lists_the_ids_export_accepts(cli, library):
+    result = cli("searches", "--json")
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["id"] == 1 and row["term"] == "kratom" and row["name"] is None
+    assert row["runs"] == 1 and row["count"] == 4 and row["held"] == 4
+    assert row["last_status"] == "complete"
+    assert cli("export", "--search", str(row["id"]), "-f", "csv", "-o", "-").exit_code == 0
+    table = cli("searches").stdout
+    assert "kratom" in table and "any date" in table
+
+
+def test_the_search_summary_names_its_id_and_dates(cli, kratom_server):
+    result = cli("search", "kratom", "--mindate", "2019", "--maxdate", "2024")
+    assert "Search 1: kratom (2019" in result.stdout and "to 2024" in result.stdout
+
+
+DESIGN_TABLE = ("CREATE TABLE extractions (pmid INTEGER PRIMARY KEY, version TEXT, "
+                "design TEXT, design_confidence REAL, n INTEGER, data TEXT)")
+
+
+def test_designs_show_in_list_and_show_once_the_library_has_them(cli, library):
+    assert cli("list", "--design", "case report").exit_code == 2  # no table yet
+    assert "design" not in cli("list").stdout.splitlines()[1]
+    data = {"design_evidence": [{"phrase": "a fatal case", "sentence": "A fatal case.",
+                                 "source": "abstract"}],
+            "doses": [{"text": "0.4 mg/L", "low": 0.4, "high": 0.4, "unit": "mg/L",
+                       "per": None, "substance": "mitragynine", "sentence": "..."}],
+            "kratom_g_per_day": None}
+    with sqlite3.connect(library) as db:
+        db.execute(DESIGN_TABLE)
+        db.execute("INSERT INTO extractions VALUES (90000003, 'x1', 'case report', 0.9, 1, ?)",
+                   (json.dumps(data),))
+        db.execute("INSERT INTO extractions VALUES (90000002, 'x1', 'survey', 0.7, 212, '{}')")
+    table = cli("list").stdout
+    assert "design" in table and "case report" in table and "212" in table
+    rows = _csv(cli("list", "--design", "Case Report", "--format", "csv").stdout)
+    assert [(r["pmid"], r["design"], r["n"]) for r in rows] == [("90000003", "case report", "1")]
+    wrong = cli("list", "--design", "rct")
+    assert wrong.exit_code == 2 and "case report, survey" in wrong.stderr
+    shown = cli("show", "90000003").stdout
+    assert "Design: case report (confidence 0.90); n = 1" in shown and "Doses: 0.4 mg/L" in shown
+    assert json.loads(cli("show", "90000003", "--json").stdout)["design"]["doses"][0][
+        "unit"] == "mg/L"
