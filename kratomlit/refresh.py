@@ -54,7 +54,8 @@ class SearchOutcome:
     term: str
     status: str = "complete"  # complete | incomplete | failed | skipped
     hits: int = 0
-    new: int = 0
+    new: int = 0  # records new to the library (stored for the first time)
+    new_to_search: int = 0  # records this search found for the first time ('kratomlit new')
     updated: int = 0
     requests: int = 0
     error: str = ""  # why it failed or was skipped
@@ -79,7 +80,13 @@ class RefreshSummary:
 
     @property
     def new(self) -> int:
+        """Records new to the library."""
         return sum(s.new for s in self.searches)
+
+    @property
+    def new_to_search(self) -> int:
+        """Hits new to their search (a record two searches found counts twice)."""
+        return sum(s.new_to_search for s in self.searches)
 
     @property
     def exit_code(self) -> int:
@@ -92,7 +99,7 @@ class RefreshSummary:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(new=self.new, exit_code=self.exit_code)
+        data.update(new=self.new, new_to_search=self.new_to_search, exit_code=self.exit_code)
         return data
 
     def raise_for_status(self, log_path: Path) -> None:
@@ -235,6 +242,9 @@ def _run_searches(library: Library, queries: Sequence[SavedQuery], make_client: 
             log.error("refresh %d search %s failed: %s", summary.id, q.name, exc)
         else:
             _took(outcome, result)
+            outcome.new_to_search = library.count(
+                "SELECT count(*) FROM hits WHERE search_id = ? AND first_seen >= ?",
+                result.search_id, summary.started)
             if result.complete:
                 done[q.name] = result.search_id
             log.info("refresh %d search %s %s: %d hits, %d new, %d requests", summary.id,

@@ -141,30 +141,39 @@ def search_summary(summary: SearchSummary) -> None:
 def refresh_summary(summary: RefreshSummary) -> None:
     """One row per saved search, then the run's totals."""
     table = Table(title=Text(f"Refresh {summary.id}: {summary.status}"), header_style="bold")
-    for col in ("search", "status", "hits", "new", "updated", "requests", "note"):
+    for col in ("search", "status", "hits", "new to library", "new to search", "updated",
+                "requests", "note"):
         table.add_column(col, justify="left" if col in ("search", "status", "note")
                          else "right", overflow="fold")
     for s in summary.searches:
-        table.add_row(s.name, s.status, str(s.hits), str(s.new), str(s.updated),
-                      str(s.requests), Text(s.error or s.notes))
+        table.add_row(s.name, s.status, str(s.hits), str(s.new), str(s.new_to_search),
+                      str(s.updated), str(s.requests), Text(s.error or s.notes))
     out.print(table)
     revisions = (f"revised records refetched: {summary.revised} (modified in PubMed since "
-                 f"{summary.revisions_since})" if summary.revisions_since
+                 f"{local_time(summary.revisions_since)})" if summary.revisions_since
                  else "revisions: nothing to compare yet (first run of these searches)")
     out.print(Text(f"{revisions}; labelled: {summary.labelled}; network requests: "
                    f"{summary.requests}"))
+    out.print(Text("new to library: records stored for the first time; new to search: "
+                   "records the search found for the first time (some already held from "
+                   "another search), which 'kratomlit new' lists."), style="dim")
     if summary.digest:
         out.print(Text(f"new records written to {summary.digest}"))
 
 
 def digest_table(items: Sequence[NewRecord], since: str | None) -> None:
-    title = f"{len(items)} records first seen since {since or 'the library began'}"
+    """New to each saved search (what ``new`` lists), marking those new to the library."""
+    when = local_time(since) if since else "the library began"
+    fresh = sum(i.new_to_library for i in items)
+    title = (f"{len(items)} records new to their saved search since {when} ({fresh} of "
+             "them new to the library, marked *)")
     table = Table(title=Text(title), header_style="bold")
     for col in ("search", "pmid", "year", "title", "topics"):
         table.add_column(col, overflow="fold")
     for item in items:
         rec = item.record
-        table.add_row(*(Text(v) for v in (item.search, str(rec.pmid), str(rec.pub_year or ""),
+        pmid = f"{rec.pmid}{'*' if item.new_to_library else ''}"
+        table.add_row(*(Text(v) for v in (item.search, pmid, str(rec.pub_year or ""),
                                           rec.title, "; ".join(item.topics or []))))
     out.print(table)
 

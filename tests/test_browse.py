@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -82,6 +83,8 @@ def test_export_to_stdout_is_the_file_and_nothing_else(cli, library, tmp_path,
 
 def test_new_to_stdout_never_writes_a_file_named_dash(cli, library, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    with sqlite3.connect(library) as db:  # as if run by 'search --saved kratom-test'
+        db.execute("UPDATE searches SET name = 'kratom-test'")
     result = cli("new", "--since", "2000", "--format", "csv", "-o", "-")
     assert result.exit_code == 0, result.stderr
     assert sorted(int(r["pmid"]) for r in _csv(result.stdout)) == KRATOM
@@ -192,3 +195,35 @@ def test_designs_show_in_list_and_show_once_the_library_has_them(cli, library):
     assert "Design: case report (confidence 0.90); n = 1" in shown and "Doses: 0.4 mg/L" in shown
     assert json.loads(cli("show", "90000003", "--json").stdout)["design"]["doses"][0][
         "unit"] == "mg/L"
+
+
+def test_new_to_the_library_and_new_to_a_search_are_both_shown(cli, server, tmp_path):
+    from datetime import date
+
+    from tests.eutils_server import synthetic_doc
+
+    docs = {p: synthetic_doc(p, date(2020, 1, 1 + p % 20)) for p in (500, 501, 502, 503, 900)}
+    server.state.add_docs([docs[p] for p in (500, 501, 900)], term="adhoc")
+    server.state.add_docs([docs[p] for p in (500, 501, 502, 503)], term="kratom alpha")
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    (folder / "alpha.toml").write_text('name = "alpha"\nterm = "kratom alpha"\n')
+    assert cli("search", "adhoc").exit_code == 0  # an analyst's ad hoc search, no name
+    first = json.loads(cli("refresh", "--queries", str(folder), "--json").stdout)
+    assert [(s["new"], s["new_to_search"]) for s in first["searches"]] == [(2, 4)]
+    rows = [json.loads(x) for x in cli("new", "-f", "jsonl").stdout.splitlines()]
+    assert {r["search"] for r in rows} == {"alpha"}  # saved searches only, as documented
+    assert sorted(r["pmid"] for r in rows) == [500, 501, 502, 503]  # = new to search
+    server.state.add_docs([docs[900]], term="kratom alpha")
+    table = cli("refresh", "--queries", str(folder))
+    assert table.exit_code == 0
+    assert re.search(r"alpha\W+complete\W+5\W+0\W+1\W", table.stdout)  # library 0, search 1
+    assert "library" in table.stdout and "search" in table.stdout.split("alpha")[0]
+    assert "T" not in table.stdout.split("modified in PubMed since ")[1][:12]  # local time
+    assert "which 'kratomlit new' lists" in " ".join(table.stdout.split())
+    rows = [json.loads(x) for x in cli("new", "-f", "jsonl").stdout.splitlines()]
+    assert [(r["search"], r["pmid"], r["new_to_library"]) for r in rows] == \
+        [("alpha", 900, False)]  # the ad hoc search had stored it before
+    shown = cli("new")
+    assert "1 records new to their saved search since" in " ".join(shown.stdout.split())
+    assert "(0 of them new to the library" in " ".join(shown.stdout.split())
