@@ -358,9 +358,10 @@ def refresh(
     if not settings.email and not quiet:
         render.warning("NCBI_EMAIL is not set; NCBI asks every tool for a contact email.")
     digest_dir = _folder(export_new) if export_new is not None else None  # fail before work
-    with _busy_as_json(as_json), render.named_progress_bar() as progress:
+    bar = contextlib.nullcontext(None) if quiet else render.named_progress_bar()
+    with _busy_as_json(as_json), bar as progress:  # --quiet: not even an empty bar
         summary = refresh_saved(settings, selected, problems, wait=wait, digest_dir=digest_dir,
-                                progress=None if quiet else progress)
+                                progress=progress, on_wait=None if quiet else render.waiting)
     if as_json:
         render.print_json(summary.to_dict())
     elif not quiet:

@@ -131,14 +131,16 @@ class RefreshFailed(KratomlitError):
 
 def refresh_saved(settings: Settings, queries: Sequence[SavedQuery], problems: list[str], *,
                   wait: float, digest_dir: Path | None = None,
-                  progress: SearchProgress | None = None) -> RefreshSummary:
-    """The whole ``refresh`` command: take the lock, run ``queries``, label, and write
-    what was new to a dated CSV in ``digest_dir`` when given."""
+                  progress: SearchProgress | None = None,
+                  on_wait: Callable[[float], None] | None = None) -> RefreshSummary:
+    """The whole ``refresh`` command: take the lock (``on_wait(seconds)`` is told when
+    another refresh holds it), run ``queries``, label, and write what was new to a dated
+    CSV in ``digest_dir`` when given."""
     from kratomlit.digest import dated_name, new_records, refresh_cutoff, write_digest
     from kratomlit.session import make_session
 
     classifier = _classifier(problems)
-    with refresh_lock(settings.home, wait), make_session(settings) as session, \
+    with refresh_lock(settings.home, wait, on_wait), make_session(settings) as session, \
             Library(settings.library_path) as library:
         summary = run_refresh(library, queries,
                               lambda: EUtilsClient.from_settings(session, settings),
@@ -163,15 +165,25 @@ def _classifier(problems: list[str]) -> Classifier | None:
 
 
 @contextmanager
-def refresh_lock(home: Path, wait: float) -> Iterator[None]:
-    """Hold KRATOMLIT_HOME's refresh lock, waiting up to ``wait`` seconds for it.
+def refresh_lock(home: Path, wait: float,
+                 on_wait: Callable[[float], None] | None = None) -> Iterator[None]:
+    """Hold KRATOMLIT_HOME's refresh lock, waiting up to ``wait`` seconds for it; when
+    another refresh holds it, ``on_wait(wait)`` is called first so a person is told.
 
     The lock is an OS file lock: a killed process releases it, so it never goes stale.
     """
     home.mkdir(parents=True, exist_ok=True)
     lock = FileLock(home / LOCK_NAME)
     try:
-        lock.acquire(timeout=wait)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if wait <= 0:
+                raise
+            log.info("another refresh holds %s: waiting up to %g s", lock.lock_file, wait)
+            if on_wait is not None:
+                on_wait(wait)
+            lock.acquire(timeout=wait)
     except Timeout:
         log.warning("refresh not started: another refresh held %s for %g s", lock.lock_file,
                     wait)

@@ -60,6 +60,13 @@ def note(message: str) -> None:
     err.print(Text(message))
 
 
+def waiting(seconds: float) -> None:
+    """Said when a refresh finds another one running and waits for it."""
+    minutes = f" ({seconds / 60:g} min)" if seconds >= 120 else ""
+    note(f"Another refresh is running on this KRATOMLIT_HOME; waiting up to {seconds:g} s"
+         f"{minutes} for it to finish (--wait SECONDS to change).")
+
+
 def print_json(data: Any) -> None:
     """Indented on a terminal; one line otherwise, so cron can append JSON lines."""
     indent = 2 if out.is_terminal else None

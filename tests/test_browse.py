@@ -227,3 +227,55 @@ def test_new_to_the_library_and_new_to_a_search_are_both_shown(cli, server, tmp_
     shown = cli("new")
     assert "1 records new to their saved search since" in " ".join(shown.stdout.split())
     assert "(0 of them new to the library" in " ".join(shown.stdout.split())
+
+
+def _alpha(server, tmp_path: Path) -> Path:
+    from datetime import date
+
+    from tests.eutils_server import synthetic_doc
+
+    server.state.add_docs([synthetic_doc(700 + i, date(2021, 1, 1 + i)) for i in range(3)],
+                          term="kratom alpha")
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    (folder / "alpha.toml").write_text('name = "alpha"\nterm = "kratom alpha"\n')
+    return folder
+
+
+def test_a_refresh_that_waits_for_another_says_so(cli, server, env, tmp_path):
+    from filelock import FileLock
+
+    folder = _alpha(server, tmp_path)
+    home = Path(env["KRATOMLIT_HOME"])
+    home.mkdir(parents=True)
+    with FileLock(home / "refresh.lock"):  # another refresh holds it throughout
+        waited = cli("refresh", "--queries", str(folder), "--wait", "0.3")
+        quiet = cli("refresh", "--queries", str(folder), "--wait", "0.3", "--quiet")
+        at_once = cli("refresh", "--queries", str(folder), "--wait", "0")
+    assert waited.exit_code == 9 and "waiting up to 0.3 s" in waited.stderr
+    assert quiet.exit_code == 9 and "waiting" not in quiet.stderr  # cron: errors only
+    assert at_once.exit_code == 9 and "waiting" not in at_once.stderr
+
+
+def test_quiet_leaves_no_progress_bar_on_a_terminal(cli, server, tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from kratomlit import render
+
+    folder = _alpha(server, tmp_path)
+    screen = io.StringIO()
+    monkeypatch.setattr(render, "err", Console(file=screen, force_terminal=True, width=80))
+    assert cli("refresh", "--queries", str(folder), "--quiet").exit_code == 0
+    assert screen.getvalue() == ""
+    assert cli("refresh", "--queries", str(folder)).exit_code == 0
+    assert screen.getvalue()  # the same console does show a bar without --quiet
+
+
+def test_help_short_flag_completion_and_plain_flags(cli):
+    assert cli("-h").stdout == cli("--help").stdout
+    assert "Usage: kratomlit list" in cli("list", "-h").stdout
+    completion = cli("--show-completion", "bash")
+    assert completion.exit_code == 0 and "_kratomlit_completion" in completion.stdout
+    assert "<bool>" not in cli("search", "--help").stdout
+    for command in ("list", "show", "searches", "export", "refresh", "new"):
+        assert "<bool>" not in cli(command, "--help").stdout, command
