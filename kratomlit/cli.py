@@ -415,6 +415,7 @@ def new_cmd(
     Example: kratomlit new --since 2026/11/01 -o new.csv
     """
     from kratomlit.digest import (
+        check_names,
         digest_format,
         digest_since,
         digest_text,
@@ -429,6 +430,7 @@ def new_cmd(
     fmt = digest_format(fmt, output)
     cutoff_date = None if is_last_run(since) else _date_opt(since, end=False, what="--since")
     with Library(_existing_library(settings_from(ctx))) as library:
+        check_names(library, saved or [])  # a typo first, not "no refresh yet"
         cutoff = digest_since(library, cutoff_date.isoformat() if cutoff_date else since)
         rows = new_records(library, cutoff, saved or [])
     if fmt == "table":

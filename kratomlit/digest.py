@@ -99,12 +99,18 @@ def new_records(library: Library, since: str | None,
     search, newest first; a record found by two searches is listed under each. Ad hoc
     searches (``search TERM``) are left out, as the README says. Unknown saved names are
     a usage error that lists the known ones."""
+    check_names(library, names)
+    return list(_new_hits(library, since, names))
+
+
+def check_names(library: Library, names: Sequence[str]) -> None:
+    """Unknown saved names are a usage error that lists the known ones (checked before
+    anything else, so a typo is reported as a typo)."""
     known = library.runs.search_names()
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise UsageError(f"The library has no saved search named {', '.join(unknown)}. "
                          f"Known: {', '.join(known) or 'none'}.")
-    return list(_new_hits(library, since, names))
 
 
 def _new_hits(library: Library, since: str | None, names: Sequence[str]) -> Iterator[NewRecord]:

@@ -218,8 +218,9 @@ def search_ids(library: Library, saved: str | None, search_id: int | None) -> li
         if not ids:
             known = ", ".join(library.runs.search_names()) or "none yet"
             raise UsageError(f"The library has no records from a saved search named "
-                             f"{saved!r} (saved searches it holds: {known}). Run "
-                             f"'kratomlit search --saved {saved}' first.")
+                             f"{saved!r}; it holds records from: {known}. Check the name "
+                             "('kratomlit searches' lists them), or run 'kratomlit search "
+                             f"--saved {saved}' if it is a saved search not run yet.")
         return ids
     if search_id is None:
         return None

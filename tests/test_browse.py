@@ -45,7 +45,7 @@ def test_list_csv_agrees_with_export_under_the_same_filters(cli, library, filter
     assert listed.exit_code == exported.exit_code
     if listed.exit_code:
         assert listed.stdout == exported.stdout == ""
-        assert "saved searches it holds: none yet" in listed.stderr == exported.stderr
+        assert "it holds records from: none yet" in listed.stderr == exported.stderr
         return
     rows, export_rows = _csv(listed.stdout), _csv(exported.stdout)
     assert sorted(r["pmid"] for r in rows) == sorted(r["pmid"] for r in export_rows)
@@ -279,3 +279,17 @@ def test_help_short_flag_completion_and_plain_flags(cli):
     assert "<bool>" not in cli("search", "--help").stdout
     for command in ("list", "show", "searches", "export", "refresh", "new"):
         assert "<bool>" not in cli(command, "--help").stdout, command
+
+
+def test_every_command_taking_saved_lists_the_known_names(cli, library, tmp_path):
+    with sqlite3.connect(library) as db:
+        db.execute("UPDATE searches SET name = 'kratom-test'")
+    typo = "kratom-tset"
+    for command in (["list"], ["export", "-f", "csv", "-o", "-"], ["new"]):
+        result = cli(*command, "--saved", typo)
+        assert result.exit_code == 2 and "kratom-test" in result.stderr, command
+        assert not result.stdout
+    for command in (["search"], ["refresh"]):  # saved-search files: shipped and the user's
+        args = [*command, "--saved", typo] if command == ["search"] else [*command, typo]
+        result = cli(*args)
+        assert result.exit_code == 2 and "Known: kratom-all" in result.stderr, command
