@@ -221,7 +221,8 @@ def export(
         result = export_library(library, output, options)
     for message in result.warnings:
         render.warning(message)
-    since_note = f", new since {result.new_since}" if result.new_since else ""
+    since_note = (f", new since {render.local_time(result.new_since)}" if result.new_since
+                  else "")
     where = "stdout" if str(output) == "-" else str(output)
     render.note(f"Wrote {result.count} records to {where} ({result.fmt}{since_note}).")
 
@@ -552,6 +553,9 @@ def info(ctx: typer.Context) -> None:
     if s.library_path.exists():
         with Library(s.library_path) as library:
             values.update(library.summary())
+            last = library.runs.last_refresh()
+        if last:  # a local, readable time for a person
+            values["last refresh"] = f"{last[0]}, {render.local_time(last[1])}"
     render.key_values("kratomlit", values)
 
 

@@ -293,3 +293,27 @@ def test_every_command_taking_saved_lists_the_known_names(cli, library, tmp_path
         args = [*command, "--saved", typo] if command == ["search"] else [*command, typo]
         result = cli(*args)
         assert result.exit_code == 2 and "Known: kratom-all" in result.stderr, command
+
+
+def test_tables_print_local_readable_times(cli, server, tmp_path):
+    import os
+    import time
+
+    from kratomlit.render import local_time
+
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Berlin"
+    time.tzset()
+    try:
+        assert local_time("2026-12-04T15:06:59.123+00:00") == "4 Dec 2026 16:06"
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+    assert local_time("") == "" and local_time("2019 Jan") == "2019 Jan"
+    folder = _alpha(server, tmp_path)
+    assert cli("refresh", "--queries", str(folder), "--quiet").exit_code == 0
+    info = cli("info").stdout
+    assert re.search(r"last refresh: complete, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d\n", info)
