@@ -274,7 +274,8 @@ def list_cmd(
     if fmt == "table":
         render.record_list(listing)
     else:
-        render.out.out(listing_text(listing.rows, fmt), end="", highlight=False)
+        for text in listing_text(listing.rows, fmt):
+            render.out.out(text, end="", highlight=False)
 
 
 @app.command()

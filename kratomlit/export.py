@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,29 +79,42 @@ class ExportQuery:
         return " AND ".join(where), args
 
 
+ChunkReader = Callable[[Library, ExportQuery, int], Iterator[list[LibraryRecord]]]
+
+
 def read_chunks(library: Library, query: ExportQuery, size: int = CHUNK
                 ) -> Iterator[list[LibraryRecord]]:
     """Records matching ``query`` in PMID order, ``size`` at a time, with the searches
     that found them and their labels. Pages by PMID (keyset), so memory stays flat however
     large the library is."""
-    where, args = query.sql()
     sql = (
         "SELECT r.pmid, r.data, r.first_stored, (SELECT json_group_array(x) FROM ("
         "SELECT COALESCE(s.name, s.term) AS x FROM hits h JOIN searches s ON "
         "s.id = h.search_id WHERE h.pmid = r.pmid ORDER BY s.id)), "
         "l.version, l.topics, l.scores, l.evidence FROM records r "
-        f"LEFT JOIN labels l ON l.pmid = r.pmid WHERE r.pmid > ? AND {where} "
+        "LEFT JOIN labels l ON l.pmid = r.pmid WHERE r.pmid > ? AND {where} "
         "ORDER BY r.pmid LIMIT ?")
-    last = -1
-    while True:
-        rows = library.db.execute(sql, [last, *args, size]).fetchall()
-        if not rows:
-            return
-        last = rows[-1][0]
+    for rows in paged_rows(library, query, sql, size):
         chunk = [_library_record(*row) for row in rows]
         del rows
         yield chunk
         del chunk
+
+
+def paged_rows(library: Library, query: ExportQuery, sql: str, size: int = CHUNK
+               ) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows of ``sql`` (``r`` the records table, first column ``r.pmid``; ``{where}``
+    and the keyset parameters as in ``read_chunks``) for the records ``query`` selects,
+    ``size`` at a time in PMID order: one selection for every reader of the library."""
+    where, args = query.sql()
+    statement = sql.format(where=where)
+    last = -1
+    while True:
+        rows = library.db.execute(statement, [last, *args, size]).fetchall()
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield rows
 
 
 def _library_record(pmid: int, data: str, first_stored: str, searches: str,
@@ -260,12 +273,14 @@ class Tally:
 
 
 def selected_chunks(library: Library, query: ExportQuery, options: ExportOptions,
-                    tally: Tally) -> Iterator[list[LibraryRecord]]:
+                    tally: Tally, reader: ChunkReader = read_chunks
+                    ) -> Iterator[list[LibraryRecord]]:
     """Records ``query`` reads that pass ``options``' topic and score filters, in PMID
     order, chunk by chunk (empty chunks skipped). The one selection export and ``list``
-    share, so they can never disagree; ``tally`` counts the unlabelled ones skipped."""
+    share, so they can never disagree; ``tally`` counts the unlabelled ones skipped.
+    ``reader`` may read less of each record (``list`` needs no abstract or evidence)."""
     filtering = bool(options.topics) or options.min_score is not None
-    for records in read_chunks(library, query, CHUNK):
+    for records in reader(library, query, CHUNK):
         if filtering:
             tally.unlabelled += sum(r.labels is None for r in records)
         kept = [r for r in records if wanted(r.labels, options)]

@@ -317,3 +317,18 @@ def test_tables_print_local_readable_times(cli, server, tmp_path):
     assert cli("refresh", "--queries", str(folder), "--quiet").exit_code == 0
     info = cli("info").stdout
     assert re.search(r"last refresh: complete, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d\n", info)
+
+
+def test_listing_text_in_pieces_has_one_header():
+    from kratomlit.browse import ListRow, listing_text
+
+    rows = [ListRow(p, 2020, "A B", f"=title {p}", "J", None if p % 2 else ["safety"], None,
+                    None, "2026-01-01T00:00:00+00:00") for p in range(5)]
+    text = "".join(listing_text(rows, "csv", size=2))
+    parsed = _csv(text)
+    assert [int(r["pmid"]) for r in parsed] == list(range(5)) and text.count("pmid,") == 1
+    assert parsed[0]["title"] == "'=title 0" and parsed[0]["topics"] == "safety"
+    lines = "".join(listing_text(rows, "jsonl", size=2)).splitlines()
+    assert [json.loads(x)["topics"] for x in lines[:2]] == [["safety"], None]
+    assert "".join(listing_text([], "csv")).startswith("pmid,year")
+    assert "".join(listing_text([], "jsonl")) == ""
