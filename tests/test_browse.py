@@ -332,3 +332,21 @@ def test_listing_text_in_pieces_has_one_header():
     assert [json.loads(x)["topics"] for x in lines[:2]] == [["safety"], None]
     assert "".join(listing_text([], "csv")).startswith("pmid,year")
     assert "".join(listing_text([], "jsonl")) == ""
+
+
+def test_list_skips_a_first_author_listed_in_error(cli, env):
+    from kratomlit.models import Record
+    from kratomlit.store import Library
+
+    def person(last: str, valid: bool) -> dict:
+        return {"last": last, "fore": "", "initials": "Q", "suffix": "", "collective": "",
+                "affiliations": [], "valid": valid}
+
+    with Library(Path(env["KRATOMLIT_HOME"]) / "library.db") as lib:
+        search = lib.runs.get_search("x")
+        lib.records.save_batch(search.id, [
+            Record(pmid=7, title="t", authors=[person("Wrong", False), person("Right", True)],
+                   raw_xml="<a/>"),
+            Record(pmid=8, title="u", authors=[person("First", True)], raw_xml="<b/>")])
+    rows = _csv(cli("list", "--format", "csv").stdout)
+    assert [(r["pmid"], r["first_author"]) for r in rows] == [("8", "First Q"), ("7", "Right Q")]
