@@ -412,7 +412,8 @@ def new_cmd(
         "--output", "-o", help="Write csv/jsonl to this file instead of stdout ('-': "
         "stdout).")] = None,
 ) -> None:
-    """List records first seen since the last refresh (or a date), per saved search.
+    """List records new to each saved search since the last refresh (or a date); '*'
+    marks those also new to the library.
 
     Example: kratomlit new --since 2026/11/01 -o new.csv
     """
