@@ -4,7 +4,10 @@ cannot split. Plain Python, so light commands need no export machinery to use th
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 # OWASP CSV injection triggers, plus the apostrophe itself so that the rule is reversible:
@@ -56,3 +59,22 @@ def json_line(data: Any) -> str:
         for raw, escaped in _LINE_BREAKS.items():
             line = line.replace(raw, escaped)
     return line + "\n"
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    """Rows as CSV text with a header: text cells formula-neutralised (``escape_cell``),
+    lists '; '-joined, None empty."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row[c]) for c in columns])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = "; ".join(str(v) for v in value)
+    return escape_cell(value) if isinstance(value, str) else value

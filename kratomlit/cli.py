@@ -178,7 +178,9 @@ def _existing_library(settings: Settings) -> Path:
 @handle_errors
 def export(
     ctx: typer.Context,
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="File to write; '-' writes csv, tsv, jsonl, ris or bibtex to "
+        "stdout (with --format).")],
     fmt: Annotated[str | None, typer.Option(
         "--format", "-f", help="csv, tsv, xlsx, ris, bibtex, jsonl or parquet (default: from "
         "the file ending: .csv .tsv .xlsx .ris .bib .jsonl .parquet).")] = None,
@@ -225,8 +227,108 @@ def export(
         result = export_library(library, output, options)
     for message in result.warnings:
         render.warning(message)
-    since_note = f", new since {result.new_since}" if result.new_since else ""
-    render.note(f"Wrote {result.count} records to {output} ({result.fmt}{since_note}).")
+    since_note = (f", new since {render.local_time(result.new_since)}" if result.new_since
+                  else "")
+    where = "stdout" if str(output) == "-" else str(output)
+    render.note(f"Wrote {result.count} records to {where} ({result.fmt}{since_note}).")
+
+
+@app.command(name="list")
+@handle_errors
+def list_cmd(
+    ctx: typer.Context,
+    saved: Annotated[str | None, typer.Option(
+        help="Only records found by this saved search.")] = None,
+    search_id: Annotated[int | None, typer.Option(
+        "--search", help="Only records found by the search with this id (see 'kratomlit "
+        "searches').")] = None,
+    topic: Annotated[list[str] | None, typer.Option(
+        help="Only records assigned this topic (repeatable: any of them).")] = None,
+    min_score: Annotated[float | None, typer.Option(
+        help="Only records scoring at least this (0-1) on --topic, or on any topic.")] = None,
+    year_from: Annotated[int | None, typer.Option(help="Earliest publication year.")] = None,
+    year_to: Annotated[int | None, typer.Option(help="Latest publication year.")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Only records first stored on or after this date: YYYY, YYYY/MM, YYYY/MM/DD."
+    )] = None,
+    design: Annotated[str | None, typer.Option(
+        help="Only records of this study design (once the library holds designs).")] = None,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", "-n", min=1, help="Show the newest N records only.")] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="table, csv or jsonl (csv/jsonl go to stdout for pipes).")
+    ] = "table",
+) -> None:
+    """List library records, newest first, with the same filters as export.
+
+    Example: kratomlit list --topic withdrawal --year-from 2020 --limit 20
+    """
+    from kratomlit.browse import list_format, list_records, listing_text
+    from kratomlit.models import ExportOptions
+    from kratomlit.store import Library
+
+    fmt = list_format(fmt)
+    since_date = _date_opt(since, end=False, what="--since")
+    options = ExportOptions(
+        fmt="jsonl", saved=saved, search_id=search_id, topics=tuple(topic or ()),
+        min_score=min_score, year_from=year_from, year_to=year_to,
+        since=since_date.isoformat() if since_date else None)
+    with Library(_existing_library(settings_from(ctx))) as library:
+        listing = list_records(library, options, design=design, limit=limit)
+    for message in listing.notes:
+        render.warning(message)
+    if fmt == "table":
+        render.record_list(listing)
+    else:
+        for text in listing_text(listing.rows, fmt):
+            render.out.out(text, end="", highlight=False)
+
+
+@app.command()
+@handle_errors
+def show(
+    ctx: typer.Context,
+    pmid: Annotated[int, typer.Argument(help="PubMed ID of a record in the library.")],
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the record as JSON on stdout (times in ISO 8601).")] = False,
+) -> None:
+    """Show one record as a reviewer reads it: abstract, topics with their evidence, the
+    searches that found it and its history.
+
+    Example: kratomlit show 38012345
+    """
+    from kratomlit.browse import record_view
+    from kratomlit.store import Library
+
+    with Library(_existing_library(settings_from(ctx))) as library:
+        view = record_view(library, pmid)
+    if as_json:
+        render.print_json(view.to_dict())
+    else:
+        render.record_view(view)
+
+
+@app.command()
+@handle_errors
+def searches(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object per search on stdout.")] = False,
+) -> None:
+    """List every search the library holds: its id (for export/list --search), saved name,
+    term, dates, runs and records held.
+
+    Example: kratomlit searches
+    """
+    from kratomlit.browse import search_overview
+    from kratomlit.store import Library
+
+    with Library(_existing_library(settings_from(ctx))) as library:
+        infos = search_overview(library)
+    if as_json:
+        render.print_json([i.to_dict() for i in infos])
+    else:
+        render.searches_table(infos)
 
 
 @app.command()
@@ -271,9 +373,10 @@ def refresh(
         from kratomlit.report_page import check_target
 
         check_target(report_dir)  # fail before work
-    with _busy_as_json(as_json), render.named_progress_bar() as progress:
+    bar = contextlib.nullcontext(None) if quiet else render.named_progress_bar()
+    with _busy_as_json(as_json), bar as progress:  # --quiet: not even an empty bar
         summary = refresh_saved(settings, selected, problems, wait=wait, digest_dir=digest_dir,
-                                progress=None if quiet else progress)
+                                progress=progress, on_wait=None if quiet else render.waiting)
     if report_dir is not None:
         _write_report(settings.library_path, report_dir, (), None, quiet or as_json)
     if as_json:
@@ -362,13 +465,16 @@ def new_cmd(
         "--format", "-f", help="table, csv or jsonl (default: table, or from the --output "
         "file's ending).")] = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write csv/jsonl to this file instead of stdout.")] = None,
+        "--output", "-o", help="Write csv/jsonl to this file instead of stdout ('-': "
+        "stdout).")] = None,
 ) -> None:
-    """List records first seen since the last refresh (or a date), per saved search.
+    """List records new to each saved search since the last refresh (or a date); '*'
+    marks those also new to the library.
 
     Example: kratomlit new --since 2026/11/01 -o new.csv
     """
     from kratomlit.digest import (
+        check_names,
         digest_format,
         digest_since,
         digest_text,
@@ -379,11 +485,14 @@ def new_cmd(
     from kratomlit.store import Library
 
     settings = settings_from(ctx)
+    if output is not None and str(output) == "-":
+        output = None  # '-o -': stdout, never a file named '-'
     fmt = digest_format(fmt, output)
     if output is not None:
         check_output(output, settings.own_files())
     cutoff_date = None if is_last_run(since) else _date_opt(since, end=False, what="--since")
     with Library(_existing_library(settings), readonly=True) as library:
+        check_names(library, saved or [])  # a typo first, not "no refresh yet"
         cutoff = digest_since(library, cutoff_date.isoformat() if cutoff_date else since)
         rows = new_records(library, cutoff, saved or [])
     if fmt == "table":
@@ -562,6 +671,9 @@ def info(ctx: typer.Context) -> None:
     if s.library_path.exists():
         with Library(s.library_path, readonly=True) as library:
             values.update(library.summary())
+            last = library.runs.last_refresh()
+        if last:  # a local, readable time for a person
+            values["last refresh"] = f"{last[0]}, {render.local_time(last[1])}"
     render.key_values("kratomlit", values)
 
 

@@ -26,7 +26,7 @@ from kratomlit.store import Library
 from kratomlit.store.records import record_from_json
 
 COLUMNS = ("search", "first_seen", "pmid", "title", "first_author", "journal", "year",
-           "doi", "url", "topics")
+           "doi", "url", "topics", "new_to_library")
 FORMATS = ("table", "csv", "jsonl")
 ENDINGS = {"csv": (".csv",), "jsonl": (".jsonl", ".ndjson")}
 LAST_RUN = ("last", "last_run", "last-run")  # spellings of "since the last refresh"
@@ -34,19 +34,22 @@ LAST_RUN = ("last", "last_run", "last-run")  # spellings of "since the last refr
 
 @dataclass(frozen=True)
 class NewRecord:
-    """A record a search found for the first time at ``first_seen``; ``topics`` None
-    until classified."""
+    """A record a saved search found for the first time at ``first_seen`` ("new to the
+    search"); ``new_to_library`` when the library had not held it before the cut-off
+    either; ``topics`` None until classified."""
 
     search: str
     first_seen: str
     record: Record
     topics: list[str] | None
+    new_to_library: bool = True
 
     def row(self) -> dict[str, Any]:
         rec = self.record
         return {"search": self.search, "first_seen": self.first_seen, "pmid": rec.pmid,
                 "title": rec.title, "first_author": rec.first_author, "journal": rec.journal,
-                "year": rec.pub_year, "doi": rec.doi, "url": rec.url, "topics": self.topics}
+                "year": rec.pub_year, "doi": rec.doi, "url": rec.url, "topics": self.topics,
+                "new_to_library": self.new_to_library}
 
 
 def is_last_run(since: str | None) -> bool:
@@ -92,32 +95,40 @@ def refresh_cutoff(library: Library, before: int) -> str | None:
 
 def new_records(library: Library, since: str | None,
                 names: Sequence[str] = ()) -> list[NewRecord]:
-    """Records first found by each search after ``since`` (all when None), per search,
-    newest first; a record found by two searches is listed under each. Unknown saved
-    names are a usage error that lists the known ones."""
+    """Records first found by each saved search after ``since`` (all when None), per
+    search, newest first; a record found by two searches is listed under each. Ad hoc
+    searches (``search TERM``) are left out, as the README says. Unknown saved names are
+    a usage error that lists the known ones."""
+    check_names(library, names)
+    return list(_new_hits(library, since, names))
+
+
+def check_names(library: Library, names: Sequence[str]) -> None:
+    """Unknown saved names are a usage error that lists the known ones (checked before
+    anything else, so a typo is reported as a typo)."""
     known = library.runs.search_names()
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise UsageError(f"The library has no saved search named {', '.join(unknown)}. "
                          f"Known: {', '.join(known) or 'none'}.")
-    return list(_new_hits(library, since, names))
 
 
 def _new_hits(library: Library, since: str | None, names: Sequence[str]) -> Iterator[NewRecord]:
-    where, args = ["r.deleted_at IS NULL"], []
+    where, args = ["r.deleted_at IS NULL", "s.name IS NOT NULL"], []
     if since:
         where.append("h.first_seen > ?")
         args.append(since)
     if names:
         where.append(f"s.name IN ({','.join('?' * len(names))})")
         args.extend(names)
-    sql = ("SELECT COALESCE(s.name, s.term), h.first_seen, r.data, l.topics FROM hits h "
+    sql = ("SELECT s.name, h.first_seen, r.data, l.topics, r.first_stored FROM hits h "
            "JOIN searches s ON s.id = h.search_id JOIN records r ON r.pmid = h.pmid "
            "LEFT JOIN labels l ON l.pmid = h.pmid "
            f"WHERE {' AND '.join(where)} ORDER BY 1, h.first_seen DESC, h.pmid DESC")
-    for search, first_seen, data, topics in library.db.execute(sql, args):
+    for search, first_seen, data, topics, stored in library.db.execute(sql, args):
         yield NewRecord(search, first_seen, record_from_json(data),
-                        json.loads(topics) if topics else None)
+                        json.loads(topics) if topics else None,
+                        since is None or stored > since)
 
 
 def digest_text(items: Iterable[NewRecord], fmt: str) -> str:
@@ -131,6 +142,7 @@ def digest_text(items: Iterable[NewRecord], fmt: str) -> str:
     writer.writerow(COLUMNS)
     for r in rows:
         r["topics"] = "; ".join(r["topics"] or [])
+        r["new_to_library"] = "yes" if r["new_to_library"] else "no"
         writer.writerow([escape_cell(v) if isinstance(v, str) else ("" if v is None else v)
                          for v in (r[c] for c in COLUMNS)])
     return buffer.getvalue()

@@ -9,14 +9,15 @@ beside the target and renamed into place, so a failed export never leaves half a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kratomlit.errors import ExportError, StorageError, UsageError
+from kratomlit.errors import ExportError, KratomlitError, StorageError, UsageError
 from kratomlit.files import atomic_path
 from kratomlit.models import COLUMNS, TOPICS, ExportOptions, Labels, LibraryRecord, export_row
 from kratomlit.store import Library, now_iso
@@ -34,6 +35,7 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
 }
 FORMATS = tuple(EXTENSIONS)
 TABULAR = ("csv", "tsv", "xlsx", "jsonl", "parquet")  # the formats --columns applies to
+BINARY = ("xlsx", "parquet")  # formats that cannot go to stdout (-o -)
 
 
 @dataclass
@@ -79,29 +81,42 @@ class ExportQuery:
         return " AND ".join(where), args
 
 
+ChunkReader = Callable[[Library, ExportQuery, int], Iterator[list[LibraryRecord]]]
+
+
 def read_chunks(library: Library, query: ExportQuery, size: int = CHUNK
                 ) -> Iterator[list[LibraryRecord]]:
     """Records matching ``query`` in PMID order, ``size`` at a time, with the searches
     that found them and their labels. Pages by PMID (keyset), so memory stays flat however
     large the library is."""
-    where, args = query.sql()
     sql = (
         "SELECT r.pmid, r.data, r.first_stored, (SELECT json_group_array(x) FROM ("
         "SELECT COALESCE(s.name, s.term) AS x FROM hits h JOIN searches s ON "
         "s.id = h.search_id WHERE h.pmid = r.pmid ORDER BY s.id)), "
         "l.version, l.topics, l.scores, l.evidence FROM records r "
-        f"LEFT JOIN labels l ON l.pmid = r.pmid WHERE r.pmid > ? AND {where} "
+        "LEFT JOIN labels l ON l.pmid = r.pmid WHERE r.pmid > ? AND {where} "
         "ORDER BY r.pmid LIMIT ?")
-    last = -1
-    while True:
-        rows = library.db.execute(sql, [last, *args, size]).fetchall()
-        if not rows:
-            return
-        last = rows[-1][0]
+    for rows in paged_rows(library, query, sql, size):
         chunk = [_library_record(*row) for row in rows]
         del rows
         yield chunk
         del chunk
+
+
+def paged_rows(library: Library, query: ExportQuery, sql: str, size: int = CHUNK
+               ) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows of ``sql`` (``r`` the records table, first column ``r.pmid``; ``{where}``
+    and the keyset parameters as in ``read_chunks``) for the records ``query`` selects,
+    ``size`` at a time in PMID order: one selection for every reader of the library."""
+    where, args = query.sql()
+    statement = sql.format(where=where)
+    last = -1
+    while True:
+        rows = library.db.execute(statement, [last, *args, size]).fetchall()
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield rows
 
 
 def _library_record(pmid: int, data: str, first_stored: str, searches: str,
@@ -119,6 +134,9 @@ def infer_format(path: Path, fmt: str | None) -> str:
         if name not in EXTENSIONS:
             raise UsageError(f"Unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}.")
         return name
+    if str(path) == "-":
+        raise UsageError("Writing to stdout (-o -) needs --format: csv, tsv, jsonl, ris or "
+                         "bibtex.")
     suffix = path.suffix.lower()
     for name, endings in EXTENSIONS.items():
         if suffix in endings:
@@ -128,9 +146,10 @@ def infer_format(path: Path, fmt: str | None) -> str:
 
 
 def parse_columns(text: str | None) -> tuple[str, ...]:
-    """``a,b,c`` -> the columns in that order; unknown names are a usage error."""
+    """``a,b,c`` -> the columns in that order (empty: the format's default); unknown names
+    are a usage error."""
     if not text:
-        return tuple(COLUMNS)
+        return ()
     names = tuple(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))
     unknown = [c for c in names if c not in COLUMNS]
     if unknown or not names:
@@ -151,7 +170,7 @@ def check_options(options: ExportOptions) -> None:
     lo, hi = options.year_from, options.year_to
     if lo is not None and hi is not None and lo > hi:
         raise UsageError(f"--year-from {lo} is after --year-to {hi}.")
-    if options.columns != tuple(COLUMNS) and options.fmt not in TABULAR:
+    if options.custom_columns and options.fmt not in TABULAR:
         raise UsageError(f"--columns applies to {', '.join(TABULAR)}; {options.fmt} has its "
                          "own fixed fields.")
     if options.excel and options.fmt not in ("csv", "tsv"):
@@ -160,37 +179,47 @@ def check_options(options: ExportOptions) -> None:
 
 def export_library(library: Library, path: Path, options: ExportOptions) -> ExportResult:
     """Write the records ``options`` select to ``path`` atomically; log the export."""
-    from kratomlit.export_formats import open_writer
+    from kratomlit.export_formats import STDOUT, open_writer
 
     check_options(options)
+    to_stdout = path == STDOUT
+    if to_stdout and options.fmt in BINARY:
+        raise UsageError(f"{options.fmt} is a binary format and cannot go to stdout ('-o -');"
+                         f" give a file name, e.g. -o records.{options.fmt}.")
     started = now_iso()
-    query, new_since = _query(library, options)
+    query, new_since = selection_query(library, options)
+    tally = Tally()
     result = ExportResult(path, options.fmt, 0, options.selector, new_since)
-    _check_folder(path)
+    if not to_stdout:
+        _check_folder(path)
     try:
         about = _about(library, options, query)
-        with atomic_path(path) as tmp, open_writer(options, tmp, about) as w:
-            for chunk in _rows(library, query, options):
+        target = contextlib.nullcontext(STDOUT) if to_stdout else atomic_path(path)
+        with target as tmp, open_writer(options, tmp, about) as w:
+            for chunk in _rows(library, query, options, tally):
                 w.write(chunk)
                 result.count += len(chunk)
+            if not result.count and tally.unlabelled:
+                raise KratomlitError(tally.message(0) or "")  # no empty file: exit 1
             w.finish(result.count)
-            result.warnings = w.warnings
+            result.warnings = w.warnings + [m for m in [tally.message(result.count)] if m]
     except OSError as exc:
         raise ExportError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
-    _log_export(library, path, options, started, result)
+    _log_export(library, "(stdout)" if to_stdout else str(path.resolve()), options, started,
+                result)
     return result
 
 
-def _log_export(library: Library, path: Path, options: ExportOptions, started: str,
+def _log_export(library: Library, path: str, options: ExportOptions, started: str,
                 result: ExportResult) -> None:
     """Log the export for ``--new``. The file is already in place, so a library that
     cannot take the note (read-only, full disk, a writer holding it) costs a warning,
     not the exit code: the exit code describes the file on disk."""
     try:
         with Library(library.path, busy_timeout=LOG_WAIT_S) as writable:
-            writable.exports.record(options.selector, started, options.fmt,
-                                    str(path.resolve()), result.count,
-                                    options.keeps_every_record, _options_log(options))
+            writable.exports.record(options.selector, started, options.fmt, path,
+                                    result.count, options.keeps_every_record,
+                                    _options_log(options))
     except (StorageError, sqlite3.Error) as exc:
         result.warnings.append(f"{path} was written, but the library could not record the "
                                f"export ({exc}); a later 'export --new' will not count it.")
@@ -202,7 +231,8 @@ def _check_folder(path: Path) -> None:
         raise ExportError(f"Cannot write {path}: folder {folder} does not exist.")
 
 
-def _query(library: Library, options: ExportOptions) -> tuple[ExportQuery, str | None]:
+def selection_query(library: Library, options: ExportOptions
+                    ) -> tuple[ExportQuery, str | None]:
     """The library query for ``options``, and the ``--new`` cut-off it used."""
     ids = search_ids(library, options.saved, options.search_id)
     new_since = library.exports.last_complete(options.selector) if options.new else None
@@ -217,8 +247,9 @@ def search_ids(library: Library, saved: str | None, search_id: int | None) -> li
         if not ids:
             known = ", ".join(library.runs.search_names()) or "none yet"
             raise UsageError(f"The library has no records from a saved search named "
-                             f"{saved!r} (saved searches it holds: {known}). Run "
-                             f"'kratomlit search --saved {saved}' first.")
+                             f"{saved!r}; it holds records from: {known}. Check the name "
+                             "('kratomlit searches' lists them), or run 'kratomlit search "
+                             f"--saved {saved}' if it is a saved search not run yet.")
         return ids
     if search_id is None:
         return None
@@ -230,16 +261,48 @@ def search_ids(library: Library, saved: str | None, search_id: int | None) -> li
     return [search_id]
 
 
-def _rows(library: Library, query: ExportQuery,
-          options: ExportOptions) -> Iterator[list[dict[str, Any]]]:
-    for records in read_chunks(library, query, CHUNK):
-        rows = [export_row(r) for r in records if wanted(r.labels, options)]
+def _rows(library: Library, query: ExportQuery, options: ExportOptions,
+          tally: Tally) -> Iterator[list[dict[str, Any]]]:
+    for records in selected_chunks(library, query, options, tally):
+        rows = [export_row(r) for r in records]
         del records  # one chunk alive at a time, not two, while the next is read
-        if rows and options.fmt in TABULAR:
+        if options.fmt in TABULAR:
             rows = [{c: row[c] for c in options.columns} for row in rows]
-        if rows:
-            yield rows
+        yield rows
         del rows
+
+
+@dataclass
+class Tally:
+    """What a selection passed over: records the query read that had no topic labels while
+    a topic or score filter applied (they pass no such filter)."""
+
+    unlabelled: int = 0
+
+    def message(self, shown: int) -> str | None:
+        """Why a topic filter may have kept too little (None when nothing was skipped)."""
+        if not self.unlabelled:
+            return None
+        head = "No record matched: " if not shown else ""
+        return (f"{head}{self.unlabelled} records have no topic labels yet; they are "
+                "classified by search/refresh, or run 'kratomlit classify'.")
+
+
+def selected_chunks(library: Library, query: ExportQuery, options: ExportOptions,
+                    tally: Tally, reader: ChunkReader = read_chunks
+                    ) -> Iterator[list[LibraryRecord]]:
+    """Records ``query`` reads that pass ``options``' topic and score filters, in PMID
+    order, chunk by chunk (empty chunks skipped). The one selection export and ``list``
+    share, so they can never disagree; ``tally`` counts the unlabelled ones skipped.
+    ``reader`` may read less of each record (``list`` needs no abstract or evidence)."""
+    filtering = bool(options.topics) or options.min_score is not None
+    for records in reader(library, query, CHUNK):
+        if filtering:
+            tally.unlabelled += sum(r.labels is None for r in records)
+        kept = [r for r in records if wanted(r.labels, options)]
+        del records
+        if kept:
+            yield kept
 
 
 def wanted(labels: Labels | None, options: ExportOptions) -> bool:

@@ -11,8 +11,10 @@ string in memory for its shared-strings table).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,7 +39,18 @@ Row = Mapping[str, Any]
 
 
 def _flat(value: Any) -> Any:
-    return SEP.join(value) if isinstance(value, list) else value
+    """One cell: a list of text joined with '; ', a list of objects (``evidence``, only
+    when --columns asks for it) as JSON text."""
+    if isinstance(value, list):
+        if value and not isinstance(value[0], str):
+            return json.dumps(value, ensure_ascii=False)
+        return SEP.join(value)
+    return value
+
+
+EVIDENCE_STRUCT = pa.struct([("topic", pa.string()), ("assigned", pa.bool_()),
+                             ("phrase", pa.string()), ("sentence", pa.string()),
+                             ("source", pa.string())])
 
 
 class Writer(ABC):
@@ -59,17 +72,30 @@ class Writer(ABC):
         """Release files; called on success and failure."""
 
 
+STDOUT = Path("-")  # the path that means "standard output" (export -o -)
+
+
 class TextWriter(Writer):
-    """A writer that owns one text file handle."""
+    """A writer that owns one text file handle, or writes to stdout for ``STDOUT``
+    (UTF-8 and untranslated line endings either way)."""
 
     encoding = "utf-8"
 
     def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
         super().__init__(path, options, about)
-        self.fh: IO[str] = path.open("w", encoding=self.encoding, newline="")
+        self.fh: IO[str]
+        if path == STDOUT:
+            sys.stdout.flush()
+            self.fh = io.TextIOWrapper(sys.stdout.buffer, encoding=self.encoding, newline="")
+        else:
+            self.fh = path.open("w", encoding=self.encoding, newline="")
 
     def close(self) -> None:
-        self.fh.close()
+        if self.path == STDOUT and isinstance(self.fh, io.TextIOWrapper):
+            self.fh.flush()
+            self.fh.detach()  # leave stdout itself open
+        else:
+            self.fh.close()
 
 
 class CsvWriter(TextWriter):
@@ -118,7 +144,7 @@ def arrow_schema(columns: Sequence[str]) -> pa.Schema:
     def kind(col: str) -> pa.DataType:
         return {"int": pa.int64() if col == "pmid" else pa.int32(), "float": pa.float64(),
                 "bool": pa.bool_(), "list": pa.list_(pa.string()),
-                "str": pa.string()}[COLUMNS[col].kind]
+                "nested": pa.list_(EVIDENCE_STRUCT), "str": pa.string()}[COLUMNS[col].kind]
 
     return pa.schema([pa.field(c, kind(c), metadata={"description": COLUMNS[c].description})
                       for c in columns])

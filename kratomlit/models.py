@@ -275,7 +275,9 @@ class LibraryRecord:
 
 # ---- the export schema ------------------------------------------------------------------
 
-ColumnKind = Literal["int", "float", "bool", "str", "list"]
+# "nested": a list of objects (JSONL writes them as objects, Parquet as a list of structs;
+# the flat formats leave it out unless --columns names it, then write it as JSON text)
+ColumnKind = Literal["int", "float", "bool", "str", "list", "nested"]
 
 
 @dataclass(frozen=True)
@@ -320,11 +322,32 @@ COLUMNS: dict[str, Column] = _columns(
     *((f"score_{t}", "float", f"classifier score for {t}, 0-1 (empty until classified)")
       for t in TOPICS),
     ("classifier_version", "str", "version of the classifier that made the labels"),
+    *((f"evidence_{t}", "list", f"phrases that carried {t} when assigned (list)")
+      for t in TOPICS),
+    ("evidence", "nested", "every topic's evidence as objects: topic, assigned, phrase, "
+     "sentence, source (JSONL and Parquet; flat formats only with --columns, as JSON)"),
 )
+FLAT_FORMATS = ("csv", "tsv", "xlsx")  # one value per cell: nested columns left out
 
 
 def column_names(kind: ColumnKind) -> frozenset[str]:
     return frozenset(c.name for c in COLUMNS.values() if c.kind == kind)
+
+
+def default_columns(fmt: str) -> tuple[str, ...]:
+    """The columns an export of ``fmt`` writes without ``--columns``: all, except that the
+    flat formats leave nested columns out (their ``evidence_<topic>`` columns say it)."""
+    if fmt in FLAT_FORMATS:
+        return tuple(c.name for c in COLUMNS.values() if c.kind != "nested")
+    return tuple(COLUMNS)
+
+
+def evidence_objects(labels: Labels | None) -> list[dict[str, Any]]:
+    """Every topic's evidence as flat objects (one shape for JSONL and Parquet)."""
+    if labels is None:
+        return []
+    return [{"topic": t, "assigned": t in labels.topics, **e.to_dict()}
+            for t in TOPICS for e in labels.evidence.get(t, [])]
 
 
 def export_row(item: LibraryRecord) -> dict[str, Any]:
@@ -347,6 +370,8 @@ def export_row(item: LibraryRecord) -> dict[str, Any]:
         "topics": list(labels.topics) if labels else [],
         **{f"score_{t}": scores.get(t) for t in TOPICS},
         "classifier_version": labels.version if labels else "",
+        **{f"evidence_{t}": labels.evidence_phrases(t) if labels else [] for t in TOPICS},
+        "evidence": evidence_objects(labels),
     }
 
 
@@ -371,8 +396,17 @@ class ExportOptions:
     year_to: int | None = None
     since: str | None = None
     new: bool = False
-    columns: tuple[str, ...] = tuple(COLUMNS)
+    columns: tuple[str, ...] = ()  # empty: the format's default_columns
     excel: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            object.__setattr__(self, "columns", default_columns(self.fmt))
+
+    @property
+    def custom_columns(self) -> bool:
+        """True when ``--columns`` chose other columns than the format's default."""
+        return self.columns != default_columns(self.fmt)
 
     @property
     def selector(self) -> str:

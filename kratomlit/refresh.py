@@ -53,7 +53,8 @@ class SearchOutcome:
     term: str
     status: str = "complete"  # complete | incomplete | failed | skipped
     hits: int = 0
-    new: int = 0
+    new: int = 0  # records new to the library (stored for the first time)
+    new_to_search: int = 0  # records this search found for the first time ('kratomlit new')
     updated: int = 0
     requests: int = 0
     error: str = ""  # why it failed or was skipped
@@ -78,7 +79,13 @@ class RefreshSummary:
 
     @property
     def new(self) -> int:
+        """Records new to the library."""
         return sum(s.new for s in self.searches)
+
+    @property
+    def new_to_search(self) -> int:
+        """Hits new to their search (a record two searches found counts twice)."""
+        return sum(s.new_to_search for s in self.searches)
 
     @property
     def exit_code(self) -> int:
@@ -91,7 +98,7 @@ class RefreshSummary:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(new=self.new, exit_code=self.exit_code)
+        data.update(new=self.new, new_to_search=self.new_to_search, exit_code=self.exit_code)
         return data
 
     def raise_for_status(self, log_path: Path) -> None:
@@ -123,13 +130,15 @@ class RefreshFailed(KratomlitError):
 
 def refresh_saved(settings: Settings, queries: Sequence[SavedQuery], problems: list[str], *,
                   wait: float, digest_dir: Path | None = None,
-                  progress: SearchProgress | None = None) -> RefreshSummary:
-    """The whole ``refresh`` command: take the lock, run ``queries``, label, and write
-    what was new to a dated CSV in ``digest_dir`` when given."""
+                  progress: SearchProgress | None = None,
+                  on_wait: Callable[[float], None] | None = None) -> RefreshSummary:
+    """The whole ``refresh`` command: take the lock (``on_wait(seconds)`` is told when
+    another refresh holds it), run ``queries``, label, and write what was new to a dated
+    CSV in ``digest_dir`` when given."""
     from kratomlit.digest import dated_name, new_records, refresh_cutoff, write_digest
     from kratomlit.session import make_session
 
-    with refresh_lock(settings.home, wait), make_session(settings) as session, \
+    with refresh_lock(settings.home, wait, on_wait), make_session(settings) as session, \
             Library(settings.library_path) as library:
         summary = run_refresh(library, queries,
                               lambda: EUtilsClient.from_settings(session, settings),
@@ -143,15 +152,25 @@ def refresh_saved(settings: Settings, queries: Sequence[SavedQuery], problems: l
 
 
 @contextmanager
-def refresh_lock(home: Path, wait: float) -> Iterator[None]:
-    """Hold KRATOMLIT_HOME's refresh lock, waiting up to ``wait`` seconds for it.
+def refresh_lock(home: Path, wait: float,
+                 on_wait: Callable[[float], None] | None = None) -> Iterator[None]:
+    """Hold KRATOMLIT_HOME's refresh lock, waiting up to ``wait`` seconds for it; when
+    another refresh holds it, ``on_wait(wait)`` is called first so a person is told.
 
     The lock is an OS file lock: a killed process releases it, so it never goes stale.
     """
     home.mkdir(parents=True, exist_ok=True)
     lock = FileLock(home / LOCK_NAME)
     try:
-        lock.acquire(timeout=wait)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if wait <= 0:
+                raise
+            log.info("another refresh holds %s: waiting up to %g s", lock.lock_file, wait)
+            if on_wait is not None:
+                on_wait(wait)
+            lock.acquire(timeout=wait)
     except Timeout:
         log.warning("refresh not started: another refresh held %s for %g s", lock.lock_file,
                     wait)
@@ -221,6 +240,9 @@ def _run_searches(library: Library, queries: Sequence[SavedQuery], make_client: 
             log.error("refresh %d search %s failed: %s", summary.id, q.name, exc)
         else:
             _took(outcome, result)
+            outcome.new_to_search = library.count(
+                "SELECT count(*) FROM hits WHERE search_id = ? AND first_seen >= ?",
+                result.search_id, summary.started)
             if result.complete:
                 done[q.name] = result.search_id
             log.info("refresh %d search %s %s: %d hits, %d new, %d requests", summary.id,

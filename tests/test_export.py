@@ -28,7 +28,7 @@ from kratomlit.export_formats import (
     bibtex_value,
     ris_date,
 )
-from kratomlit.models import COLUMNS, Labels, Record
+from kratomlit.models import COLUMNS, Evidence, Labels, Record, default_columns
 from kratomlit.store import Library
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -106,7 +106,7 @@ def test_csv_and_tsv_round_trip_in_pandas(hostile, export, chunked, name, sep):
     out = export(name)
     assert not out.read_bytes().startswith(b"\xef\xbb\xbf")  # BOM only with --excel
     df = pd.read_csv(out, sep=sep, keep_default_na=False)
-    assert list(df.columns) == list(COLUMNS)
+    assert list(df.columns) == list(default_columns("csv")) == [*COLUMNS][:-1]
     assert sorted(df["pmid"]) == sorted(hostile)  # every PMID once
     assert _unescaped(df, "title") == {p: r.title for p, r in hostile.items()}
     assert _unescaped(df, "abstract") == {p: r.abstract for p, r in hostile.items()}
@@ -134,11 +134,11 @@ def test_xlsx_is_literal_text_filtered_frozen_and_keeps_long_text(hostile, expor
     book = openpyxl.load_workbook(out)
     assert book.sheetnames == ["records", "columns", "overflow"]
     ws = book["records"]
-    last = get_column_letter(len(COLUMNS) + 1)
+    last = get_column_letter(len(default_columns("xlsx")) + 1)
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:{last}{len(hostile) + 1}"
     assert ws.column_dimensions["B"].width > 50  # title
     header = [c.value for c in ws[1]]
-    assert header == [*COLUMNS, "continued"]
+    assert header == [*default_columns("xlsx"), "continued"]
     rows = [dict(zip(header, (c for c in r), strict=True)) for r in ws.iter_rows(min_row=2)]
     # a cut text says so in its own row: the reader sees it goes on
     continued = {r["pmid"].value: r["continued"].value for r in rows}
@@ -230,7 +230,8 @@ def test_filters_select_by_search_topic_score_year_and_columns(hostile, export, 
     assert pmids("--topic", "safety") == [102]
     assert pmids("--topic", "safety", "--topic", "mechanism") == [101, 102]
     assert pmids("--min-score", "0.8") == [101]
-    assert pmids("--topic", "safety", "--min-score", "0.8") == []
+    # nothing matched while 10 records are unclassified: exit 1 with the reason, no file
+    assert not export("g.csv", "--topic", "safety", "--min-score", "0.8", code=1).exists()
     assert pmids("--year-from", "2015", "--year-to", "2017") == [105, 106, 107]
     assert pmids("--since", "2999") == []
     df = pd.read_csv(export("c.csv", "--columns", "title,pmid"))
@@ -347,3 +348,55 @@ def test_xlsx_disk_full_is_an_export_error_not_a_traceback(hostile, cli, tmp_pat
     result = cli("export", "-o", str(tmp_path / "k.xlsx"))
     assert result.exit_code == 6 and "No space left on device" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+
+
+EVIDENCE = {"safety": [Evidence("hepatotoxicity", "Kratom caused =hepatotoxicity here.",
+                                "abstract"),
+                       Evidence("adverse event", "An adverse event followed.", "abstract")],
+            "dosing": [Evidence("g/day", "Users took 5 g/day.", "abstract")],
+            "mechanism": [Evidence("receptor", "A weak receptor hint.", "title")]}
+
+
+@pytest.fixture
+def with_evidence(hostile, env):
+    """102 assigned safety and dosing, with evidence (and sub-threshold mechanism evidence)."""
+    with Library(Path(env["KRATOMLIT_HOME"]) / "library.db") as lib:
+        lib.labels.save([(102, Labels("1.1+test", ["safety", "dosing"],
+                                      {"safety": 0.7, "dosing": 0.61, "mechanism": 0.3},
+                                      EVIDENCE))])
+    return hostile
+
+
+def test_flat_exports_carry_the_phrases_of_each_assigned_topic(with_evidence, export):
+    df = pd.read_csv(export("e.csv"), keep_default_na=False).set_index("pmid")
+    assert df.loc[102, "evidence_safety"] == "hepatotoxicity; adverse event"
+    assert df.loc[102, "evidence_dosing"] == "g/day"
+    assert df.loc[102, "evidence_mechanism"] == ""  # not assigned: no evidence claimed
+    assert df.loc[101, "evidence_mechanism"] == ""  # labels stored without evidence
+    assert "evidence" not in df.columns
+    book = openpyxl.load_workbook(export("e.xlsx"))
+    header = [c.value for c in book["records"][1]]
+    assert "evidence_safety" in header and "evidence" not in header
+
+
+def test_jsonl_and_parquet_carry_the_full_evidence(with_evidence, export):
+    rows = {r["pmid"]: r for r in map(json.loads, export("e.jsonl").read_text().splitlines())}
+    ev = rows[102]["evidence"]
+    assert {"topic": "safety", "assigned": True, "phrase": "hepatotoxicity",
+            "sentence": "Kratom caused =hepatotoxicity here.", "source": "abstract"} in ev
+    assert {e["topic"] for e in ev if not e["assigned"]} == {"mechanism"}
+    assert rows[102]["evidence_dosing"] == ["g/day"] and rows[103]["evidence"] == []
+    out = export("e.parquet")
+    assert pq.read_schema(out).field("evidence").type == pa.list_(pa.struct([
+        ("topic", pa.string()), ("assigned", pa.bool_()), ("phrase", pa.string()),
+        ("sentence", pa.string()), ("source", pa.string())]))
+    pq_rows = {r["pmid"]: r for r in pq.read_table(out).to_pylist()}
+    assert pq_rows[102]["evidence"] == ev
+
+
+def test_columns_accepts_evidence_and_a_flat_file_holds_it_as_json(with_evidence, export):
+    out = export("e.csv", "--columns", "pmid,evidence_safety,evidence")
+    df = pd.read_csv(out, keep_default_na=False).set_index("pmid")
+    assert list(df.columns) == ["evidence_safety", "evidence"]
+    phrases = [e["phrase"] for e in json.loads(df.loc[102, "evidence"])]
+    assert phrases == ["receptor", "hepatotoxicity", "adverse event", "g/day"]  # TOPICS order
