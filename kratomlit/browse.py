@@ -70,13 +70,14 @@ class Design:
 
 
 def has_extractions(library: Library) -> bool:
-    return library.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
-                              "name='extractions'").fetchone() is not None
+    """Whether any record carries a study design yet (the table itself always exists:
+    migration m006)."""
+    return library.db.execute("SELECT 1 FROM extractions LIMIT 1").fetchone() is not None
 
 
 def designs(library: Library, pmids: Iterable[int] | None = None) -> dict[int, Design]:
-    """PMID -> design for ``pmids`` (every extracted record when None); empty when the
-    library has no extractions table yet."""
+    """PMID -> design for ``pmids`` (every extracted record when None); empty when no
+    record has one yet."""
     if not has_extractions(library):
         return {}
     cols = "pmid, version, design, design_confidence, n, data FROM extractions"

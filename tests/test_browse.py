@@ -56,6 +56,7 @@ def test_list_csv_agrees_with_export_under_the_same_filters(cli, library, filter
 
 
 def test_list_limit_and_jsonl(cli, library):
+    _no_designs(library)
     result = cli("list", "--format", "jsonl", "--limit", "2")
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["pmid"] for r in rows] == [90000001, 90000004]  # newest first
@@ -132,6 +133,7 @@ def test_show_labels_the_abstract_sections(cli, library):
 
 
 def test_show_json_keeps_iso_times_and_the_full_evidence(cli, library):
+    _no_designs(library)
     data = json.loads(cli("show", "90000003", "--json").stdout)
     assert data["record"]["pmid"] == 90000003 and "raw_xml" not in data["record"]
     assert data["labels"]["topics"] == ["safety", "dosing"]
@@ -168,12 +170,15 @@ def test_the_search_summary_names_its_id_and_dates(cli, kratom_server):
     assert "Search 1: kratom (2019" in result.stdout and "to 2024" in result.stdout
 
 
-DESIGN_TABLE = ("CREATE TABLE extractions (pmid INTEGER PRIMARY KEY, version TEXT, "
-                "design TEXT, design_confidence REAL, n INTEGER, data TEXT)")
+def _no_designs(library: Path) -> None:
+    """As a library from before study designs (search now extracts them as it stores)."""
+    with sqlite3.connect(library) as db:
+        db.execute("DELETE FROM extractions")
 
 
 def test_designs_show_in_list_and_show_once_the_library_has_them(cli, library):
-    assert cli("list", "--design", "case report").exit_code == 2  # no table yet
+    _no_designs(library)
+    assert cli("list", "--design", "case report").exit_code == 2  # no designs yet
     assert "design" not in cli("list").stdout.splitlines()[1]
     data = {"design_evidence": [{"phrase": "a fatal case", "sentence": "A fatal case.",
                                  "source": "abstract"}],
@@ -181,10 +186,10 @@ def test_designs_show_in_list_and_show_once_the_library_has_them(cli, library):
                        "per": None, "substance": "mitragynine", "sentence": "..."}],
             "kratom_g_per_day": None}
     with sqlite3.connect(library) as db:
-        db.execute(DESIGN_TABLE)
-        db.execute("INSERT INTO extractions VALUES (90000003, 'x1', 'case report', 0.9, 1, ?)",
-                   (json.dumps(data),))
-        db.execute("INSERT INTO extractions VALUES (90000002, 'x1', 'survey', 0.7, 212, '{}')")
+        db.execute("INSERT INTO extractions VALUES (90000003, 'x1', 'case report', 0.9, 1, ?, "
+                   "'now')", (json.dumps(data),))
+        db.execute("INSERT INTO extractions VALUES (90000002, 'x1', 'survey', 0.7, 212, '{}', "
+                   "'now')")
     table = cli("list").stdout
     assert "design" in table and "case report" in table and "212" in table
     rows = _csv(cli("list", "--design", "Case Report", "--format", "csv").stdout)
