@@ -201,13 +201,16 @@ def export(
     new: Annotated[bool, typer.Option(
         "--new", help="Only records the same search (--saved/--search, or the whole "
         "library) found since its previous export.")] = False,
+    design: Annotated[str | None, typer.Option(
+        help="Only records of these study designs: rct,observational,... (any of them).")
+    ] = None,
     columns: Annotated[str | None, typer.Option(
         help="Only these columns, in this order: a,b,c (csv, tsv, xlsx, jsonl, parquet).")
     ] = None,
     excel: Annotated[bool, typer.Option(
         "--excel", help="CSV/TSV with the UTF-8 BOM Excel needs to show accents.")] = False,
 ) -> None:
-    """Export library records, one row per PMID, with topic columns when classified.
+    """Export library records, one row per PMID, with topic and study-design columns.
 
     Example: kratomlit export --format csv --output kratom.csv
     """
@@ -222,7 +225,8 @@ def export(
         fmt=infer_format(output, fmt), saved=saved, search_id=search_id,
         topics=tuple(topic or ()), min_score=min_score, year_from=year_from, year_to=year_to,
         since=since_date.isoformat() if since_date else None, new=new,
-        columns=parse_columns(columns), excel=excel)
+        columns=parse_columns(columns), excel=excel,
+        designs=tuple(d.strip() for d in (design or "").split(",") if d.strip()))
     with Library(_existing_library(settings), readonly=True) as library:
         result = export_library(library, output, options)
     for message in result.warnings:

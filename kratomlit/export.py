@@ -19,8 +19,17 @@ from typing import Any
 
 from kratomlit.errors import ExportError, KratomlitError, StorageError, UsageError
 from kratomlit.files import atomic_path
-from kratomlit.models import COLUMNS, TOPICS, ExportOptions, Labels, LibraryRecord, export_row
+from kratomlit.models import (
+    COLUMNS,
+    DESIGNS,
+    TOPICS,
+    ExportOptions,
+    Labels,
+    LibraryRecord,
+    export_row,
+)
 from kratomlit.store import Library, now_iso
+from kratomlit.store.extractions import extraction_from_row
 from kratomlit.store.labels import labels_from_row
 from kratomlit.store.records import record_from_json
 
@@ -57,10 +66,15 @@ class ExportQuery:
     seen_since: str | None = None    # first found by one of ``search_ids`` at or after this
     year_from: int | None = None
     year_to: int | None = None
+    designs: Sequence[str] = ()  # study designs (any of them)
 
     def sql(self) -> tuple[str, list[Any]]:
         where: list[str] = ["r.deleted_at IS NULL"]
         args: list[Any] = []
+        if self.designs:
+            where.append("EXISTS (SELECT 1 FROM extractions x WHERE x.pmid = r.pmid AND "
+                         f"x.design IN ({','.join('?' * len(self.designs))}))")
+            args.extend(self.designs)
         if self.search_ids is not None:
             marks = ",".join(str(int(i)) for i in self.search_ids) or "NULL"
             hits = f"FROM hits h WHERE h.pmid = r.pmid AND h.search_id IN ({marks})"
@@ -93,8 +107,9 @@ def read_chunks(library: Library, query: ExportQuery, size: int = CHUNK
         "SELECT r.pmid, r.data, r.first_stored, (SELECT json_group_array(x) FROM ("
         "SELECT COALESCE(s.name, s.term) AS x FROM hits h JOIN searches s ON "
         "s.id = h.search_id WHERE h.pmid = r.pmid ORDER BY s.id)), "
-        "l.version, l.topics, l.scores, l.evidence FROM records r "
-        "LEFT JOIN labels l ON l.pmid = r.pmid WHERE r.pmid > ? AND {where} "
+        "l.version, l.topics, l.scores, l.evidence, e.version, e.data FROM records r "
+        "LEFT JOIN labels l ON l.pmid = r.pmid LEFT JOIN extractions e ON e.pmid = r.pmid "
+        "WHERE r.pmid > ? AND {where} "
         "ORDER BY r.pmid LIMIT ?")
     for rows in paged_rows(library, query, sql, size):
         chunk = [_library_record(*row) for row in rows]
@@ -121,10 +136,12 @@ def paged_rows(library: Library, query: ExportQuery, sql: str, size: int = CHUNK
 
 def _library_record(pmid: int, data: str, first_stored: str, searches: str,
                     version: str | None, topics: str | None, scores: str | None,
-                    evidence: str | None) -> LibraryRecord:
+                    evidence: str | None, extractor: str | None, extracted: str | None
+                    ) -> LibraryRecord:
     return LibraryRecord(record_from_json(data), first_stored,
                          list(dict.fromkeys(json.loads(searches))),  # a name run as two terms
-                         labels_from_row(version, topics, scores, evidence))
+                         labels_from_row(version, topics, scores, evidence),
+                         extraction_from_row(extracted), extractor or "")
 
 
 def infer_format(path: Path, fmt: str | None) -> str:
@@ -160,6 +177,10 @@ def parse_columns(text: str | None) -> tuple[str, ...]:
 
 def check_options(options: ExportOptions) -> None:
     """Reject combinations that cannot mean anything, before the library is read."""
+    wrong = [d for d in options.designs if d not in DESIGNS]
+    if wrong:
+        raise UsageError(f"Unknown --design {', '.join(wrong)}; choose from "
+                         f"{', '.join(DESIGNS)}.")
     unknown = [t for t in options.topics if t not in TOPICS]
     if unknown:
         raise UsageError(f"Unknown --topic {', '.join(unknown)}; choose from {', '.join(TOPICS)}.")
@@ -237,6 +258,7 @@ def selection_query(library: Library, options: ExportOptions
     ids = search_ids(library, options.saved, options.search_id)
     new_since = library.exports.last_complete(options.selector) if options.new else None
     return ExportQuery(search_ids=ids, stored_since=options.since, seen_since=new_since,
+                       designs=options.designs,
                        year_from=options.year_from, year_to=options.year_to), new_since
 
 

@@ -38,9 +38,15 @@ CONTINUED = "continued"  # XLSX only: which cells of a row go on in the 'overflo
 Row = Mapping[str, Any]
 
 
-def _flat(value: Any) -> Any:
-    """One cell: a list of text joined with '; ', a list of objects (``evidence``, only
-    when --columns asks for it) as JSON text."""
+def _flat(value: Any, col: str = "") -> Any:
+    """One cell: a list of text joined with '; ', doses as their texts, a [low, high]
+    range as 'low-high', a list of objects (``evidence``, only when --columns asks for
+    it) as JSON text."""
+    kind = COLUMNS[col].kind if col in COLUMNS else ""
+    if kind == "doses":
+        return SEP.join(dict.fromkeys(d["text"] for d in value))
+    if kind == "range":
+        return "" if value is None else f"{value[0]:g}-{value[1]:g}"
     if isinstance(value, list):
         if value and not isinstance(value[0], str):
             return json.dumps(value, ensure_ascii=False)
@@ -51,6 +57,9 @@ def _flat(value: Any) -> Any:
 EVIDENCE_STRUCT = pa.struct([("topic", pa.string()), ("assigned", pa.bool_()),
                              ("phrase", pa.string()), ("sentence", pa.string()),
                              ("source", pa.string())])
+DOSE_STRUCT = pa.struct([("text", pa.string()), ("low", pa.float64()), ("high", pa.float64()),
+                         ("unit", pa.string()), ("per", pa.string()),
+                         ("substance", pa.string()), ("sentence", pa.string())])
 
 
 class Writer(ABC):
@@ -113,7 +122,7 @@ class CsvWriter(TextWriter):
 
     def write(self, rows: Sequence[Row]) -> None:
         for row in rows:
-            cells = [_flat(row[c]) for c in self.columns]
+            cells = [_flat(row[c], c) for c in self.columns]
             cells = [escape_cell(v) if isinstance(v, str) else v for v in cells]
             self.too_long += sum(isinstance(v, str) and excel_len(v) > EXCEL_CELL_MAX
                                  for v in cells)
@@ -144,7 +153,8 @@ def arrow_schema(columns: Sequence[str]) -> pa.Schema:
     def kind(col: str) -> pa.DataType:
         return {"int": pa.int64() if col == "pmid" else pa.int32(), "float": pa.float64(),
                 "bool": pa.bool_(), "list": pa.list_(pa.string()),
-                "nested": pa.list_(EVIDENCE_STRUCT), "str": pa.string()}[COLUMNS[col].kind]
+                "nested": pa.list_(EVIDENCE_STRUCT), "doses": pa.list_(DOSE_STRUCT),
+                "range": pa.list_(pa.float64()), "str": pa.string()}[COLUMNS[col].kind]
 
     return pa.schema([pa.field(c, kind(c), metadata={"description": COLUMNS[c].description})
                       for c in columns])
@@ -209,7 +219,7 @@ class XlsxWriter(Writer):
         for row in rows:
             self.row += 1
             cut = [col for i, col in enumerate(self.columns)
-                   if self._cell(i, col, _flat(row[col]), row.get("pmid"))]
+                   if self._cell(i, col, _flat(row[col], col), row.get("pmid"))]
             if cut:
                 self.sheet.write_string(self.row, len(self.columns),
                                         f"{', '.join(cut)} (see 'overflow' sheet)")

@@ -271,13 +271,16 @@ class LibraryRecord:
     searches: list[str] = field(default_factory=list)
     labels: Labels | None = None
     extraction: Extraction | None = None
+    extractor_version: str = ""
 
 
 # ---- the export schema ------------------------------------------------------------------
 
 # "nested": a list of objects (JSONL writes them as objects, Parquet as a list of structs;
 # the flat formats leave it out unless --columns names it, then write it as JSON text)
-ColumnKind = Literal["int", "float", "bool", "str", "list", "nested"]
+# "doses": a list of dose objects (JSONL objects, Parquet structs; flat formats: their
+# texts '; '-joined); "range": [low, high] numbers (flat formats: 'low-high')
+ColumnKind = Literal["int", "float", "bool", "str", "list", "nested", "doses", "range"]
 
 
 @dataclass(frozen=True)
@@ -326,6 +329,14 @@ COLUMNS: dict[str, Column] = _columns(
       for t in TOPICS),
     ("evidence", "nested", "every topic's evidence as objects: topic, assigned, phrase, "
      "sentence, source (JSONL and Parquet; flat formats only with --columns, as JSON)"),
+    ("design", "str", "study design: rct, clinical, observational, case, qualitative, "
+     "systematic_review, review, animal, in_vitro, chemistry or other (empty until extracted)"),
+    ("n", "int", "people analysed as the abstract states them (empty when it states none)"),
+    ("doses", "doses", "amounts taken or given: objects {text, low, high, unit, per, "
+     "substance, sentence} in JSONL and Parquet; their texts '; '-joined in CSV, TSV, XLSX"),
+    ("kratom_g_per_day", "range", "grams of kratom per day the abstract reports as [low, "
+     "high] ('low-high' in CSV, TSV, XLSX); empty when it reports none"),
+    ("extractor_version", "str", "version of the extractor that made design, n and doses"),
 )
 FLAT_FORMATS = ("csv", "tsv", "xlsx")  # one value per cell: nested columns left out
 
@@ -372,15 +383,26 @@ def export_row(item: LibraryRecord) -> dict[str, Any]:
         "classifier_version": labels.version if labels else "",
         **{f"evidence_{t}": labels.evidence_phrases(t) if labels else [] for t in TOPICS},
         "evidence": evidence_objects(labels),
+        **extraction_cells(item.extraction, item.extractor_version),
     }
+
+
+def extraction_cells(found: Extraction | None, version: str = "") -> dict[str, Any]:
+    if found is None:
+        return {"design": "", "n": None, "doses": [], "kratom_g_per_day": None,
+                "extractor_version": ""}
+    return {"design": found.design, "n": found.n,
+            "doses": [d.to_dict() for d in found.doses],
+            "kratom_g_per_day": list(found.kratom_g_per_day) if found.kratom_g_per_day
+            else None, "extractor_version": version}
 
 
 # ---- export options -----------------------------------------------------------------------
 
 # option -> its CLI flag (the XLSX 'columns' sheet and Parquet metadata name them so)
 FLAGS = {"saved": "--saved", "search_id": "--search", "topics": "--topic",
-         "min_score": "--min-score", "year_from": "--year-from", "year_to": "--year-to",
-         "since": "--since", "new": "--new", "excel": "--excel"}
+         "designs": "--design", "min_score": "--min-score", "year_from": "--year-from",
+         "year_to": "--year-to", "since": "--since", "new": "--new", "excel": "--excel"}
 
 
 @dataclass(frozen=True)
@@ -398,6 +420,7 @@ class ExportOptions:
     new: bool = False
     columns: tuple[str, ...] = ()  # empty: the format's default_columns
     excel: bool = False
+    designs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.columns:
@@ -421,7 +444,7 @@ class ExportOptions:
         """True when no row filter applies: the export delivers every record of its
         selector, so a later ``--new`` may start from it."""
         return not (self.topics or self.min_score is not None or self.year_from is not None
-                    or self.year_to is not None or self.since)
+                    or self.year_to is not None or self.since or self.designs)
 
     def flags(self) -> dict[str, str]:
         """The options given, as the CLI spells them (``--topic: safety, dosing``)."""

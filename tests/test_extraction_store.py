@@ -85,3 +85,36 @@ def test_eval_scores_design_and_n_when_the_gold_has_them(cli, env, tmp_path):
     assert result["extraction"]["records"] == 2
     assert result["extraction"]["design_accuracy"] == 1.0
     assert result["extraction"]["n_exact"] == 1.0 and result["extraction"]["n_spurious"] == 0.0
+
+
+def test_exports_carry_design_n_and_doses_and_filter_by_design(cli, kratom_server, env,
+                                                              tmp_path):
+    import csv
+
+    import pyarrow.parquet as pq
+
+    assert cli("search", "kratom").exit_code == 0
+    with Library(Path(os.environ["KRATOMLIT_HOME"]) / "library.db") as lib:
+        search = lib.runs.get_search("kratom")
+        lib.records.save_batch(search.id, [Record(
+            pmid=90000002, title="A randomized controlled trial of kratom in 48 adults",
+            abstract="We randomized 48 adults to 1-5 g kratom leaf powder per day or placebo.",
+            raw_xml="<revised/>")])
+    assert cli("classify").exit_code == 0
+    rows = [json.loads(x) for x in cli("export", "-f", "jsonl", "-o", "-").stdout.splitlines()]
+    trial = next(r for r in rows if r["pmid"] == 90000002)
+    assert trial["design"] == "rct" and trial["n"] == 48
+    assert trial["doses"][0]["low"] == 1.0 and trial["doses"][0]["high"] == 5.0
+    assert trial["kratom_g_per_day"] == [1.0, 5.0] and trial["extractor_version"]
+    assert all(r["design"] in DESIGNS for r in rows)
+    flat = list(csv.DictReader(cli("export", "-f", "csv", "-o", "-").stdout.splitlines()))
+    cell = next(r for r in flat if r["pmid"] == "90000002")
+    assert cell["doses"] == trial["doses"][0]["text"] and cell["kratom_g_per_day"] == "1-5"
+    out = tmp_path / "k.parquet"
+    assert cli("export", "-o", str(out)).exit_code == 0
+    table = pq.read_table(out).to_pylist()
+    assert next(r for r in table if r["pmid"] == 90000002)["doses"][0]["unit"] == "g"
+    only = cli("export", "-f", "jsonl", "-o", "-", "--design", "rct")
+    assert [json.loads(x)["pmid"] for x in only.stdout.splitlines()] == [90000002]
+    wrong = cli("export", "-f", "csv", "-o", "-", "--design", "trial")
+    assert wrong.exit_code == 2 and "Unknown --design trial" in wrong.stderr
