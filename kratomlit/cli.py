@@ -3,14 +3,12 @@
 This is the one place where errors become messages and exit codes (see ``errors.py``).
 """
 
-from __future__ import annotations
 
 import contextlib
 import functools
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -93,13 +91,13 @@ def main_options(
                "timeout": timeout, "max_tries": max_tries, "max_response_mb": max_response_mb}
 
 
-def settings_from(ctx: typer.Context) -> Settings:
+def settings_from(ctx: typer.Context) -> "Settings":
     from kratomlit.config import load_settings
 
     return load_settings(ctx.obj or {})
 
 
-def _log_to_file(settings: Settings) -> None:
+def _log_to_file(settings: "Settings") -> None:
     """Requests, retries and failures go to KRATOMLIT_HOME/logs/kratomlit.log (for cron)."""
     import logging
 
@@ -167,7 +165,7 @@ def search(
     summary.raise_for_status()
 
 
-def _existing_library(settings: Settings) -> Path:
+def _existing_library(settings: "Settings") -> Path:
     if not settings.library_path.exists():
         raise UsageError(f"There is no library at {settings.library_path} yet. Run "
                          "'kratomlit search' first (or set KRATOMLIT_HOME).")
@@ -546,6 +544,8 @@ def classify(
         for problem in problems:
             render.warning(problem)
     if as_json:
+        from dataclasses import asdict
+
         render.print_json({k: v for k, v in asdict(summary).items() if v is not None})
     else:
         render.classify_summary(summary)

@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +59,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     otherwise (also on Ctrl-C or SIGTERM). The same folder keeps the rename atomic. The
     temporary name carries this process's id, so leftovers of a killed process (SIGKILL
     leaves them) are removed by the next write to the same target."""
+    import tempfile  # here, not at import: it pulls in random and shutil, which --help skips
+
     folder = path.parent if str(path.parent) else Path(".")
     remove_leftovers(folder, path.name)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part",

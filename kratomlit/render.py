@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
-from kratomlit.models import correction_text
-
 if TYPE_CHECKING:  # for the checker only: importing them would pull requests into --help
     from rich.console import Console
     from rich.table import Table as RichTable
@@ -334,6 +332,8 @@ def _by_sentence(evidence: Sequence[Any]) -> dict[tuple[str, str], list[str]]:
 def record_view(view: RecordView) -> None:
     """The record as a reviewer reads it: citation, links, abstract by section, topics with
     evidence, design, the searches that found it and its history in the library."""
+    from kratomlit.models import correction_text
+
     rec, lab = view.record, view.labels
     if view.deleted_at:
         out.print(Text(f"PubMed deleted this record on {local_time(view.deleted_at)}; the "
