@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 
 from kratomlit.models import Extraction, Record
 from kratomlit.store.core import Database, now_iso
-from kratomlit.store.records import record_from_json
+from kratomlit.store.records import outdated
 
 
 def extraction_from_row(data: str | None) -> Extraction | None:
@@ -21,19 +21,7 @@ class ExtractionStore:
 
     def to_extract(self, version: str, redo_all: bool = False) -> Iterator[Record]:
         """Records never extracted, or extracted by another extractor version."""
-        where = "" if redo_all else "AND (e.version IS NULL OR e.version != ?)"
-        args: list[str] = [] if redo_all else [version]
-        sql = ("SELECT r.pmid, r.data FROM records r LEFT JOIN extractions e ON "
-               f"e.pmid = r.pmid WHERE r.deleted_at IS NULL AND r.pmid > ? {where} "
-               "ORDER BY r.pmid LIMIT 1000")
-        last = -1
-        while True:  # pages by PMID: bounded memory, and safe while rows are written
-            rows = self.lib.db.execute(sql, [last, *args]).fetchall()
-            if not rows:
-                return
-            for _pmid, data in rows:
-                yield record_from_json(data)
-            last = rows[-1][0]
+        return outdated(self.lib, "extractions", version, redo_all)
 
     def save(self, version: str, items: Iterable[tuple[int, Extraction]]) -> int:
         """Store ``(pmid, extraction)`` pairs in one transaction."""

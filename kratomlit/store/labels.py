@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 
 from kratomlit.models import Evidence, Labels, Record
 from kratomlit.store.core import Database, now_iso
-from kratomlit.store.records import record_from_json
+from kratomlit.store.records import outdated
 
 
 def labels_from_row(version: str | None, topics: str | None, scores: str | None,
@@ -26,18 +26,7 @@ class LabelStore:
 
     def to_label(self, version: str, redo_all: bool = False) -> Iterator[Record]:
         """Records with no labels, or labels from another classifier version."""
-        where = "" if redo_all else "AND (l.version IS NULL OR l.version != ?)"
-        args: list[str] = [] if redo_all else [version]
-        sql = ("SELECT r.pmid, r.data FROM records r LEFT JOIN labels l ON l.pmid = r.pmid "
-               f"WHERE r.deleted_at IS NULL AND r.pmid > ? {where} ORDER BY r.pmid LIMIT 1000")
-        last = -1
-        while True:  # pages by PMID: bounded memory, and safe while labels are written
-            rows = self.lib.db.execute(sql, [last, *args]).fetchall()
-            if not rows:
-                return
-            for _pmid, data in rows:
-                yield record_from_json(data)
-            last = rows[-1][0]
+        return outdated(self.lib, "labels", version, redo_all)
 
     def save(self, labels: Iterable[tuple[int, Labels]]) -> int:
         """Store ``(pmid, labels)`` pairs in one transaction."""

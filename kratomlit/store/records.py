@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from kratomlit.models import Record
 from kratomlit.store.core import Database, now_iso
@@ -14,6 +14,25 @@ from kratomlit.store.core import Database, now_iso
 def record_from_json(data: str) -> Record:
     """A record from the library's ``records.data`` column."""
     return Record.from_dict(json.loads(data))
+
+
+def outdated(lib: Database, table: str, version: str, redo_all: bool = False
+             ) -> Iterator[Record]:
+    """Records with no row in ``table`` (labels, extractions) or a row made by another
+    ``version``; every record with ``redo_all``. Pages by PMID: bounded memory, and safe
+    while those rows are written."""
+    where = "" if redo_all else "AND (t.version IS NULL OR t.version != ?)"
+    args: list[str] = [] if redo_all else [version]
+    sql = (f"SELECT r.pmid, r.data FROM records r LEFT JOIN {table} t ON t.pmid = r.pmid "
+           f"WHERE r.deleted_at IS NULL AND r.pmid > ? {where} ORDER BY r.pmid LIMIT 1000")
+    last = -1
+    while True:
+        rows = lib.db.execute(sql, [last, *args]).fetchall()
+        if not rows:
+            return
+        for _pmid, data in rows:
+            yield record_from_json(data)
+        last = rows[-1][0]
 
 
 class RecordStore:
