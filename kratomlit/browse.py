@@ -3,9 +3,9 @@ record as a reviewer reads it) and ``searches`` (every search the library knows)
 
 ``list`` selects with export's own query and topic filter (``export.selection_query``,
 ``export.selected_chunks``), so a list and an export with the same flags always hold the
-same records. Study designs come from the ``extractions`` table when a library has it
-(it is added by a later migration), found through ``sqlite_master`` so older libraries
-read too. The read queries live here, beside their only caller; this module returns typed
+same records. Study designs come from the ``extractions`` table (migration m006) as
+``models.Extraction``; a library whose records were never extracted simply has no rows
+there. The read queries live here, beside their only caller; this module returns typed
 rows and ``render`` shows them.
 """
 
@@ -27,8 +27,9 @@ from kratomlit.export import (
     selected_chunks,
     selection_query,
 )
-from kratomlit.models import Author, ExportOptions, Labels, LibraryRecord, Record
+from kratomlit.models import Author, ExportOptions, Extraction, Labels, LibraryRecord, Record
 from kratomlit.store import Library
+from kratomlit.store.extractions import extraction_from_row
 from kratomlit.store.labels import labels_from_row
 from kratomlit.store.records import record_from_json
 
@@ -37,36 +38,22 @@ LIST_COLUMNS = ("pmid", "year", "first_author", "title", "journal", "topics", "d
                 "first_seen")
 
 
-# ---- study design (the extractions table, when present) -----------------------------
+# ---- study design (the extractions table) -----------------------------
 
 @dataclass(frozen=True)
-class Design:
-    """A record's study design, number of people and doses, as the extractor stored them."""
+class StoredExtraction:
+    """A record's extraction as stored: what the extractor found and which version found it."""
 
-    design: str
-    confidence: float | None
-    n: int | None
-    version: str = ""
-    doses: list[dict[str, Any]] = field(default_factory=list)
-    kratom_g_per_day: list[float] | None = None
-    evidence: list[dict[str, Any]] = field(default_factory=list)
+    extraction: Extraction
+    version: str
 
     @classmethod
-    def from_row(cls, version: str | None, design: str | None, confidence: float | None,
-                 n: int | None, data: str | None) -> Design:
-        extra = json.loads(data or "{}")
-        return cls(design or "", confidence, n, version or "", list(extra.get("doses") or []),
-                   extra.get("kratom_g_per_day"), list(extra.get("design_evidence") or []))
-
-    @property
-    def dose_texts(self) -> list[str]:
-        """Each amount as the abstract wrote it, once."""
-        return list(dict.fromkeys(str(d.get("text", "")) for d in self.doses if d.get("text")))
+    def from_row(cls, version: str | None, data: str | None) -> StoredExtraction | None:
+        found = extraction_from_row(data)
+        return cls(found, version or "") if found else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"design": self.design, "design_confidence": self.confidence, "n": self.n,
-                "version": self.version, "doses": self.doses,
-                "kratom_g_per_day": self.kratom_g_per_day, "design_evidence": self.evidence}
+        return {**self.extraction.to_dict(), "version": self.version}
 
 
 def has_extractions(library: Library) -> bool:
@@ -75,15 +62,16 @@ def has_extractions(library: Library) -> bool:
     return library.db.execute("SELECT 1 FROM extractions LIMIT 1").fetchone() is not None
 
 
-def designs(library: Library, pmids: Iterable[int] | None = None) -> dict[int, Design]:
+def designs(library: Library, pmids: Iterable[int] | None = None) -> dict[int, StoredExtraction]:
     """PMID -> design for ``pmids`` (every extracted record when None); empty when no
     record has one yet."""
     if not has_extractions(library):
         return {}
-    cols = "pmid, version, design, design_confidence, n, data FROM extractions"
+    cols = "pmid, version, data FROM extractions"
     rows = (library.db.execute(f"SELECT {cols}") if pmids is None
             else library.rows_in(f"SELECT {cols} WHERE pmid IN ({{marks}})", pmids))
-    return {r[0]: Design.from_row(*r[1:]) for r in rows}
+    found = ((r[0], StoredExtraction.from_row(r[1], r[2])) for r in rows)
+    return {pmid: x for pmid, x in found if x is not None}
 
 
 def _design_filter(library: Library, design: str | None) -> str | None:
@@ -116,11 +104,12 @@ class ListRow:
     first_seen: str  # UTC ISO 8601
 
     @classmethod
-    def of(cls, item: LibraryRecord, design: Design | None) -> ListRow:
+    def of(cls, item: LibraryRecord, design: StoredExtraction | None) -> ListRow:
         rec = item.record
         return cls(rec.pmid, rec.pub_year, rec.first_author, rec.title, rec.journal,
                    list(item.labels.topics) if item.labels else None,
-                   design.design if design else None, design.n if design else None,
+                   design.extraction.design if design else None,
+                   design.extraction.n if design else None,
                    item.first_stored)
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,9 +186,9 @@ def list_records(library: Library, options: ExportOptions, design: str | None = 
     return Listing(rows, matched, bool(known) or has_extractions(library), notes)
 
 
-def _design_of(known: dict[int, Design], pmid: int) -> str:
+def _design_of(known: dict[int, StoredExtraction], pmid: int) -> str:
     found = known.get(pmid)
-    return found.design.lower() if found else ""
+    return found.extraction.design.lower() if found else ""
 
 
 def listing_text(rows: Sequence[ListRow], fmt: str, size: int = 1000) -> Iterator[str]:
@@ -244,7 +233,7 @@ class RecordView:
     last_fetched: str
     deleted_at: str | None
     hits: list[Hit]
-    design: Design | None
+    design: StoredExtraction | None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; times stay ISO 8601 (UTC)."""

@@ -360,12 +360,12 @@ def record_view(view: RecordView) -> None:
     _abstract(rec.abstract_sections, rec.abstract)
     _topics(lab)
     if view.design is not None:
-        d = view.design
-        conf = f" (confidence {d.confidence:.2f})" if d.confidence is not None else ""
-        out.print(Text(f"\nDesign: {d.design or 'unknown'}{conf}; n = "
+        d = view.design.extraction
+        out.print(Text(f"\nDesign: {d.design or 'unknown'} (confidence "
+                       f"{d.design_confidence:.2f}); n = "
                        f"{'not stated' if d.n is None else d.n}", style="bold"))
-        if d.dose_texts:
-            out.print(Text("Doses: " + "; ".join(d.dose_texts)))
+        if d.doses:
+            out.print(Text("Doses: " + d.doses_text))
     _history(view)
 
 

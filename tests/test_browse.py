@@ -180,16 +180,13 @@ def test_designs_show_in_list_and_show_once_the_library_has_them(cli, library):
     _no_designs(library)
     assert cli("list", "--design", "case report").exit_code == 2  # no designs yet
     assert "design" not in cli("list").stdout.splitlines()[1]
-    data = {"design_evidence": [{"phrase": "a fatal case", "sentence": "A fatal case.",
-                                 "source": "abstract"}],
-            "doses": [{"text": "0.4 mg/L", "low": 0.4, "high": 0.4, "unit": "mg/L",
-                       "per": None, "substance": "mitragynine", "sentence": "..."}],
-            "kratom_g_per_day": None}
-    with sqlite3.connect(library) as db:
-        db.execute("INSERT INTO extractions VALUES (90000003, 'x1', 'case report', 0.9, 1, ?, "
-                   "'now')", (json.dumps(data),))
-        db.execute("INSERT INTO extractions VALUES (90000002, 'x1', 'survey', 0.7, 212, '{}', "
-                   "'now')")
+    from kratomlit.models import Dose, Evidence, Extraction
+    from kratomlit.store import Library
+
+    case = Extraction("case report", 0.9, [Evidence("a fatal case", "A fatal case.", "abstract")],
+                      1, [Dose("0.4 mg/L", 0.4, 0.4, "mg/L", None, "mitragynine", "...")])
+    with Library(library) as lib:  # written as the extractor writes them
+        lib.extractions.save("x1", [(90000003, case), (90000002, Extraction("survey", 0.7, n=212))])
     table = cli("list").stdout
     assert "design" in table and "case report" in table and "212" in table
     rows = _csv(cli("list", "--design", "Case Report", "--format", "csv").stdout)
