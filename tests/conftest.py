@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,14 +25,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 @pytest.fixture
 def server() -> Iterator[EUtilsServer]:
-    srv = EUtilsServer()
-    # a short poll interval: shutdown() waits up to one interval, after every test
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with EUtilsServer().running() as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -381,3 +382,16 @@ class EUtilsServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/entrez/eutils/"
+
+    @contextmanager
+    def running(self) -> Iterator[EUtilsServer]:
+        """Serve in a background thread until the block ends, then close the socket."""
+        # a short poll interval: shutdown() waits up to one interval, after every test
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                  daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.shutdown()
+            self.server_close()

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -37,14 +36,9 @@ def net(server: EUtilsServer) -> EUtilsServer:
 @pytest.fixture
 def other(net: EUtilsServer) -> Iterator[EUtilsServer]:
     """A second server holding the same records: where redirects point."""
-    srv = EUtilsServer()
-    srv.state.docs, srv.state.terms = net.state.docs, net.state.terms
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with EUtilsServer().running() as srv:
+        srv.state.docs, srv.state.terms = net.state.docs, net.state.terms
+        yield srv
 
 
 def _base(srv: EUtilsServer, host: str) -> str:
