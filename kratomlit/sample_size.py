@@ -32,10 +32,16 @@ _PEOPLE = (
     r"females?|children|infants?|neonates?|newborns?|mothers?|pharmacists?|physicians?|"
     r"villagers?|workers?|outpatients?|inpatients?|drivers?|samples?|records?|informants?|"
     r"interviewees?|autopsies|autopsy cases|clients?|residents?|smokers?|drinkers?|"
-    r"abusers?|addicts?|members?|visits?|admissions?|encounters?|reports?|pwuk|pwud"
+    r"abusers?|addicts?|members?|visits?|admissions?|encounters?|reports?|pwuk|pwud|"
+    r"surveys|questionnaires|responses"
 )
+# counted like people only for a sample-sized number ("129 evaluable surveys were
+# collected"), not "two surveys" or "three questionnaires" (instruments)
+_WEAK_NOUNS = ("surveys", "questionnaires", "responses")
+_WEAK_MIN = 20
 _LEAD = r"(?P<lead>(?:a\s+)?total\s+(?:sample\s+)?of|total\s+sample\s*\(|sample\s+(?:size\s+)?of|" \
-        r"sample\s+consisted\s+of|(?:we\s+)?(?:surveyed|recruited|enrolled|interviewed)|" \
+        r"sample\s+consisted\s+of|" \
+        r"(?:we\s+)?(?:surveyed|recruited|enrolled|interviewed|identified)|" \
         r"included|comprised|among|out\s+of)?\s*"
 _CANDIDATE = re.compile(
     rf"(?:\b(?P<eq>n)\s*=\s*(?P<eqnum>\d{{1,3}}(?:,\d{{3}})+|\d+)(?![\d.])"
@@ -57,11 +63,11 @@ _AFTER_GOOD = re.compile(
 _THINGS = re.compile(r"\b(?:websites?|sites|vendors?|posts?|videos?|comments?|threads?|"
                      r"articles?|studies|products?|tweets?|pages?|items?|publications?|"
                      r"papers?)\b")
-_AFTER_SUBGROUP = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*%|\s*\(\s*\d+(?:\.\d+)?\)")
+_AFTER_SUBGROUP = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*(?P<pct>%)|\s*\(\s*\d+(?:\.\d+)?\)")
 # what may stand before a count of people ("a total of 215 ..."), lower case, one space
 _LEADS = ("a total of", "total of", "total sample of", "total sample (", "sample of",
           "sample size of", "sample consisted of", "surveyed", "recruited", "enrolled",
-          "interviewed", "included", "comprised", "among", "out of")
+          "interviewed", "identified", "included", "comprised", "among", "out of")
 # what makes the number something else: an age, a mean, a p-value, a part of a whole
 _BAD_BEFORE = ("aged", "age", "ages", "mean", "median", "±", "p <", "p =", "p >", "p<", "p=",
                "of the")
@@ -203,13 +209,16 @@ def _score(text: str, low: str, m: re.Match[str], body_start: int, background_en
         if _bad_before(text, m.start("num")) or _PART_OF.search(noun or ""):
             return None  # an age, a mean ...; or "five of the 10 participants": take the 10
         value = _value(token) + (_value(m.group("num2")) if m.group("num2") else 0)
+        if noun and value < _WEAK_MIN and noun.rstrip().endswith(_WEAK_NOUNS):
+            return None  # "two surveys": instruments, not a sample
         score = 2.0 + (2.0 if lead and "total" in lead.lower() else 0.5 if lead else 0.0)
         if _AFTER_GOOD.match(low, m.end()):
             score += 1.0
     if value == 0 or _things_after(text, m.end()):
         return None
-    if _AFTER_SUBGROUP.match(low, m.end()):
-        score -= 1.5
+    subgroup = _AFTER_SUBGROUP.match(low, m.end())
+    if subgroup:  # "27 cases (84%)": a share of a larger sample, however it is introduced
+        score -= 3.0 if subgroup.group("pct") else 1.5
     if m.start() < body_start:
         score += 0.5  # the title names the sample ("... from ten cases")
     elif m.start() < background_end:
