@@ -56,13 +56,18 @@ PEOPLE_WORDS = tuple(w.rstrip("?").replace("-", " ")
                      if w and w.rstrip("?") != "s")
 _AFTER_GOOD = re.compile(
     r"\s*(?:\([^)]*\)\s*)?(?:were|was|had)?\s*(?:recruited|enrolled|included|surveyed|"
-    r"interviewed|analy[sz]ed|identified|completed|participated|responded|reported|"
+    r"interviewed|analy[sz]ed|identified|completed|participated|responded|"
     r"met\b|took part)",
 )
 # counts of things, not people: "n = 42 websites", "a total of 500 videos" (lower-cased text)
 _THINGS = re.compile(r"\b(?:websites?|sites|vendors?|posts?|videos?|comments?|threads?|"
                      r"articles?|studies|products?|tweets?|pages?|items?|publications?|"
                      r"papers?)\b")
+_THINGS_BEFORE = re.compile(_THINGS.pattern + r"[’']?\s*\(\s*$")
+_FRACTION = re.compile(r"[\s-]+(?:thirds?|quarters?|halves|half|fifths?|tenths?)\b")
+_PUBLICATION = re.compile(r"\s+(?:reports?|series|stud)")  # "three case reports"
+_EXCLUDED = re.compile(rf"(?<![\w.,])(?P<num>{_NUMBER})\s+(?:[a-z]+\s+){{0,2}}?"
+                       rf"(?:were|was)\s+(?:later\s+|subsequently\s+)?excluded")
 _AFTER_SUBGROUP = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*(?P<pct>%)|\s*\(\s*\d+(?:\.\d+)?\)")
 # what may stand before a count of people ("a total of 215 ..."), lower case, one space
 _LEADS = ("a total of", "total of", "total sample of", "total sample (", "sample of",
@@ -182,6 +187,16 @@ def _things_after(text: str, end: int) -> bool:
     return bool(_THINGS.search(window, 0, stop))
 
 
+def _not_people(low: str, m: re.Match[str], noun: str) -> bool:
+    """A count of something else before the people noun: "five of the 10 participants"
+    (take the 10), "11 articles with 23 patients" (take the 23), "three case reports",
+    "one third of the students"."""
+    gap = noun.rsplit(None, 1)[0] if noun.strip() else ""
+    return bool(_PART_OF.search(noun) or _DIGIT.search(gap) or _THINGS.search(gap) or
+                _FRACTION.match(low, m.end("num")) or
+                (noun.endswith("case") and _PUBLICATION.match(low, m.end())))
+
+
 def _bad_before(text: str, start: int) -> bool:
     """An age, mean, p-value or part of a whole stands just before the number."""
     words = text[max(0, start - 25) : start].lower().split()
@@ -193,29 +208,42 @@ def _bad_before(text: str, start: int) -> bool:
                 (words[-3][:1].isdigit() or words[-3] in _WORDS))
 
 
+def _eq_count(text: str, low: str, m: re.Match[str]) -> tuple[int, float] | None:
+    """ "N = 1,024" / "n = 70": value and base score, or None for things."""
+    score = 3.0 if text[m.start("eq")] == "N" else 1.5
+    if "%" in text[max(0, m.start() - 5) : m.start()]:
+        score -= 1.5  # "4.6% (n = 162)": a subgroup's count
+    if _THINGS_BEFORE.search(low, max(0, m.start() - 30), m.start()):
+        return None  # "vendors' websites (n = 42)": things, not people
+    return _value(m.group("eqnum")), score
+
+
+def _noun_count(text: str, low: str, m: re.Match[str],
+                lead: str | None) -> tuple[int, float] | None:
+    """ "a total of 215 participants were recruited": value and base score, or None."""
+    token = m.group("num")
+    lead, noun = lead or m.group("lead"), m.group("noun")
+    if not noun and not (lead and "(" in lead):
+        return None
+    if token.isdigit() and 1900 <= int(token) <= 2035 and not lead:
+        return None  # a year
+    if _bad_before(text, m.start("num")) or _not_people(low, m, noun or ""):
+        return None
+    value = _value(token) + (_value(m.group("num2")) if m.group("num2") else 0)
+    if noun and value < _WEAK_MIN and noun.rstrip().endswith(_WEAK_NOUNS):
+        return None  # "two surveys": instruments, not a sample
+    score = 2.0 + (2.0 if lead and "total" in lead.lower() else 0.5 if lead else 0.0)
+    if _AFTER_GOOD.match(low, m.end()):
+        score += 1.0
+    return value, score
+
+
 def _score(text: str, low: str, m: re.Match[str], body_start: int, background_end: int,
            lead: str | None) -> Count | None:
-    if m.group("eq"):
-        value, score = _value(m.group("eqnum")), 3.0 if text[m.start("eq")] == "N" else 1.5
-        if "%" in text[max(0, m.start() - 5) : m.start()]:
-            score -= 1.5  # "4.6% (n = 162)": a subgroup's count
-    else:
-        token = m.group("num")
-        lead, noun = lead or m.group("lead"), m.group("noun")
-        if not noun and not (lead and "(" in lead):
-            return None
-        if token.isdigit() and 1900 <= int(token) <= 2035 and not lead:
-            return None  # a year
-        if _bad_before(text, m.start("num")) or _PART_OF.search(noun or ""):
-            return None  # an age, a mean ...; or "five of the 10 participants": take the 10
-        value = _value(token) + (_value(m.group("num2")) if m.group("num2") else 0)
-        if noun and value < _WEAK_MIN and noun.rstrip().endswith(_WEAK_NOUNS):
-            return None  # "two surveys": instruments, not a sample
-        score = 2.0 + (2.0 if lead and "total" in lead.lower() else 0.5 if lead else 0.0)
-        if _AFTER_GOOD.match(low, m.end()):
-            score += 1.0
-    if value == 0 or _things_after(text, m.end()):
+    found = _eq_count(text, low, m) if m.group("eq") else _noun_count(text, low, m, lead)
+    if found is None or found[0] == 0 or _things_after(text, m.end()):
         return None
+    value, score = found
     subgroup = _AFTER_SUBGROUP.match(low, m.end())
     if subgroup:  # "27 cases (84%)": a share of a larger sample, however it is introduced
         score -= 3.0 if subgroup.group("pct") else 1.5
@@ -234,4 +262,20 @@ def sample_size(text: str, body_start: int, background_end: int,
     for count in candidates(text, body_start, background_end, anchors, words):
         if count.score > 0 and (best is None or count.score > best.score):
             best = count
-    return best
+    return _minus_excluded(text, best) if best is not None else None
+
+
+def _minus_excluded(text: str, best: Count) -> Count:
+    """ "A total of fifteen cases were identified. Three were excluded ...": 12 analysed.
+
+    Only the two sentences after the count are read, and only a smaller number counts.
+    """
+    end = best.start + len(best.text)
+    window = text[end : end + 250].lower()
+    m = _EXCLUDED.search(window)
+    if m is None or window.count(". ", 0, m.start()) > 1:
+        return best
+    gone = _value(m.group("num"))
+    if not 0 < gone < best.value:
+        return best
+    return Count(best.value - gone, best.score, best.start, best.text)
