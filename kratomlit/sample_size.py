@@ -90,6 +90,13 @@ class Count:
     text: str
 
 
+def lowered_text(text: str) -> str:
+    """``text`` in lower case for the lower-case patterns (IGNORECASE is slower), or
+    ``text`` itself in the rare case where lower-casing changes its length."""
+    low = text.lower()
+    return low if len(low) == len(text) else text
+
+
 def _value(token: str) -> int:
     if token[0].isdigit():
         return int(re.sub(r"[^\d]", "", token))
@@ -104,20 +111,22 @@ def _value(token: str) -> int:
 
 def candidates(text: str, body_start: int, background_end: int,
                anchors: Sequence[int] | None = None,
-               words: Sequence[int] | None = None) -> list[Count]:
+               words: Sequence[int] | None = None, *,
+               lowered: str | None = None) -> list[Count]:
     """Every count of people in ``text`` with its score (higher = more likely the sample).
 
     ``anchors`` (positions of people nouns, "N" and "total", from the extractor's one
     automaton pass) limit the regex to a few short spots; without them the whole text is
     scanned, which is several times slower. ``words``: where number words stand (sorted),
     so that a noun with neither digits nor number words before it is passed over.
+    ``lowered``: ``lowered_text(text)`` when the caller has it already (doses use it too).
     """
     starts = (_starts(text, anchors, words, body_start, background_end)
               if anchors is not None else None)
+    if starts == []:
+        return []  # no number stands before any people noun
     out = []
-    low = text.lower()  # the patterns are lower case: IGNORECASE is slower
-    if len(low) != len(text):  # a rare character whose lower case is longer
-        low = text
+    low = lowered if lowered is not None else lowered_text(text)
     matches = (_CANDIDATE.finditer(low) if starts is None else
                filter(None, (_CANDIDATE.match(low, s) for s in starts)))
     for m in matches:
@@ -256,10 +265,12 @@ def _score(text: str, low: str, m: re.Match[str], body_start: int, background_en
 
 def sample_size(text: str, body_start: int, background_end: int,
                 anchors: Sequence[int] | None = None,
-                words: Sequence[int] | None = None) -> Count | None:
+                words: Sequence[int] | None = None, *,
+                lowered: str | None = None) -> Count | None:
     """The best-scoring count of people, or None when the abstract gives none."""
     best: Count | None = None
-    for count in candidates(text, body_start, background_end, anchors, words):
+    for count in candidates(text, body_start, background_end, anchors, words,
+                            lowered=lowered):
         if count.score > 0 and (best is None or count.score > best.score):
             best = count
     return _minus_excluded(text, best) if best is not None else None
