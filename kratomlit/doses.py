@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from kratomlit.models import Dose
-from kratomlit.sample_size import number_starts
+from kratomlit.sample_size import lowered_text, number_starts
 
 _NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
 _UNITS: dict[str, str] = {
@@ -222,21 +222,21 @@ def _excluded(text: str, start: int, end: int, unit: str) -> bool:
 
 def find_doses(text: str, units: Sequence[int] | None = None,
                counted: Sequence[int] | None = None,
-               substances: Sequence[tuple[int, int]] | None = None) -> list[Dose]:
+               substances: Sequence[tuple[int, int]] | None = None, *,
+               lowered: str | None = None) -> list[Dose]:
     """Every dose in ``text`` (title and abstract joined), in text order.
 
     ``units`` / ``counted``: where unit words stand, ``substances``: (start, end) of substance
     names, all from the extractor's automaton pass; the regexes then only look at a few
-    short spots, instead of the whole text.
+    short spots, instead of the whole text. ``lowered``: ``lowered_text(text)`` when the
+    caller has it already.
     """
     found: list[tuple[int, Dose]] = []
     seen: set[int] = set()
     cache: _Cache = {}
     if substances is not None:
         cache[-1] = ("", list(substances))
-    low = text.lower()  # the patterns are lower case: IGNORECASE is slower
-    if len(low) != len(text):  # a rare character whose lower case is longer
-        low = text
+    low = lowered if lowered is not None else lowered_text(text)
     for m in _windows(_AMOUNT, low, units, 45, True):
         if m.start() not in seen:
             seen.add(m.start())

@@ -32,10 +32,16 @@ _PEOPLE = (
     r"females?|children|infants?|neonates?|newborns?|mothers?|pharmacists?|physicians?|"
     r"villagers?|workers?|outpatients?|inpatients?|drivers?|samples?|records?|informants?|"
     r"interviewees?|autopsies|autopsy cases|clients?|residents?|smokers?|drinkers?|"
-    r"abusers?|addicts?|members?|visits?|admissions?|encounters?|reports?|pwuk|pwud"
+    r"abusers?|addicts?|members?|visits?|admissions?|encounters?|reports?|pwuk|pwud|"
+    r"surveys|questionnaires|responses"
 )
+# counted like people only for a sample-sized number ("129 evaluable surveys were
+# collected"), not "two surveys" or "three questionnaires" (instruments)
+_WEAK_NOUNS = ("surveys", "questionnaires", "responses")
+_WEAK_MIN = 20
 _LEAD = r"(?P<lead>(?:a\s+)?total\s+(?:sample\s+)?of|total\s+sample\s*\(|sample\s+(?:size\s+)?of|" \
-        r"sample\s+consisted\s+of|(?:we\s+)?(?:surveyed|recruited|enrolled|interviewed)|" \
+        r"sample\s+consisted\s+of|" \
+        r"(?:we\s+)?(?:surveyed|recruited|enrolled|interviewed|identified)|" \
         r"included|comprised|among|out\s+of)?\s*"
 _CANDIDATE = re.compile(
     rf"(?:\b(?P<eq>n)\s*=\s*(?P<eqnum>\d{{1,3}}(?:,\d{{3}})+|\d+)(?![\d.])"
@@ -50,18 +56,23 @@ PEOPLE_WORDS = tuple(w.rstrip("?").replace("-", " ")
                      if w and w.rstrip("?") != "s")
 _AFTER_GOOD = re.compile(
     r"\s*(?:\([^)]*\)\s*)?(?:were|was|had)?\s*(?:recruited|enrolled|included|surveyed|"
-    r"interviewed|analy[sz]ed|identified|completed|participated|responded|reported|"
+    r"interviewed|analy[sz]ed|identified|completed|participated|responded|"
     r"met\b|took part)",
 )
 # counts of things, not people: "n = 42 websites", "a total of 500 videos" (lower-cased text)
 _THINGS = re.compile(r"\b(?:websites?|sites|vendors?|posts?|videos?|comments?|threads?|"
                      r"articles?|studies|products?|tweets?|pages?|items?|publications?|"
                      r"papers?)\b")
-_AFTER_SUBGROUP = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*%|\s*\(\s*\d+(?:\.\d+)?\)")
+_THINGS_BEFORE = re.compile(_THINGS.pattern + r"[’']?\s*\(\s*$")
+_FRACTION = re.compile(r"[\s-]+(?:thirds?|quarters?|halves|half|fifths?|tenths?)\b")
+_PUBLICATION = re.compile(r"\s+(?:reports?|series|stud)")  # "three case reports"
+_EXCLUDED = re.compile(rf"(?<![\w.,])(?P<num>{_NUMBER})\s+(?:[a-z]+\s+){{0,2}}?"
+                       rf"(?:were|was)\s+(?:later\s+|subsequently\s+)?excluded")
+_AFTER_SUBGROUP = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*(?P<pct>%)|\s*\(\s*\d+(?:\.\d+)?\)")
 # what may stand before a count of people ("a total of 215 ..."), lower case, one space
 _LEADS = ("a total of", "total of", "total sample of", "total sample (", "sample of",
           "sample size of", "sample consisted of", "surveyed", "recruited", "enrolled",
-          "interviewed", "included", "comprised", "among", "out of")
+          "interviewed", "identified", "included", "comprised", "among", "out of")
 # what makes the number something else: an age, a mean, a p-value, a part of a whole
 _BAD_BEFORE = ("aged", "age", "ages", "mean", "median", "±", "p <", "p =", "p >", "p<", "p=",
                "of the")
@@ -79,6 +90,13 @@ class Count:
     text: str
 
 
+def lowered_text(text: str) -> str:
+    """``text`` in lower case for the lower-case patterns (IGNORECASE is slower), or
+    ``text`` itself in the rare case where lower-casing changes its length."""
+    low = text.lower()
+    return low if len(low) == len(text) else text
+
+
 def _value(token: str) -> int:
     if token[0].isdigit():
         return int(re.sub(r"[^\d]", "", token))
@@ -93,20 +111,22 @@ def _value(token: str) -> int:
 
 def candidates(text: str, body_start: int, background_end: int,
                anchors: Sequence[int] | None = None,
-               words: Sequence[int] | None = None) -> list[Count]:
+               words: Sequence[int] | None = None, *,
+               lowered: str | None = None) -> list[Count]:
     """Every count of people in ``text`` with its score (higher = more likely the sample).
 
     ``anchors`` (positions of people nouns, "N" and "total", from the extractor's one
     automaton pass) limit the regex to a few short spots; without them the whole text is
     scanned, which is several times slower. ``words``: where number words stand (sorted),
     so that a noun with neither digits nor number words before it is passed over.
+    ``lowered``: ``lowered_text(text)`` when the caller has it already (doses use it too).
     """
     starts = (_starts(text, anchors, words, body_start, background_end)
               if anchors is not None else None)
+    if starts == []:
+        return []  # no number stands before any people noun
     out = []
-    low = text.lower()  # the patterns are lower case: IGNORECASE is slower
-    if len(low) != len(text):  # a rare character whose lower case is longer
-        low = text
+    low = lowered if lowered is not None else lowered_text(text)
     matches = (_CANDIDATE.finditer(low) if starts is None else
                filter(None, (_CANDIDATE.match(low, s) for s in starts)))
     for m in matches:
@@ -176,6 +196,16 @@ def _things_after(text: str, end: int) -> bool:
     return bool(_THINGS.search(window, 0, stop))
 
 
+def _not_people(low: str, m: re.Match[str], noun: str) -> bool:
+    """A count of something else before the people noun: "five of the 10 participants"
+    (take the 10), "11 articles with 23 patients" (take the 23), "three case reports",
+    "one third of the students"."""
+    gap = noun.rsplit(None, 1)[0] if noun.strip() else ""
+    return bool(_PART_OF.search(noun) or _DIGIT.search(gap) or _THINGS.search(gap) or
+                _FRACTION.match(low, m.end("num")) or
+                (noun.endswith("case") and _PUBLICATION.match(low, m.end())))
+
+
 def _bad_before(text: str, start: int) -> bool:
     """An age, mean, p-value or part of a whole stands just before the number."""
     words = text[max(0, start - 25) : start].lower().split()
@@ -187,29 +217,45 @@ def _bad_before(text: str, start: int) -> bool:
                 (words[-3][:1].isdigit() or words[-3] in _WORDS))
 
 
+def _eq_count(text: str, low: str, m: re.Match[str]) -> tuple[int, float] | None:
+    """ "N = 1,024" / "n = 70": value and base score, or None for things."""
+    score = 3.0 if text[m.start("eq")] == "N" else 1.5
+    if "%" in text[max(0, m.start() - 5) : m.start()]:
+        score -= 1.5  # "4.6% (n = 162)": a subgroup's count
+    if _THINGS_BEFORE.search(low, max(0, m.start() - 30), m.start()):
+        return None  # "vendors' websites (n = 42)": things, not people
+    return _value(m.group("eqnum")), score
+
+
+def _noun_count(text: str, low: str, m: re.Match[str],
+                lead: str | None) -> tuple[int, float] | None:
+    """ "a total of 215 participants were recruited": value and base score, or None."""
+    token = m.group("num")
+    lead, noun = lead or m.group("lead"), m.group("noun")
+    if not noun and not (lead and "(" in lead):
+        return None
+    if token.isdigit() and 1900 <= int(token) <= 2035 and not lead:
+        return None  # a year
+    if _bad_before(text, m.start("num")) or _not_people(low, m, noun or ""):
+        return None
+    value = _value(token) + (_value(m.group("num2")) if m.group("num2") else 0)
+    if noun and value < _WEAK_MIN and noun.rstrip().endswith(_WEAK_NOUNS):
+        return None  # "two surveys": instruments, not a sample
+    score = 2.0 + (2.0 if lead and "total" in lead.lower() else 0.5 if lead else 0.0)
+    if _AFTER_GOOD.match(low, m.end()):
+        score += 1.0
+    return value, score
+
+
 def _score(text: str, low: str, m: re.Match[str], body_start: int, background_end: int,
            lead: str | None) -> Count | None:
-    if m.group("eq"):
-        value, score = _value(m.group("eqnum")), 3.0 if text[m.start("eq")] == "N" else 1.5
-        if "%" in text[max(0, m.start() - 5) : m.start()]:
-            score -= 1.5  # "4.6% (n = 162)": a subgroup's count
-    else:
-        token = m.group("num")
-        lead, noun = lead or m.group("lead"), m.group("noun")
-        if not noun and not (lead and "(" in lead):
-            return None
-        if token.isdigit() and 1900 <= int(token) <= 2035 and not lead:
-            return None  # a year
-        if _bad_before(text, m.start("num")) or _PART_OF.search(noun or ""):
-            return None  # an age, a mean ...; or "five of the 10 participants": take the 10
-        value = _value(token) + (_value(m.group("num2")) if m.group("num2") else 0)
-        score = 2.0 + (2.0 if lead and "total" in lead.lower() else 0.5 if lead else 0.0)
-        if _AFTER_GOOD.match(low, m.end()):
-            score += 1.0
-    if value == 0 or _things_after(text, m.end()):
+    found = _eq_count(text, low, m) if m.group("eq") else _noun_count(text, low, m, lead)
+    if found is None or found[0] == 0 or _things_after(text, m.end()):
         return None
-    if _AFTER_SUBGROUP.match(low, m.end()):
-        score -= 1.5
+    value, score = found
+    subgroup = _AFTER_SUBGROUP.match(low, m.end())
+    if subgroup:  # "27 cases (84%)": a share of a larger sample, however it is introduced
+        score -= 3.0 if subgroup.group("pct") else 1.5
     if m.start() < body_start:
         score += 0.5  # the title names the sample ("... from ten cases")
     elif m.start() < background_end:
@@ -219,10 +265,28 @@ def _score(text: str, low: str, m: re.Match[str], body_start: int, background_en
 
 def sample_size(text: str, body_start: int, background_end: int,
                 anchors: Sequence[int] | None = None,
-                words: Sequence[int] | None = None) -> Count | None:
+                words: Sequence[int] | None = None, *,
+                lowered: str | None = None) -> Count | None:
     """The best-scoring count of people, or None when the abstract gives none."""
     best: Count | None = None
-    for count in candidates(text, body_start, background_end, anchors, words):
+    for count in candidates(text, body_start, background_end, anchors, words,
+                            lowered=lowered):
         if count.score > 0 and (best is None or count.score > best.score):
             best = count
-    return best
+    return _minus_excluded(text, best) if best is not None else None
+
+
+def _minus_excluded(text: str, best: Count) -> Count:
+    """ "A total of fifteen cases were identified. Three were excluded ...": 12 analysed.
+
+    Only the two sentences after the count are read, and only a smaller number counts.
+    """
+    end = best.start + len(best.text)
+    window = text[end : end + 250].lower()
+    m = _EXCLUDED.search(window)
+    if m is None or window.count(". ", 0, m.start()) > 1:
+        return best
+    gone = _value(m.group("num"))
+    if not 0 < gone < best.value:
+        return best
+    return Count(best.value - gone, best.score, best.start, best.text)
