@@ -216,10 +216,12 @@ class XlsxWriter(Writer):
         if self.row + len(rows) >= XLSX_MAX_ROWS:
             raise ExportError(f"XLSX holds at most {XLSX_MAX_ROWS - 1:,} records; narrow the "
                               "export (filters) or use --format csv or parquet.")
+        has_pmid = "pmid" in self.columns  # the overflow sheet names it only then
         for row in rows:
             self.row += 1
+            pmid = row["pmid"] if has_pmid else None
             cut = [col for i, col in enumerate(self.columns)
-                   if self._cell(i, col, _flat(row[col], col), row.get("pmid"))]
+                   if self._cell(i, col, _flat(row[col], col), pmid)]
             if cut:
                 self.sheet.write_string(self.row, len(self.columns),
                                         f"{', '.join(cut)} (see 'overflow' sheet)")
