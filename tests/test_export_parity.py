@@ -34,7 +34,8 @@ TITLES = [
     "Μ-οπιοειδής υποδοχέας", "กระท่อม: 泰国克拉托姆 — ミトラギニン «kratom» 😀", "\rCR first",
     "line\u2028separator\u0085next\u2029para", "control \x01\x0b\x1f chars", "  spaces  ",
     "123", "", "semi; colon, comma\ttab", "back\\slash and \"quotes\"", "}closing first{",
-    "_x0041_ looks escaped", "ends with newline\n",
+    "_x0041_ looks escaped", "ends with newline\n", "<i>Mitragyna</i> & <b>co</b> > 1",
+    "<r>rich</r>", "\ufffe\uffff non-characters", "\u00a0no-break spaces\u3000",
 ]
 SCORES = [0.1 + 0.2, 1e-05, 0.0, 1.0, 1 / 3, 0.5, 2.5e-10, 0.999999]
 
@@ -159,6 +160,7 @@ def _assert_same(fmt: str, new: Path, ref: Path) -> None:
 
 CASES = [(fmt, {}) for fmt in FORMATS] + [
     ("csv", {"excel": True}), ("tsv", {"excel": True}),
+    ("csv", {"columns": ("title",)}), ("tsv", {"columns": ("issue",)}),  # one-field rows
     ("csv", {"columns": ("pmid", "evidence", "doses", "kratom_g_per_day", "score_safety",
                          "retracted", "n", "title")}),
     ("xlsx", {"columns": ("pmid", "evidence", "abstract", "doses", "score_dosing")}),
