@@ -2,13 +2,17 @@
 
 Usage:
     python bench/bench_export.py [--sizes 10000,100000] [--formats csv,xlsx,...]
-                                 [--work DIR] [--keep] [--no-write] [--out FILE]
+                                 [--runs N] [--repo DIR] [--work DIR] [--keep]
+                                 [--no-write] [--out FILE]
 
 Builds a library per size with ``Library.save_batch`` (synthetic records shaped like real
 PubMed ones: ~1,500-character structured abstract, 6 authors with affiliations, 10 MeSH
 headings, 5 keywords, a 3 KB raw XML placeholder; every record classified), then runs the
-real CLI (``python cli.py export``) once per format in its own process, and reads that
-process's wall time and peak RSS (``os.wait4``'s ``ru_maxrss``). A 0-record export
+real CLI (``python cli.py export``) per format in its own process, ``--runs`` times, and
+reads that process's wall time, CPU time (user + system, ``os.wait4``'s rusage: what the
+export costs, whatever else the machine is doing) and peak RSS (``ru_maxrss``); the
+median of the runs is reported. ``--repo`` runs another checkout's ``cli.py`` (e.g. the
+code before a change) against the same library. A 0-record export
 (``--since 2999``) per format gives the fixed cost (interpreter, imports). If memory stays
 flat, the peak at 100,000 records is about the peak at 10,000. Results go to stdout and,
 as markdown with the command and machine, to the end of ``docs/benchmarks.md``.
@@ -20,6 +24,7 @@ import argparse
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,9 +98,13 @@ def build_in_child(home: Path, n: int) -> float:
     return time.perf_counter() - start
 
 
-def run_export(home: Path, fmt: str, out: Path, *extra: str) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS (MiB) and exit status of one export in its own process."""
-    cmd = [sys.executable, str(REPO / "cli.py"), "--home", str(home), "export", "-f", fmt,
+Run = tuple[float, float, float, int]  # wall s, CPU s, peak RSS MiB, exit status
+
+
+def run_export(home: Path, fmt: str, out: Path, *extra: str, repo: Path = REPO) -> Run:
+    """Wall seconds, CPU seconds (user + system), peak RSS (MiB) and exit status of one
+    export in its own process."""
+    cmd = [sys.executable, str(repo / "cli.py"), "--home", str(home), "export", "-f", fmt,
            "-o", str(out), *extra]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -107,7 +116,14 @@ def run_export(home: Path, fmt: str, out: Path, *extra: str) -> tuple[float, flo
         print(f"  {fmt}: exit {proc.returncode}: {err.strip()}", file=sys.stderr)
     if proc.stderr:
         proc.stderr.close()
-    return wall, usage.ru_maxrss / 1024, proc.returncode  # ru_maxrss is KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024, proc.returncode  # ru_maxrss is KiB on Linux
+
+
+def median_run(runs: list[Run]) -> Run:
+    """Median wall, CPU and peak over the runs; the worst exit status."""
+    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
+            statistics.median(r[2] for r in runs), max(r[3] for r in runs))
 
 
 def main() -> int:
@@ -117,6 +133,8 @@ def main() -> int:
     ap.add_argument("--build", nargs=2, metavar=("N", "HOME"), help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help="folder for libraries and exports (default: a "
                     "temporary folder, removed unless --keep)")
+    ap.add_argument("--runs", type=int, default=1, help="runs per format (median reported)")
+    ap.add_argument("--repo", type=Path, default=REPO, help="checkout whose cli.py to run")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--no-write", action="store_true", help="do not append to --out")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
@@ -128,7 +146,7 @@ def main() -> int:
     formats = args.formats.split(",")
     tmp = tempfile.TemporaryDirectory(prefix="kratomlit-bench-export-")
     work = args.work or Path(tmp.name)
-    results: dict[tuple[str, int], tuple[float, float, int]] = {}
+    results: dict[tuple[str, int], tuple[float, float, float, int]] = {}
     base: dict[str, float] = {}
     for n in sizes:
         home = work / f"home-{n}"
@@ -139,14 +157,15 @@ def main() -> int:
             out = work / f"export-{n}.{EXT[fmt]}"
             if fmt not in base:
                 base[fmt] = run_export(home, fmt, work / f"empty.{EXT[fmt]}", "--since",
-                                       "2999")[1]
-            wall, peak, code = run_export(home, fmt, out)
+                                       "2999", repo=args.repo)[2]
+            wall, cpu, peak, code = median_run(
+                [run_export(home, fmt, out, repo=args.repo) for _ in range(args.runs)])
             size = out.stat().st_size if out.exists() else 0
-            results[fmt, n] = (wall, peak, size)
-            print(f"  {fmt:8} {n:>7,} records: {wall:6.1f} s, peak RSS {peak:6.0f} MiB "
-                  f"(0 records: {base[fmt]:.0f} MiB), {size / 2**20:7.1f} MiB file"
-                  + (f", exit {code}" if code else ""), flush=True)
-    table = _markdown(results, base, sizes, formats)
+            results[fmt, n] = (wall, cpu, peak, size)
+            print(f"  {fmt:8} {n:>7,} records: {wall:6.1f} s wall, {cpu:6.1f} s CPU, peak RSS "
+                  f"{peak:6.0f} MiB (0 records: {base[fmt]:.0f} MiB), {size / 2**20:7.1f} MiB "
+                  "file" + (f", exit {code}" if code else ""), flush=True)
+    table = _markdown(results, base, sizes, formats, args.runs)
     print(table)
     if not args.no_write:
         with args.out.open("a", encoding="utf-8") as fh:
@@ -158,23 +177,24 @@ def main() -> int:
     return 0
 
 
-def _markdown(results: dict[tuple[str, int], tuple[float, float, int]],
-              base: dict[str, float], sizes: list[int], formats: list[str]) -> str:
-    head = " | ".join(f"{n:,}: time | {n:,}: peak RSS" for n in sizes)
+def _markdown(results: dict[tuple[str, int], tuple[float, float, float, int]],
+              base: dict[str, float], sizes: list[int], formats: list[str], runs: int) -> str:
+    head = " | ".join(f"{n:,}: wall | {n:,}: CPU | {n:,}: peak RSS" for n in sizes)
     lines = [
         "", "## Export (`bench/bench_export.py`)", "",
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, command `python bench/bench_export.py --sizes "
-        f"{','.join(map(str, sizes))}`. Each export runs in its own process (the real CLI); "
-        "peak RSS is that process's `ru_maxrss`; '0 records' is the same command on an "
-        "empty selection (interpreter and imports).", "",
+        f"{','.join(map(str, sizes))} --runs {runs}`. Each export runs in its own process "
+        "(the real CLI); CPU is that process's user + system time, peak RSS its "
+        f"`ru_maxrss`, each the median of {runs} run(s); '0 records' is the same command on "
+        "an empty selection (interpreter and imports).", "",
         f"| format | 0 records: peak RSS | {head} | file at {sizes[-1]:,} |",
-        "| --- | ---: | " + " | ".join("---: | ---:" for _ in sizes) + " | ---: |",
+        "| --- | ---: | " + " | ".join("---: | ---: | ---:" for _ in sizes) + " | ---: |",
     ]
     for fmt in formats:
-        cells = " | ".join(f"{results[fmt, n][0]:.1f} s | {results[fmt, n][1]:.0f} MiB"
-                           for n in sizes)
-        size = results[fmt, sizes[-1]][2] / 2**20
+        cells = " | ".join(f"{results[fmt, n][0]:.1f} s | {results[fmt, n][1]:.1f} s | "
+                           f"{results[fmt, n][2]:.0f} MiB" for n in sizes)
+        size = results[fmt, sizes[-1]][3] / 2**20
         lines.append(f"| {fmt} | {base[fmt]:.0f} MiB | {cells} | {size:.0f} MiB |")
     return "\n".join(lines) + "\n"
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -28,8 +29,17 @@ import xlsxwriter
 from bibtexparser.bibdatabase import BibDatabase
 from bibtexparser.bwriter import BibTexWriter
 from xlsxwriter.exceptions import FileCreateError
+from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.xmlwriter import XMLwriter
 
-from kratomlit.cells import EXCEL_CELL_MAX, escape_cell, excel_len, excel_parts, json_line
+from kratomlit.cells import (
+    EXCEL_CELL_MAX,
+    FORMULA_START,
+    escape_cell,
+    excel_len,
+    excel_parts,
+    json_line,
+)
 from kratomlit.errors import ExportError
 from kratomlit.models import COLUMNS, SEP, ExportOptions
 
@@ -38,20 +48,40 @@ CONTINUED = "continued"  # XLSX only: which cells of a row go on in the 'overflo
 Row = Mapping[str, Any]
 
 
-def _flat(value: Any, col: str = "") -> Any:
-    """One cell: a list of text joined with '; ', doses as their texts, a [low, high]
-    range as 'low-high', a list of objects (``evidence``, only when --columns asks for
-    it) as JSON text."""
-    kind = COLUMNS[col].kind if col in COLUMNS else ""
-    if kind == "doses":
-        return SEP.join(dict.fromkeys(d["text"] for d in value))
-    if kind == "range":
-        return "" if value is None else f"{value[0]:g}-{value[1]:g}"
+def _joined(value: Any) -> Any:
+    """A list of text joined with '; ', a list of objects (``evidence``, only when
+    --columns asks for it) as JSON text; anything else as it is."""
     if isinstance(value, list):
         if value and not isinstance(value[0], str):
             return json.dumps(value, ensure_ascii=False)
         return SEP.join(value)
     return value
+
+
+def _dose_texts(value: Any) -> str:
+    return SEP.join(dict.fromkeys(d["text"] for d in value))
+
+
+def _low_high(value: Any) -> str:
+    return "" if value is None else f"{value[0]:g}-{value[1]:g}"
+
+
+Flattener = Callable[[Any], Any]
+_FLATTEN: dict[str, Flattener] = {"doses": _dose_texts, "range": _low_high}
+
+
+def flatteners(columns: Sequence[str]) -> list[tuple[str, Flattener]]:
+    """Each column with the function that makes its one-cell value (looked up once per
+    export, not once per cell)."""
+    return [(c, _FLATTEN.get(COLUMNS[c].kind if c in COLUMNS else "", _joined))
+            for c in columns]
+
+
+def _flat(value: Any, col: str = "") -> Any:
+    """One cell: a list of text joined with '; ', doses as their texts, a [low, high]
+    range as 'low-high', a list of objects as JSON text."""
+    kind = COLUMNS[col].kind if col in COLUMNS else ""
+    return _FLATTEN.get(kind, _joined)(value)
 
 
 EVIDENCE_STRUCT = pa.struct([("topic", pa.string()), ("assigned", pa.bool_()),
@@ -116,17 +146,34 @@ class CsvWriter(TextWriter):
     def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
         self.encoding = "utf-8-sig" if options.excel else "utf-8"
         super().__init__(path, options, about)
-        self.csv = csv.writer(self.fh, delimiter=self.delimiter)
-        self.csv.writerow(self.columns)
+        csv.writer(self.fh, delimiter=self.delimiter).writerow(self.columns)
+        self.flat = flatteners(self.columns)
         self.too_long = 0
 
     def write(self, rows: Sequence[Row]) -> None:
-        for row in rows:
-            cells = [_flat(row[c], c) for c in self.columns]
-            cells = [escape_cell(v) if isinstance(v, str) else v for v in cells]
-            self.too_long += sum(isinstance(v, str) and excel_len(v) > EXCEL_CELL_MAX
-                                 for v in cells)
-            self.csv.writerow(cells)
+        """Lines joined here, one write per chunk: the csv module's quoting (minimal,
+        doubled quotes, CRLF), without its per-row call (tests/test_export_parity.py)."""
+        self.fh.write("".join([self._line(row) for row in rows]))
+
+    def _line(self, row: Row) -> str:
+        delimiter, cells = self.delimiter, []
+        for col, flat in self.flat:
+            value = flat(row[col])
+            if isinstance(value, str):
+                if value.startswith(FORMULA_START):
+                    value = "'" + value  # escape_cell
+                if len(value) > EXCEL_CELL_MAX // 2 and excel_len(value) > EXCEL_CELL_MAX:
+                    self.too_long += 1
+                if '"' in value:
+                    value = '"' + value.replace('"', '""') + '"'
+                elif delimiter in value or "\n" in value or "\r" in value:
+                    value = '"' + value + '"'
+            else:
+                value = "" if value is None else str(value)  # as csv: str(), repr for floats
+            cells.append(value)
+        if len(cells) == 1 and not cells[0]:
+            return '""\r\n'  # csv quotes a row of one empty field, or it would be no row
+        return delimiter.join(cells) + "\r\n"
 
     def finish(self, count: int) -> None:
         if self.too_long:
@@ -181,6 +228,69 @@ class ParquetWriter(Writer):
 
 # ---- XLSX -------------------------------------------------------------------------------
 
+# Text XlsxWriter rewrites before writing it inline: control characters, literal _xHHHH_
+# escapes, U+FFFE/U+FFFF (its ``_escape_control_characters``)
+_escape_control_characters = XMLwriter._escape_control_characters
+_XLSX_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
+
+
+class XlsxRows:
+    """Writes plain rows of the 'records' sheet straight to XlsxWriter's constant-memory
+    row file, as its ``_write_single_row`` would write them (inline strings, numbers,
+    booleans; no formats), without its per-cell calls: those were most of an XLSX export.
+    Uses XlsxWriter internals (``fh``, ``table``, ``previous_row``, ``dim_rowmax``,
+    ``_write_single_row``); tests/test_export_parity.py compares every part of the file
+    with the public-API writer's. A row with a value it does not handle (a NaN, another
+    type, text the cell limit would cut) is left to the caller."""
+
+    def __init__(self, sheet: Any, width: int):
+        self.sheet = sheet
+        self.names = [xl_col_to_name(c) for c in range(width)]
+
+    def write_row(self, row: int, values: Sequence[Any]) -> bool:
+        """Write ``values`` (one-cell values, not yet escaped) as worksheet row ``row``
+        plus its ``continued`` cell; False, having written nothing, when a value needs
+        the public API."""
+        cells: list[str] = []
+        r = str(row + 1)
+        for name, value in zip(self.names, values, strict=False):
+            if value is None or value == "":
+                continue
+            kind = value.__class__
+            if kind is str:
+                if len(value) > EXCEL_CELL_MAX // 2 - 1:
+                    return False  # may continue on the overflow sheet
+                cells.append(_inline(name + r, escape_cell(value)))
+            elif kind is bool:
+                cells.append(f'<c r="{name}{r}" t="b"><v>{int(value)}</v></c>')
+            elif (kind is int or kind is float) and math.isfinite(value):
+                cells.append(f'<c r="{name}{r}"><v>{value:.16G}</v></c>')
+            else:
+                return False
+        if not cells:
+            return False
+        sheet = self.sheet
+        if sheet.table:  # a row the public API wrote is still pending: write it first
+            sheet._write_single_row(row)
+        sheet.previous_row = row
+        if sheet.dim_rowmax is None or row > sheet.dim_rowmax:
+            sheet.dim_rowmax = row
+        sheet.fh.write(f'<row r="{r}">{"".join(cells)}</row>')
+        return True
+
+
+def _inline(ref: str, text: str) -> str:
+    """An inline string cell as XlsxWriter writes one in constant-memory mode."""
+    if _XLSX_CONTROL.search(text):
+        text = _escape_control_characters(text)
+    if text.startswith("<r>") and text.endswith("</r>"):
+        return f'<c r="{ref}" t="inlineStr"><is>{text}</is></c>'  # as XlsxWriter: rich text
+    space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
+    if "&" in text or "<" in text or ">" in text:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f'<c r="{ref}" t="inlineStr"><is><t{space}>{text}</t></is></c>'
+
+
 WIDTHS = {"title": 60, "abstract": 80, "authors": 40, "affiliations": 40, "journal": 30,
           "mesh": 40, "keywords": 30, "publication_types": 25, "corrections": 30,
           "searches": 25, "url": 38, "first_seen": 24, "classifier_version": 18,
@@ -211,15 +321,22 @@ class XlsxWriter(Writer):
         self.over.set_column(4, 4, 80)
         self.over.write_row(0, 0, ["row", "pmid", "column", "part", "text"], self.bold)
         self.closed = False
+        self.flat = flatteners(self.columns)
+        self.fast = XlsxRows(self.sheet, len(self.columns) + 1)
 
     def write(self, rows: Sequence[Row]) -> None:
         if self.row + len(rows) >= XLSX_MAX_ROWS:
             raise ExportError(f"XLSX holds at most {XLSX_MAX_ROWS - 1:,} records; narrow the "
                               "export (filters) or use --format csv or parquet.")
+        has_pmid = "pmid" in self.columns  # the overflow sheet names it only then
         for row in rows:
             self.row += 1
-            cut = [col for i, col in enumerate(self.columns)
-                   if self._cell(i, col, _flat(row[col], col), row.get("pmid"))]
+            values = [flat(row[col]) for col, flat in self.flat]
+            if self.fast.write_row(self.row, values):
+                continue
+            pmid = row["pmid"] if has_pmid else None
+            cut = [col for i, (col, value) in enumerate(zip(self.columns, values, strict=True))
+                   if self._cell(i, col, value, pmid)]
             if cut:
                 self.sheet.write_string(self.row, len(self.columns),
                                         f"{', '.join(cut)} (see 'overflow' sheet)")

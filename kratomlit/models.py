@@ -148,6 +148,8 @@ class Record:
     def from_dict(cls, data: dict[str, Any]) -> Record:
         """The inverse of ``to_dict`` (the library's JSON column); unknown keys are dropped
         so a library written by a later kratomlit still reads."""
+        if data.keys() <= _RECORD_FIELDS:  # the usual case: no copy
+            return cls(**data)
         return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELDS})
 
 

@@ -10,6 +10,7 @@ command share the file.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -18,11 +19,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from kratomlit.errors import StorageError
 from kratomlit.migrations import MIGRATIONS, migrate
 
 BUSY_TIMEOUT_S = 60
 SQL_VARS = 900  # PMIDs per statement, under SQLite's parameter limit
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON stored by the library, decoded by orjson (3-10x faster than ``json``: decoding
+    was the largest single cost of an export). The rare text orjson refuses and ``json``
+    reads (NaN, integers past 64 bits, lone surrogates) goes to ``json``, so nothing that
+    read before fails now."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def now_iso() -> str:

@@ -7,12 +7,12 @@ import json
 from collections.abc import Iterable, Iterator
 
 from kratomlit.models import Extraction, Record
-from kratomlit.store.core import Database, now_iso
+from kratomlit.store.core import Database, loads, now_iso
 from kratomlit.store.records import outdated
 
 
 def extraction_from_row(data: str | None) -> Extraction | None:
-    return Extraction.from_dict(json.loads(data)) if data else None
+    return Extraction.from_dict(loads(data)) if data else None
 
 
 class ExtractionStore:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 from kratomlit.models import Evidence, Labels, Record
-from kratomlit.store.core import Database, now_iso
+from kratomlit.store.core import Database, loads, now_iso
 from kratomlit.store.records import outdated
 
 
@@ -15,8 +15,8 @@ def labels_from_row(version: str | None, topics: str | None, scores: str | None,
     """Labels from the ``labels`` columns (None when the record has none)."""
     if version is None:
         return None
-    found = json.loads(evidence or "{}")
-    return Labels(version, json.loads(topics or "[]"), json.loads(scores or "{}"),
+    found = loads(evidence or "{}")
+    return Labels(version, loads(topics or "[]"), loads(scores or "{}"),
                   {t: [Evidence.from_dict(e) for e in ev] for t, ev in found.items()})
 
 
