@@ -93,11 +93,11 @@ def _parse_store(body: bytes, work: Path) -> int:
 
     path = Path(tempfile.mkdtemp(dir=work)) / "library.db"
     with Library(path) as lib:
-        sid = lib.get_search("1:99999999[uid]").id
+        sid = lib.runs.get_search("1:99999999[uid]").id
         records = parse_pubmed_xml(body).records
         for i in range(0, len(records), 500):
-            lib.save_batch(sid, records[i:i + 500])
-        return int(lib.counts()["records"])
+            lib.records.save_batch(sid, records[i:i + 500])
+        return lib.records.count()
 
 
 def body_file(work: Path, size: int) -> Path:

@@ -210,6 +210,7 @@ class Run:
     summary: dict[str, Any]  # its --json output; {} when it printed none (a failed run)
     stdout: str
     stderr: str
+    rss_mb: float = 0.0  # peak RSS of the CLI process (and any child it waited for)
 
 
 def cli_env(home: Path, url: str | None = None, api_key: str | None = None) -> dict[str, str]:
@@ -225,14 +226,23 @@ def cli_env(home: Path, url: str | None = None, api_key: str | None = None) -> d
     return env
 
 
-def start_cli(args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+TIME = Path("/usr/bin/time")  # GNU time: the peak RSS of the process it runs
+
+
+def start_cli(args: Sequence[str], env: dict[str, str],
+              rss_file: Path | None = None) -> subprocess.Popen[bytes]:
     """Start ``python cli.py ARGS`` from the repository, as a user runs it, without waiting:
-    several may run at once."""
-    return subprocess.Popen([sys.executable, str(REPO / "cli.py"), *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    several may run at once. With ``rss_file`` (and GNU time installed) the process runs
+    under ``/usr/bin/time -f %M``, which writes its peak RSS in KiB there (``wait4``
+    counts the CLI and every child it reaped, such as a parse worker)."""
+    wrap = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file)] \
+        if rss_file is not None and TIME.exists() else []
+    return subprocess.Popen([*wrap, sys.executable, str(REPO / "cli.py"), *args], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def finish(proc: subprocess.Popen[bytes], started: float, timeout_s: float) -> Run:
+def finish(proc: subprocess.Popen[bytes], started: float, timeout_s: float,
+           rss_file: Path | None = None) -> Run:
     """Wait for ``proc``; its wall time counts from ``started`` (``time.perf_counter()``),
     so processes started together are timed from the same moment."""
     out, err = proc.communicate(timeout=timeout_s)
@@ -242,7 +252,16 @@ def finish(proc: subprocess.Popen[bytes], started: float, timeout_s: float) -> R
         summary = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError:
         summary = {}
-    return Run(proc.returncode, wall, summary, text, err.decode("utf-8", "replace"))
+    return Run(proc.returncode, wall, summary, text, err.decode("utf-8", "replace"),
+               _peak_rss_mb(rss_file))
+
+
+def _peak_rss_mb(rss_file: Path | None) -> float:
+    """What ``/usr/bin/time -f %M`` wrote (KiB), in MB; 0 when nothing was measured."""
+    if rss_file is None or not rss_file.exists():
+        return 0.0
+    lines = rss_file.read_text().split()
+    return int(lines[-1]) / 1024 if lines and lines[-1].isdigit() else 0.0
 
 
 # ---- the library --------------------------------------------------------------------------
