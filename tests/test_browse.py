@@ -273,11 +273,19 @@ def test_quiet_leaves_no_progress_bar_on_a_terminal(cli, server, tmp_path, monke
     assert screen.getvalue()  # the same console does show a bar without --quiet
 
 
-def test_help_short_flag_completion_and_plain_flags(cli):
+def test_help_short_flag_completion_and_plain_flags(cli, monkeypatch):
     assert cli("-h").stdout == cli("--help").stdout
     assert "Usage: kratomlit list" in cli("list", "-h").stdout
-    completion = cli("--show-completion", "bash")
+    # --show-completion is a flag: Typer asks shellingham which shell runs us, by walking
+    # up the process tree (a 'bash' after it is never read). Under 'sh -c pytest' that finds
+    # sh ("Shell sh not supported", exit 1), so the test names the shell itself.
+    import shellingham
+
+    monkeypatch.setattr(shellingham, "detect_shell", lambda *a, **k: ("bash", "/bin/bash"))
+    completion = cli("--show-completion")
     assert completion.exit_code == 0 and "_kratomlit_completion" in completion.stdout
+    monkeypatch.setattr(shellingham, "detect_shell", lambda *a, **k: ("zsh", "/bin/zsh"))
+    assert "#compdef kratomlit" in cli("--show-completion").stdout
     assert "<bool>" not in cli("search", "--help").stdout
     for command in ("list", "show", "searches", "export", "refresh", "new"):
         assert "<bool>" not in cli(command, "--help").stdout, command
