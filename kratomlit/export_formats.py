@@ -415,7 +415,14 @@ def _ris_author(name: str) -> str:
 def _line(value: Any) -> str:
     """One line: a RIS tag ends at the line break (rispy reads a continuation line as a
     space anyway), and a line break in a value could forge an ``ER  -`` line."""
-    return "" if value is None else " ".join(str(value).split())
+    if value is None:
+        return ""
+    text = str(value)
+    # printable: no whitespace but ' ' (str.split's whitespace is Cc/Zs/Zl/Zp), so text
+    # without doubled, leading or trailing spaces is already one clean line
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
 
 
 def ris_date(pub_date: str, year: int | None) -> str:
@@ -456,6 +463,9 @@ class _PlainRisWriter(rispy.RisWriter):
     def set_header(self, count: int) -> str:
         return ""
 
+    def _format_line(self, tag: str, value: Any = "") -> str:
+        return f"{tag}  - {value}"  # PATTERN.format(tag=tag, value=value), without format()
+
 
 class RisWriter(TextWriter):
     """RIS for Zotero, EndNote, Rayyan and ASReview; TI (not T1, which ASReview misses)."""
@@ -473,7 +483,10 @@ def bibtex_value(text: str) -> str:
     when reading; to BibTeX both are a space), a CR a line feed (text-mode readers turn it
     into one anyway), and since BibTeX holds text in braces,
     unbalanced braces (rare in PubMed) become ``\\textbraceleft{}``/``\\textbraceright{}``."""
-    text = text.replace("\t", " ").replace("\r\n", "\n").replace("\r", "\n")
+    if "\t" in text or "\r" in text:
+        text = text.replace("\t", " ").replace("\r\n", "\n").replace("\r", "\n")
+    if "{" not in text and "}" not in text:
+        return text
     depth = 0
     for ch in _BRACES.findall(text):
         depth += 1 if ch == "{" else -1
