@@ -16,6 +16,8 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "'")
 EXCEL_CELL_MAX = 32767  # characters (UTF-16 code units) Excel holds in one cell
 # Line breaks to some line readers (str.splitlines, JavaScript) that JSON may leave raw
 _LINE_BREAKS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+# json.dumps(data, ensure_ascii=False, default=str) builds this encoder on every call
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 def escape_cell(text: str) -> str:
@@ -54,7 +56,7 @@ def excel_parts(text: str, limit: int = EXCEL_CELL_MAX - 1) -> list[str]:
 def json_line(data: Any) -> str:
     """``data`` as one JSON line (text unescaped) that no line reader splits: U+0085,
     U+2028 and U+2029 stay escaped; ends with a newline."""
-    line = json.dumps(data, ensure_ascii=False, default=str)
+    line = _ENCODE(data)
     if not line.isascii():
         for raw, escaped in _LINE_BREAKS.items():
             line = line.replace(raw, escaped)

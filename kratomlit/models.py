@@ -60,18 +60,22 @@ class Correction(TypedDict):
 
 
 def author_name(author: Author) -> str:
-    """``Last FM`` as PubMed cites it, or the collective name."""
+    """``Last FM`` as PubMed cites it, or the collective name (empty parts left out)."""
     if author["collective"]:
         return author["collective"]
-    name = " ".join(x for x in (author["last"], author["initials"]) if x)
-    return " ".join(x for x in (name, author["suffix"]) if x)
+    last, initials, suffix = author["last"], author["initials"], author["suffix"]
+    name = f"{last} {initials}" if last and initials else last or initials
+    return f"{name} {suffix}" if name and suffix else name or suffix
 
 
 def mesh_heading(m: MeshHeading) -> str:
     """``Descriptor/Qualifier`` as PubMed writes it; ``*`` marks a major topic."""
-    quals = "".join(f"/{q['name']}{'*' if q['major'] else ''}" for q in m["qualifiers"])
-    star = "*" if m["major"] and not any(q["major"] for q in m["qualifiers"]) else ""
-    return f"{m['descriptor']}{star}{quals}"
+    quals = m["qualifiers"]
+    if not quals:  # the usual case, one string and no joins
+        return m["descriptor"] + "*" if m["major"] else m["descriptor"]
+    text = "".join([f"/{q['name']}*" if q["major"] else f"/{q['name']}" for q in quals])
+    star = "*" if m["major"] and not any(q["major"] for q in quals) else ""
+    return f"{m['descriptor']}{star}{text}"
 
 
 def correction_text(c: Correction) -> str:
@@ -363,30 +367,48 @@ def evidence_objects(labels: Labels | None) -> list[dict[str, Any]]:
             for t in TOPICS for e in labels.evidence.get(t, [])]
 
 
+_SCORE_KEYS = tuple((f"score_{t}", t) for t in TOPICS)
+_EVIDENCE_KEYS = tuple((f"evidence_{t}", t) for t in TOPICS)
+_NO_SCORES: dict[str, Any] = {k: None for k, _ in _SCORE_KEYS}
+
+
 def export_row(item: LibraryRecord) -> dict[str, Any]:
     """One library record -> every column in ``COLUMNS`` (native values: lists stay
-    lists; each writer flattens them as its format needs)."""
+    lists; each writer flattens them as its format needs). Built in one pass per field:
+    a 100,000-record export builds it 100,000 times."""
     rec, labels = item.record, item.labels
-    names = rec.author_names
-    scores = labels.scores if labels else {}
-    return {
+    valid = [a for a in rec.authors if a["valid"]]
+    names = [author_name(a) for a in valid]
+    row = {
         "pmid": rec.pmid, "title": rec.title, "abstract": rec.abstract,
         "authors": names, "first_author": names[0] if names else "",
-        "affiliations": rec.affiliations, "journal": rec.journal,
+        "affiliations": list(dict.fromkeys([x for a in valid for x in a["affiliations"]])),
+        "journal": rec.journal,
         "journal_iso": rec.journal_iso, "year": rec.pub_year, "pub_date": rec.pub_date,
         "volume": rec.volume, "issue": rec.issue, "pages": rec.pages, "doi": rec.doi,
-        "pmcid": rec.pmcid, "url": rec.url, "mesh": rec.mesh_headings,
+        "pmcid": rec.pmcid, "url": rec.url, "mesh": [mesh_heading(m) for m in rec.mesh],
         "keywords": list(rec.keywords), "publication_types": list(rec.publication_types),
         "language": list(rec.languages), "retracted": rec.retracted,
         "corrections": [correction_text(c) for c in rec.corrections],
         "searches": list(item.searches), "first_seen": item.first_stored,
-        "topics": list(labels.topics) if labels else [],
-        **{f"score_{t}": scores.get(t) for t in TOPICS},
-        "classifier_version": labels.version if labels else "",
-        **{f"evidence_{t}": labels.evidence_phrases(t) if labels else [] for t in TOPICS},
-        "evidence": evidence_objects(labels),
-        **extraction_cells(item.extraction, item.extractor_version),
     }
+    if labels is None:  # fresh lists: no two rows share one
+        row["topics"] = []
+        row.update(_NO_SCORES)
+        row["classifier_version"] = ""
+        row.update({k: [] for k, _ in _EVIDENCE_KEYS})
+        row["evidence"] = []
+    else:
+        scores = labels.scores
+        row["topics"] = list(labels.topics)
+        for key, topic in _SCORE_KEYS:
+            row[key] = scores.get(topic)
+        row["classifier_version"] = labels.version
+        for key, topic in _EVIDENCE_KEYS:
+            row[key] = labels.evidence_phrases(topic)
+        row["evidence"] = evidence_objects(labels)
+    row.update(extraction_cells(item.extraction, item.extractor_version))
+    return row
 
 
 def extraction_cells(found: Extraction | None, version: str = "") -> dict[str, Any]:
