@@ -21,6 +21,7 @@ import io
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from kratomlit.parse import (
     local_esearch_dtd,
     parse_pubmed_xml,
     safe_xml,
+    screen_pubmed_xml,
 )
 from kratomlit.transport import DeadlineExceeded, ResponseTooLarge
 
@@ -138,6 +140,7 @@ class EUtilsClient:
         self.page_size = min(page_size, window)
         self.sleep = sleep
         self.stats = RequestStats()
+        self._tally_lock = threading.Lock()  # a fetching thread and the caller's
         self._refresh = False  # set only while search(refresh=True) runs
 
     @classmethod
@@ -301,10 +304,29 @@ class EUtilsClient:
         call is a network request; ``refresh`` is kept for callers and changes nothing.
         An answer refused unparsed is a ``ContentError`` naming the PMIDs, at once.
         """
+        return self._efetch(pmids, parse_pubmed_xml, refresh)
+
+    def efetch_unparsed(self, pmids: Sequence[int], *, refresh: bool = False) -> bytes:
+        """One batch's EFetch answer, unparsed (``parse_fetched`` reads it, possibly in
+        another process), through the same limiter, retries and statistics as ``efetch``.
+        The body is screened first (``screen_pubmed_xml``): a page, an error document or a
+        truncated body is retried here, as ``efetch`` would. Safe to call from two
+        threads at once: the shared limiter spaces the requests."""
+        return self._efetch(pmids, screen_pubmed_xml, refresh)
+
+    def refetch(self, pmids: Sequence[int]) -> ParsedBatch:
+        """Fetch and parse a batch again, in this process: for an answer that passed the
+        screen but that the parser then refused (rare), so it is retried as ``efetch``
+        retries any unreadable answer (and counts as a retry, as it would there)."""
+        log.warning("efetch answer for %s unreadable; fetching it again", _pmid_list(pmids))
+        self._tally("retries")
+        return self.efetch(pmids, refresh=True)
+
+    def _efetch(self, pmids: Sequence[int], read: Callable[[bytes], T], refresh: bool) -> T:
         params = {"db": "pubmed", "retmode": "xml", "id": ",".join(str(p) for p in pmids)}
-        self.stats.efetch += 1
+        self._tally("efetch")
         try:
-            return self._call("efetch.fcgi", params, "POST", parse_pubmed_xml, IN_BAND_TRIES,
+            return self._call("efetch.fcgi", params, "POST", read, IN_BAND_TRIES,
                               refresh=refresh)
         except ContentError as exc:
             log.error("efetch answer refused (%s) for PMIDs %s", exc,
@@ -313,6 +335,11 @@ class EUtilsClient:
                 f"NCBI's answer for {_pmid_list(pmids)} was refused: {str(exc).rstrip('.')}. "
                 "This is the content of the answer, not a network fault, so it was not "
                 "retried; nothing of this batch was stored. Report it if it persists.") from None
+
+    def _tally(self, what: str) -> None:
+        """Count one more of ``what`` under a lock: EFetch also runs in a thread."""
+        with self._tally_lock:
+            setattr(self.stats, what, getattr(self.stats, what) + 1)
 
     def batches(self, pmids: Sequence[int]) -> Iterable[list[int]]:
         for start in range(0, len(pmids), self.batch_size):
@@ -341,7 +368,7 @@ class EUtilsClient:
                         self.redact(last))
             if attempt >= limit:  # limit <= max_tries, so every later try is a retry
                 break
-            self.stats.retries += 1
+            self._tally("retries")
             log.info("retrying %s in %.1f s", endpoint, wait)
             self.sleep(wait)
         if last_in_band:
@@ -361,13 +388,13 @@ class EUtilsClient:
                              f"{self.redact(_describe(exc))}. Check KRATOMLIT_EUTILS_URL "
                              "(or --eutils-url, or eutils_url in the config file).") from None
         except requests.ConnectionError as exc:
-            self.stats.network += 1
+            self._tally("network")
             reason = self.redact(_describe(exc))
             log.warning("%s %s failed: %s", method, what, reason)
             limit = CONNECT_TRIES if _cannot_connect(exc) else None
             raise _Transient(reason, limit=limit) from None
         except requests.RequestException as exc:  # timeouts, truncated or over-large bodies
-            self.stats.network += 1
+            self._tally("network")
             reason = self.redact(_describe(exc))
             log.warning("%s %s failed: %s", method, what, reason)
             raise _Transient(reason) from None
@@ -414,10 +441,7 @@ class EUtilsClient:
                         "KRATOMLIT_EUTILS_URL.")
 
     def _count(self, resp: requests.Response) -> None:
-        if getattr(resp, "from_cache", False):
-            self.stats.from_cache += 1
-        else:
-            self.stats.network += 1
+        self._tally("from_cache" if getattr(resp, "from_cache", False) else "network")
 
     def _follow(self, url: str, method: str, resp: requests.Response) -> tuple[str, str]:
         """Where a redirect leads, if kratomlit may follow it; the query of ``Location``

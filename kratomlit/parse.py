@@ -114,6 +114,19 @@ def parse_pubmed_xml(body: bytes) -> ParsedBatch:
     return ParsedBatch(records, deleted)
 
 
+def screen_pubmed_xml(body: bytes) -> bytes:
+    """``body`` when it looks like a whole PubMed article set, checked in microseconds
+    without parsing it: an HTML page or an ``eFetchResult`` error raises as
+    ``parse_pubmed_xml`` would, and a body cut short (no closing ``</PubmedArticleSet>``)
+    raises ``MalformedResponse``, so the client retries it at once while the parse itself
+    runs elsewhere (a worker process, see ``search.prefetched``). A body that does not end
+    as NCBI's do is parsed here, so only what the parser refuses is refused."""
+    _check_document(_inert_doctype(body))
+    if not body[-64:].rstrip().endswith(b"</PubmedArticleSet>"):
+        parse_pubmed_xml(body)
+    return body
+
+
 def iter_pubmed_xml(body: bytes) -> Iterator[Record | int]:
     """Each record of an efetch answer as it is parsed, in document order, and each PMID of
     its ``DeleteCitation`` as an ``int``. Raises ``MalformedResponse``/``InBandError`` (after

@@ -10,10 +10,15 @@ changed.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import os
+import signal
 import sqlite3
-from collections import Counter
+import threading
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -25,6 +30,7 @@ from kratomlit.config import Settings
 from kratomlit.errors import IncompleteError
 from kratomlit.eutils import EUtilsClient
 from kratomlit.models import ParsedBatch
+from kratomlit.parse import InBandError, MalformedResponse, parse_pubmed_xml
 from kratomlit.queries import SavedQuery
 from kratomlit.store import Library
 
@@ -75,11 +81,13 @@ def search_pubmed(settings: Settings, query: SavedQuery, *, limit: int | None = 
 
     with make_session(settings) as session, Library(settings.library_path) as library:
         client = EUtilsClient.from_settings(session, settings)
+        labeller = BatchLabeller(library) if classify else None
         summary = run_search(client, library, query.term, name=query.name or None,
                              mindate=query.mindate, maxdate=query.maxdate, limit=limit,
-                             progress=progress)
-        if classify:
-            summary.labelled = label_new(library, summary.warnings)
+                             progress=progress,
+                             on_stored=labeller.after_batch if labeller else None)
+        if labeller:
+            summary.labelled = labeller.finish(summary.warnings)
     return summary
 
 
@@ -91,16 +99,53 @@ def label_new(library: Library, problems: list[str]) -> int:
     return label_library(library, problems).labelled
 
 
+class BatchLabeller:
+    """Labels each batch as soon as it is stored, while the next ones download and parse,
+    instead of every record after the last batch: labelling leaves the critical path.
+    A part that cannot load, or any failure, leaves the rest to ``finish`` (the labelling
+    after the search, as before), which reports problems."""
+
+    def __init__(self, library: Library):
+        from kratomlit.topics import load_classifier
+
+        self.library, self.labelled = library, 0
+        self.classifier = load_classifier([])  # None: finish() loads it again, reporting why
+        self.active = self.classifier is not None
+
+    def after_batch(self) -> None:
+        from kratomlit.topics import label_library
+
+        if not self.active:
+            return
+        problems: list[str] = []
+        try:
+            self.labelled += label_library(self.library, problems,
+                                           classifier=self.classifier).labelled
+        except Exception:  # noqa: BLE001 - finish() runs it again and reports the error
+            self.active = False
+        self.active = self.active and not problems
+
+    def finish(self, problems: list[str]) -> int:
+        """Label what is left (all of it when per-batch labelling could not run); the
+        number of records labelled in all."""
+        from kratomlit.topics import label_library
+
+        return self.labelled + label_library(self.library, problems,
+                                             classifier=self.classifier).labelled
+
+
 def run_search(client: EUtilsClient, library: Library, term: str, *,
                name: str | None = None, mindate: date | None = None,
                maxdate: date | None = None, limit: int | None = None,
                progress: Progress | None = None, refresh_id: int | None = None,
-               check_revisions: bool = True, fresh: bool = False) -> SearchSummary:
+               check_revisions: bool = True, fresh: bool = False,
+               on_stored: Callable[[], None] | None = None) -> SearchSummary:
     """Search PubMed for ``term`` and bring the library up to date with its hits.
 
     ``fresh`` skips the HTTP cache for the ESearch (a scheduled refresh must see today's
     hits); ``check_revisions=False`` leaves the ``[mdat]`` check to the caller (``refresh``
-    checks all its searches in one ESearch).
+    checks all its searches in one ESearch). ``on_stored`` runs after each stored batch
+    (labelling, while the next batches download).
     """
     lo, hi = (d.isoformat() if d else "" for d in (mindate, maxdate))
     summary = SearchSummary(term, name, lo, hi)
@@ -112,7 +157,7 @@ def run_search(client: EUtilsClient, library: Library, term: str, *,
         run_id = library.runs.start_run(search.id, refresh_id)
         try:
             _run(client, library, search.id, previous, summary, mindate, maxdate, limit,
-                 progress, fresh)
+                 progress, fresh, on_stored or (lambda: None))
         except BaseException as exc:
             _copy_stats(client, summary)
             error = "interrupted" if isinstance(exc, KeyboardInterrupt) else \
@@ -132,7 +177,8 @@ def run_search(client: EUtilsClient, library: Library, term: str, *,
 
 def _run(client: EUtilsClient, library: Library, search_id: int, previous: str | None,
          summary: SearchSummary, mindate: date | None, maxdate: date | None,
-         limit: int | None, progress: Progress | None, fresh: bool) -> None:
+         limit: int | None, progress: Progress | None, fresh: bool,
+         on_stored: Callable[[], None]) -> None:
     found = client.search(summary.term, mindate, maxdate, limit, refresh=fresh)
     summary.count, summary.listed, summary.slices = found.count, len(found.ids), found.slices
     summary.warnings += found.warnings
@@ -160,41 +206,158 @@ def _run(client: EUtilsClient, library: Library, search_id: int, previous: str |
             out = _store(library, search_id, batch, parsed, summary)
             summary.new += out["inserted"]
             summary.already_held += out["unchanged"] + out["updated"]
+            on_stored()
         tracker.advance(len(batch))
     for batch, parsed in prefetched(client, client.batches(revised), refresh=True):
         if parsed is not None:
             out = _store(library, search_id, batch, parsed, summary)
             summary.updated += out["updated"] + out["inserted"]
             summary.already_held += out["unchanged"]
+            on_stored()
         tracker.advance(len(batch))
+
+
+AHEAD = 2  # batches requested beyond the one being stored
+# One EFetch request at a time: with two, a persistent fault would cost each in-flight
+# batch its own retries, so a failing endpoint would get more than max_tries requests.
+IN_FLIGHT = 1
+WORKER_FROM = 2  # the parse worker starts with the 3rd batch: small searches never wait for it
 
 
 def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
                keep: Callable[[list[int]], list[int]] | None = None, refresh: bool = False
                ) -> Iterator[tuple[list[int], ParsedBatch | None]]:
-    """Each batch with its EFetch answer, parsed; while the caller stores batch k, batch
-    k+1 is already being fetched and parsed in one worker thread, so the request budget
-    is not idle while SQLite writes. One worker keeps requests in order and lets the
-    shared limiter pace them exactly as before. ``keep`` (run here, in the caller's
-    thread, as SQLite requires) trims a batch just before it is requested; a batch
-    trimmed to nothing is yielded with None. A failed fetch raises before the next
-    batch is requested."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="efetch")
+    """Each batch with its EFetch answer, parsed, in order; while the caller stores batch
+    k, batches k+1 and k+2 are being fetched (one request at a time, in order, paced by the
+    shared limiter) and parsed: the first two in the fetching thread, later ones in a
+    spawned worker process, so parsing uses the second core, never holds the caller's GIL
+    and never delays the next request. ``keep`` (run here, in the caller's thread, as
+    SQLite requires) trims a batch just before it is requested; a batch trimmed to nothing
+    is yielded with None. A failed fetch raises when its batch is reached; requests not
+    yet sent are cancelled, and none is sent after it."""
+    fetch = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="efetch")
+    worker = ParseWorker()
+    pending: deque[tuple[list[int], Future[_Fetched] | None]] = deque()
+    queue = enumerate(batches)
+    failed = threading.Event()  # a fetch failed: send nothing after it
 
-    def submit(batch: list[int]) -> tuple[list[int], Future[ParsedBatch] | None]:
+    def request_next() -> None:
+        index, batch = next(queue, (-1, None))
+        if batch is None:
+            return
         ids = keep(batch) if keep else batch
-        return ids, (pool.submit(client.efetch, ids, refresh=refresh) if ids else None)
+        if index == WORKER_FROM:
+            worker.start()
+        use = worker if index >= WORKER_FROM else None
+        future = fetch.submit(_fetch, client, ids, refresh, use, failed) if ids else None
+        pending.append((ids, future))
 
     try:
-        queue = iter(batches)
-        current = submit(first) if (first := next(queue, None)) is not None else None
-        while current is not None:
-            ids, future = current
-            parsed = future.result() if future is not None else None
-            current = submit(nxt) if (nxt := next(queue, None)) is not None else None
+        for _ in range(AHEAD + 1):
+            request_next()
+        while pending:
+            ids, future = pending.popleft()
+            parsed = _parsed(client, worker, ids, future.result()) if future else None
+            request_next()
             yield ids, parsed
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        fetch.shutdown(wait=False, cancel_futures=True)
+        worker.close()
+
+
+@dataclass
+class _Fetched:
+    """One EFetch answer: parsed in the fetching thread, or being parsed by the worker
+    (``body`` kept until then, for a fallback parse), or neither (refused by the parser:
+    fetched again)."""
+
+    body: bytes = b""
+    parsed: ParsedBatch | None = None
+    future: Future[ParsedBatch] | None = None
+
+
+def _fetch(client: EUtilsClient, ids: list[int], refresh: bool,
+           worker: ParseWorker | None, failed: threading.Event) -> _Fetched:
+    if failed.is_set():
+        raise CancelledError("an earlier batch failed")  # never reached: that one raises
+    try:
+        body = client.efetch_unparsed(ids, refresh=refresh)
+    except BaseException:
+        failed.set()
+        raise
+    future = worker.submit(body) if worker is not None else None
+    if future is not None:
+        return _Fetched(body, future=future)
+    try:
+        return _Fetched(parsed=parse_pubmed_xml(body))
+    except (MalformedResponse, InBandError):
+        return _Fetched()
+
+
+def _parsed(client: EUtilsClient, worker: ParseWorker, ids: list[int],
+            fetched: _Fetched) -> ParsedBatch:
+    """The parsed batch; an answer the parser refused is fetched (and retried) again here,
+    and one the worker could not take (it died) is parsed here."""
+    if fetched.future is not None:
+        try:
+            return fetched.future.result()
+        except (MalformedResponse, InBandError):
+            return client.refetch(ids)
+        except Exception:  # noqa: BLE001 - the worker died (BrokenProcessPool, pickling)
+            worker.broken = True
+            try:
+                return parse_pubmed_xml(fetched.body)
+            except (MalformedResponse, InBandError):
+                return client.refetch(ids)
+    return fetched.parsed if fetched.parsed is not None else client.refetch(ids)
+
+
+class ParseWorker:
+    """One spawned process that parses EFetch answers, so parsing runs on another core
+    while this process stores. Started on demand; if it cannot start (or dies) the
+    caller parses in-process. It ignores Ctrl-C (the parent handles that) and exits when
+    its parent does, even one killed outright."""
+
+    def __init__(self) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+        self.broken = False
+
+    def start(self) -> None:
+        if self.pool is not None or self.broken:
+            return
+        try:
+            context = multiprocessing.get_context("spawn")
+            self.pool = ProcessPoolExecutor(1, mp_context=context, initializer=_worker_init,
+                                            initargs=(os.getpid(),))
+            self.pool.submit(int)  # start it now: its imports overlap the next fetch
+        except (OSError, RuntimeError, ValueError):
+            self.broken, self.pool = True, None
+
+    def submit(self, body: bytes) -> Future[ParsedBatch] | None:
+        if self.pool is None or self.broken:
+            return None
+        try:
+            return self.pool.submit(parse_pubmed_xml, body)
+        except (OSError, RuntimeError):  # BrokenProcessPool is a RuntimeError
+            self.broken = True
+            return None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+
+def _worker_init(parent: int) -> None:
+    """In the worker: leave Ctrl-C to the parent, and exit once the parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _one_at_a_time(library: Library, search_id: int) -> AbstractContextManager[Any]:
