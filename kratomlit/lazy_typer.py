@@ -43,6 +43,10 @@ class LazyCommands(MutableMapping[str, Command]):
         entry = self._entries[name]
         return _stand_in(name, entry) if isinstance(entry, CommandInfo) else entry
 
+    def built(self) -> list[str]:
+        """Names of the commands built so far."""
+        return [n for n, e in self._entries.items() if not isinstance(e, CommandInfo)]
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries  # Mapping's would build the command to find out
 
