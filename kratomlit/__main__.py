@@ -1,5 +1,57 @@
-"""Allow ``python -m kratomlit``."""
+"""The ``kratomlit`` command and ``python -m kratomlit``.
 
-from kratomlit.cli import main
+A bare ``kratomlit --help`` prints Typer's own help text, saved in ``help_text.py``, without
+importing Typer: Typer alone costs more start-up than the 0.15 s --help budget. Every other
+run, and --help whenever that text might differ from what Typer would print (a narrower
+terminal, another Typer version, a completion request), goes through ``kratomlit.cli``.
+"""
 
-main()
+import os
+import sys
+
+
+def main() -> None:
+    """Console-script entry point."""
+    text = static_help(sys.argv[1:])
+    if text is not None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from kratomlit.cli import main as cli_main
+
+    cli_main()
+
+
+def static_help(args: list[str]) -> str | None:
+    """The saved help if Typer would print exactly it for these arguments, else None."""
+    if args not in (["--help"], ["-h"]):
+        return None
+    if "_KRATOMLIT_COMPLETE" in os.environ or "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION" in \
+            os.environ:  # shell completion, or Typer's completion options read differently
+        return None
+    import shutil
+
+    if shutil.get_terminal_size().columns < 80:  # click wraps at min(columns, 80) - 2
+        return None
+    from kratomlit import help_text
+
+    return help_text.HELP if typer_version() == help_text.TYPER_VERSION else None
+
+
+def typer_version() -> str | None:
+    """Typer's ``__version__`` read from its source: importing it is what this avoids, and
+    importlib.metadata costs nearly as much."""
+    from importlib.util import find_spec
+
+    spec = find_spec("typer")
+    if spec is None or spec.origin is None:
+        return None
+    with open(spec.origin, encoding="utf-8") as source:
+        for line in source:
+            if line.startswith("__version__"):
+                return line.partition("=")[2].strip().strip("\"'")
+    return None
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,6 @@ This is the one place where errors become messages and exit codes (see ``errors.
 
 import contextlib
 import functools
-import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -18,13 +17,14 @@ import typer
 from kratomlit import __version__, interrupt, render
 from kratomlit.errors import KratomlitError, StorageError, UsageError
 from kratomlit.files import check_output
+from kratomlit.lazy_typer import LazyTyper
 
 if TYPE_CHECKING:  # config reads TOML and platformdirs: not needed for --help
     from kratomlit.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-app = typer.Typer(
+app = LazyTyper(
     name="kratomlit",
     help="Mine PubMed for kratom, mitragynine and opioid use disorder literature.\n\n"
     "Data come from NCBI E-utilities; run 'kratomlit about' for NCBI's disclaimer and "
@@ -47,7 +47,10 @@ def handle_errors(fn: F) -> F:
         except KratomlitError as exc:
             render.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
-        except sqlite3.Error as exc:  # e.g. a read-only library or a full disk mid-run
+        except Exception as exc:
+            if not _is_sqlite_error(exc):
+                raise
+            # e.g. a read-only library or a full disk mid-run
             render.error(f"A database in KRATOMLIT_HOME cannot be used: {exc}. Check that the "
                          "folder and its files are writable and the disk is not full; "
                          "everything stored so far is kept.")
@@ -58,6 +61,13 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(interrupt.exit_code(exc)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_sqlite_error(exc: Exception) -> bool:
+    """Without importing sqlite3 (5 M instructions of every start): a run that never
+    imported it cannot have raised its errors."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3 is not None and isinstance(exc, sqlite3.Error)
 
 
 def _version(value: bool) -> None:

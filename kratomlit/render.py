@@ -5,7 +5,6 @@ Library modules never import this; they return data and the CLI hands it here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -100,6 +99,8 @@ def waiting(seconds: float) -> None:
 
 def print_json(data: Any) -> None:
     """Indented on a terminal; one line otherwise, so cron can append JSON lines."""
+    import json  # here, not at the top: --help and most commands print no JSON
+
     indent = 2 if out.is_terminal else None
     out.out(json.dumps(data, ensure_ascii=False, indent=indent, default=str), highlight=False)
 
