@@ -79,13 +79,6 @@ def flatteners(columns: Sequence[str]) -> list[tuple[str, Flattener]]:
             for c in columns]
 
 
-def _flat(value: Any, col: str = "") -> Any:
-    """One cell: a list of text joined with '; ', doses as their texts, a [low, high]
-    range as 'low-high', a list of objects as JSON text."""
-    kind = COLUMNS[col].kind if col in COLUMNS else ""
-    return _FLATTEN.get(kind, _joined)(value)
-
-
 EVIDENCE_STRUCT = pa.struct([("topic", pa.string()), ("assigned", pa.bool_()),
                              ("phrase", pa.string()), ("sentence", pa.string()),
                              ("source", pa.string())])
@@ -194,7 +187,8 @@ class JsonlWriter(TextWriter):
     """One JSON object per line; lists stay lists, text unescaped, missing values null."""
 
     def write(self, rows: Sequence[Row]) -> None:
-        self.fh.writelines(json_line({c: row[c] for c in self.columns}) for row in rows)
+        columns = self.columns  # one write per chunk, not per line
+        self.fh.write("".join([json_line({c: row[c] for c in columns}) for row in rows]))
 
 
 def arrow_schema(columns: Sequence[str]) -> pa.Schema:
