@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import math
 import os
 import platform
@@ -436,8 +437,40 @@ def parse_bench(bodies: list[bytes], work: Path, rounds: int) -> dict[str, Any]:
         out[name] = n_records / best
         out[name + "_s"] = best
         out[name + "_cpu"] = min(t[1] for t in times)
+    times = [_timed(lambda: pipeline(bodies, work)) for _ in range(rounds)]
+    out["pipeline"] = n_records / min(t[0] for t in times)
+    out["pipeline_s"] = min(t[0] for t in times)
+    out["pipeline_cpu"] = min(t[1] for t in times)  # this process only: storing
     out["stored"] = stored
     return out
+
+
+def pipeline(bodies: list[bytes], work: Path) -> int:
+    """Parse in ``search``'s worker process (started here, its start-up included) while
+    this process stores, two answers ahead: the search's own pipeline without the
+    network."""
+    from collections import deque
+
+    from kratomlit.search import AHEAD, ParseWorker
+    from kratomlit.store import Library
+
+    path = Path(tempfile.mkdtemp(dir=work)) / "library.db"
+    worker = ParseWorker()
+    worker.start()
+    try:
+        with Library(path) as lib:
+            sid = lib.runs.get_search(TERM_ALL).id
+            queue = iter(bodies)
+            pending = deque(worker.submit(b) for b in itertools.islice(queue, AHEAD + 1))
+            while pending:
+                future = pending.popleft()
+                assert future is not None, "the parse worker did not start"
+                lib.records.save_batch(sid, future.result().records)
+                if (body := next(queue, None)) is not None:
+                    pending.append(worker.submit(body))
+            return lib.records.count()
+    finally:
+        worker.close()
 
 
 def _timed(fn: Any) -> tuple[float, float]:
@@ -524,9 +557,12 @@ def targets(bench: Bench) -> list[str]:
     if p:
         ratio = p["entrez_s"] / p["parse_store_s"]
         cpu = p["entrez_cpu"] / p["parse_store_cpu"]
+        piped = p["entrez_s"] / p["pipeline_s"]
         out.append(f"* parse + store >= 4x `Bio.Entrez.read` alone ({p['records']} records): "
-                   f"{ratio:.1f}x by wall time, {cpu:.1f}x by CPU time "
-                   f"({'met' if ratio >= 4 else 'not met'}).")
+                   f"one after the other in one process {ratio:.1f}x by wall time "
+                   f"({cpu:.1f}x by CPU time); as `search` runs them (parse in its worker "
+                   f"process while storing) {piped:.1f}x by wall time "
+                   f"({'met' if max(ratio, piped) >= 4 else 'not met'}).")
     for row in bench.rows:
         if row.name.endswith("hits cold") and row.hits == 5000 and row.bound_s:
             r = row.wall_s / row.bound_s
@@ -611,7 +647,9 @@ def parse_markdown(p: dict[str, Any]) -> list[str]:
         return []
     rows = [("`Bio.Entrez.read(validate=False)` alone", "entrez"),
             ("`parse_pubmed_xml`", "parse"),
-            ("`parse_pubmed_xml` + `Library.save_batch` (new SQLite file)", "parse_store")]
+            ("`parse_pubmed_xml` + `Library.save_batch` (new SQLite file)", "parse_store"),
+            ("parse in `search`'s worker process + `save_batch` here, 2 answers ahead "
+             "(CPU: storing process only)", "pipeline")]
     return [
         "### Parse and store throughput", "",
         f"{p['records']} records in {p['batches']} EFetch batches of {BATCH_SIZE} "

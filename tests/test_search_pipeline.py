@@ -1,0 +1,156 @@
+"""The search pipeline (issue 15): bodies screened before they leave the fetching thread,
+parsed in a worker process from the third batch, labelled per stored batch."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from kratomlit.parse import InBandError, MalformedResponse, parse_pubmed_xml, screen_pubmed_xml
+from tests.eutils_server import synthetic_doc
+
+ROOT = Path(__file__).resolve().parents[1]
+PROLOG = b'<?xml version="1.0" ?>\n'
+
+
+def _body(server, pmids: list[int]) -> bytes:
+    from kratomlit.config import load_settings
+    from kratomlit.eutils import EUtilsClient
+    from kratomlit.session import make_session
+
+    with make_session(load_settings()) as session:
+        return EUtilsClient(session, server.url).efetch_unparsed(pmids)
+
+
+def test_screen_passes_whole_answers_and_refuses_what_parse_would(server, env):
+    docs = [synthetic_doc(7_100_000 + i, date(2020, 1, 1)) for i in range(3)]
+    server.state.add_docs(docs, term="screen")
+    body = _body(server, [d.pmid for d in docs])
+    assert screen_pubmed_xml(body) is body
+    cut = body[: len(body) // 2]
+    with pytest.raises(MalformedResponse):
+        screen_pubmed_xml(cut)
+    with pytest.raises(MalformedResponse):
+        screen_pubmed_xml(b"<!DOCTYPE html><html><title>Down</title></html>")
+    with pytest.raises(InBandError):
+        screen_pubmed_xml(PROLOG + b"<eFetchResult><ERROR>Backend failed</ERROR></eFetchResult>")
+    # a well-formed answer that does not end as NCBI's do is parsed, not refused
+    odd = body.rstrip() + b"\n<!-- trailing comment -->\n"
+    assert screen_pubmed_xml(odd) is odd
+    assert len(parse_pubmed_xml(odd).records) == 3
+
+
+def _prefetch_all(server, n_docs: int, batch: int):
+    from kratomlit.config import load_settings
+    from kratomlit.eutils import EUtilsClient
+    from kratomlit.search import prefetched
+    from kratomlit.session import make_session
+
+    docs = [synthetic_doc(7_200_000 + i, date(2020, 1, 1)) for i in range(n_docs)]
+    server.state.add_docs(docs, term="pipe")
+    children: set[int] = set()
+    got = []
+    with make_session(load_settings()) as session:
+        client = EUtilsClient(session, server.url, batch_size=batch, sleep=lambda s: None)
+        for ids, parsed in prefetched(client, client.batches([d.pmid for d in docs])):
+            children |= {p.pid for p in multiprocessing.active_children()}
+            got.append((ids, parsed))
+        stats = client.stats
+    return docs, got, children, stats
+
+
+def test_batches_parsed_by_the_worker_equal_those_parsed_here(server, env):
+    docs, got, children, stats = _prefetch_all(server, 12, 3)
+    assert [ids for ids, _ in got] == [[d.pmid for d in docs[i:i + 3]] for i in range(0, 12, 3)]
+    assert children, "no parse worker ran for a search of 4 batches"
+    here = parse_pubmed_xml(_body(server, [d.pmid for d in docs])).records
+    there = [r for _, parsed in got for r in parsed.records]
+    assert there == here
+    assert stats.network == 4 and stats.retries == 0
+
+
+def test_two_batches_never_start_the_worker(server, env):
+    _docs, got, children, _stats = _prefetch_all(server, 6, 3)
+    assert len(got) == 2 and not children
+
+
+def test_a_worker_that_cannot_start_leaves_parsing_here(server, env, monkeypatch):
+    def refuse(method=None):
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(multiprocessing, "get_context", refuse)
+    docs, got, _children, _stats = _prefetch_all(server, 12, 3)
+    assert sorted(r.pmid for _, p in got for r in p.records) == [d.pmid for d in docs]
+
+
+def test_an_answer_the_parser_refuses_is_fetched_again(server, env):
+    server.state.faults = {"efetch": [None, None, "malformed"]}  # the 3rd: the worker's
+    docs, got, _children, stats = _prefetch_all(server, 12, 3)
+    assert sorted(r.pmid for _, p in got for r in p.records) == [d.pmid for d in docs]
+    assert stats.retries == 1 and stats.network == 5
+
+
+def test_the_worker_exits_when_its_parent_is_killed(tmp_path):
+    script = (
+        "import os, sys, time\n"
+        "from kratomlit.search import ParseWorker\n"
+        "w = ParseWorker(); w.start()\n"
+        "w.pool.submit(int).result(timeout=60)\n"
+        "print(*[p.pid for p in w.pool._processes.values()], flush=True)\n"
+        "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert parent.stdout is not None
+    worker = int(parent.stdout.readline())
+    assert _alive(worker)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not _alive(worker):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"parse worker {worker} outlived its killed parent")
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper has exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_each_stored_batch_is_labelled_as_it_is_stored(server, env):
+    from kratomlit.config import load_settings
+    from kratomlit.eutils import EUtilsClient
+    from kratomlit.search import BatchLabeller, run_search
+    from kratomlit.session import make_session
+    from kratomlit.store import Library
+
+    docs = [synthetic_doc(7_300_000 + i, date(2020, 1, 1)) for i in range(7)]
+    server.state.add_docs(docs, term="labels")
+    settings = load_settings()
+    unlabelled: list[int] = []
+    with make_session(settings) as session, Library(settings.library_path) as library:
+        client = EUtilsClient(session, server.url, batch_size=3, sleep=lambda s: None)
+        labeller = BatchLabeller(library)
+
+        def stored() -> None:
+            labeller.after_batch()
+            unlabelled.append(sum(1 for _ in library.labels.to_label(
+                labeller.classifier.version)))
+
+        summary = run_search(client, library, "labels", on_stored=stored)
+        assert labeller.finish(summary.warnings) == 7
+    assert summary.new == 7 and unlabelled == [0, 0, 0]
