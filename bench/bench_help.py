@@ -34,20 +34,25 @@ REPO = Path(__file__).resolve().parents[1]
 Counter = Callable[[list[str], dict[str, str]], "int | None"]
 
 
-def entry_code() -> str:
-    """The console script's body, from pyproject's ``[project.scripts] kratomlit``."""
-    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    module, func = scripts["kratomlit"].split(":")
+def entry_code(entry: str | None = None) -> str:
+    """The console script's body for ``module:function`` (default: pyproject's
+    ``[project.scripts] kratomlit``)."""
+    if entry is None:
+        scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+        entry = scripts["kratomlit"]
+    module, func = entry.split(":")
     return (f"import sys; from {module} import {func}; sys.argv[0] = 'kratomlit'; "
             f"sys.exit({func}())")
 
 
 def cases() -> dict[str, list[str]]:
     kratomlit = [sys.executable, "-c", entry_code()]
+    through_typer = [sys.executable, "-c", entry_code("kratomlit.cli:main")]
     return {
         "`python -c pass` (interpreter start)": [sys.executable, "-c", "pass"],
         "`python -c 'import typer'`": [sys.executable, "-c", "import typer"],
         "`kratomlit --help`": [*kratomlit, "--help"],
+        "`kratomlit --help` through Typer (`kratomlit.cli:main`)": [*through_typer, "--help"],
         "`kratomlit search --help`": [*kratomlit, "search", "--help"],
     }
 

@@ -2,7 +2,7 @@
 
 Typer builds every command's click parameters (signature, annotations, defaults) each time
 the app starts: 31 M instructions for kratomlit's 14 commands, though a run uses one of them
-and ``kratomlit --help`` none (it lists each name with the first sentence of its docstring).
+and ``kratomlit --help`` none (it lists each name with the start of its docstring).
 
 Also the generator of ``help_text.py``, the top-level ``--help`` that ``__main__`` prints
 without importing Typer: ``python -m kratomlit.lazy_typer`` rewrites it from Typer's output.
@@ -12,9 +12,9 @@ import inspect
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -28,9 +28,11 @@ Command = Any  # click.Command: typer>=0.2x vendors click, older typer uses the 
 class LazyCommands(MutableMapping[str, Command]):
     """A group's commands by name, in registration order; a command is built on first lookup."""
 
-    def __init__(self, infos: list[CommandInfo], build: Callable[[CommandInfo], Command]) -> None:
+    def __init__(self, infos: list[CommandInfo], build: Callable[[CommandInfo], Command],
+                 built: Mapping[str, Command]) -> None:
         self._build = build
         self._entries: dict[str, CommandInfo | Command] = {_name(i): i for i in infos}
+        self._entries.update(built)  # sub-apps (add_typer) come built and after, as in Typer
 
     def __getitem__(self, name: str) -> Command:
         entry = self._entries[name]
@@ -83,7 +85,7 @@ class LazyGroup(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        self.commands = LazyCommands(self.app.lazy_commands, self._build)
+        self.commands = LazyCommands(self.app.lazy_commands, self._build, self.commands)
         self._listing = False
 
     def _build(self, info: CommandInfo) -> Command:
@@ -96,7 +98,7 @@ class LazyGroup(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Command | None:
         if cmd_name not in self.commands:
             return None
-        commands: Any = self.commands
+        commands = cast(LazyCommands, self.commands)
         return commands.peek(cmd_name) if self._listing else commands[cmd_name]
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:

@@ -134,3 +134,28 @@ def test_saved_help_only_for_the_typer_it_came_from(monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     assert entry.static_help(["-h"]) is None
+
+
+def test_lazy_typer_keeps_sub_apps_and_order():
+    from kratomlit.lazy_typer import LazyTyper
+
+    demo, sub = LazyTyper(), typer.Typer()
+
+    @demo.callback()
+    def root() -> None:
+        """Demo."""
+
+    @demo.command()
+    def first_one() -> None:
+        """First."""
+        print("ran first")
+
+    @sub.command()
+    def leaf() -> None:
+        """Leaf."""
+
+    demo.add_typer(sub, name="sub", help="A sub-app.")
+    assert list(get_command(demo).commands) == ["first-one", "sub"]
+    listing = CliRunner().invoke(demo, ["--help"]).stdout
+    assert "first-one  First." in listing and "sub        A sub-app." in listing
+    assert CliRunner().invoke(demo, ["first-one"]).stdout == "ran first\n"
