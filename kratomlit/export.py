@@ -34,7 +34,7 @@ from kratomlit.store.core import loads
 from kratomlit.store.extractions import extraction_from_row
 from kratomlit.store.labels import labels_from_row
 
-CHUNK = 1000  # records read and written at a time (peak memory is about 100 KiB each)
+CHUNK = 2000  # records read and written at a time; BibTeX and Parquet files depend on it
 LOG_WAIT_S = 5.0  # how long the export log waits for a writer before giving up
 
 # format -> file name endings that imply it

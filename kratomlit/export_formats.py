@@ -146,9 +146,10 @@ class CsvWriter(TextWriter):
         self.too_long = 0
 
     def write(self, rows: Sequence[Row]) -> None:
-        """Lines joined here, one write per chunk: the csv module's quoting (minimal,
+        """Lines joined here, one write per 250 rows: the csv module's quoting (minimal,
         doubled quotes, CRLF), without its per-row call (tests/test_export_parity.py)."""
-        self.fh.write("".join([self._line(row) for row in rows]))
+        for start in range(0, len(rows), 250):  # a few writes: not one chunk-sized string
+            self.fh.write("".join([self._line(row) for row in rows[start:start + 250]]))
 
     def _line(self, row: Row) -> str:
         delimiter, cells = self.delimiter, []
@@ -187,8 +188,10 @@ class JsonlWriter(TextWriter):
     """One JSON object per line; lists stay lists, text unescaped, missing values null."""
 
     def write(self, rows: Sequence[Row]) -> None:
-        columns = self.columns  # one write per chunk, not per line
-        self.fh.write("".join([json_line({c: row[c] for c in columns}) for row in rows]))
+        columns = self.columns  # one write per 250 lines, not per line
+        for start in range(0, len(rows), 250):
+            self.fh.write("".join([json_line({c: row[c] for c in columns})
+                                   for row in rows[start:start + 250]]))
 
 
 def arrow_schema(columns: Sequence[str]) -> pa.Schema:

@@ -200,3 +200,22 @@ def test_the_comparison_can_fail(library: Path, tmp_path: Path,
     with Library(library) as lib:
         lib.db.execute("UPDATE records SET data = replace(data, 'J Tost', 'J Test') "
                        "WHERE pmid = 1001")
+
+
+@pytest.mark.parametrize("fmt", ["bibtex", "parquet", "ris", "jsonl"])
+def test_chunk_boundaries_match_the_old_2000_record_chunks(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           fmt: str) -> None:
+    """Files depend on the chunk size (BibTeX has no blank line between chunks, Parquet one
+    row group per chunk): the default chunk must give the old files past 2,000 records."""
+    path = tmp_path / "library.db"
+    with Library(path) as lib:
+        search = lib.runs.get_search("kratom")
+        lib.records.save_batch(search.id, [Record(pmid=p, title=f"T{p}", authors=_authors(4))
+                                           for p in range(1, 2051)])
+    options = ExportOptions(fmt)
+    new, ref = tmp_path / f"new.{fmt}", tmp_path / f"ref.{fmt}"
+    about = _export(path, new, options, monkeypatch)
+    with Library(path) as lib:
+        assert reference_export(lib.db, ref, options, about, 2000) == 2050
+    _assert_same(fmt, new, ref)
