@@ -10,10 +10,12 @@ changed.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -222,6 +224,7 @@ AHEAD = 2  # batches requested beyond the one being stored
 # batch its own retries, so a failing endpoint would get more than max_tries requests.
 IN_FLIGHT = 1
 WORKER_FROM = 2  # the parse worker starts with the 3rd batch: small searches never wait for it
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 
 
 def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
@@ -235,6 +238,7 @@ def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
     SQLite requires) trims a batch just before it is requested; a batch trimmed to nothing
     is yielded with None. A failed fetch raises when its batch is reached; requests not
     yet sent are cancelled, and none is sent after it."""
+    _big_buffers_to_os()
     fetch = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="efetch")
     worker = ParseWorker()
     pending: deque[tuple[list[int], Future[_Fetched] | None]] = deque()
@@ -348,8 +352,21 @@ class ParseWorker:
             self.pool = None
 
 
+def _big_buffers_to_os() -> None:
+    """With glibc, allocate buffers of 1 MiB and more (answers, their pickled copies on the
+    way to and from the worker) with mmap and give them back when freed. By default glibc
+    raises that threshold after the first such buffer is freed, and from then on keeps
+    several threads' worth of 10 MB answers in its heaps: a 12,000-record search peaked at
+    300 MB instead of 220. Elsewhere (or if it fails) nothing changes."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20)
+
+
 def _worker_init(parent: int) -> None:
     """In the worker: leave Ctrl-C to the parent, and exit once the parent is gone."""
+    _big_buffers_to_os()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
 
