@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from kratomlit.doses import find_doses
+from kratomlit.extract import extract
 from kratomlit.extract_eval import dose_key, evaluate_doses, read_gold
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -43,3 +45,14 @@ def test_heldout_precision_and_recall(name: str) -> None:
     assert report.gold >= 10
     assert report.precision >= FLOOR, report.errors
     assert report.recall >= FLOOR, report.errors
+
+
+@pytest.mark.parametrize("name", ["doses_heldout.jsonl", "doses_heldout2.jsonl"])
+def test_extractor_path_agrees_with_full_scan(name: str) -> None:
+    # The scorer goes through Extractor.extract (automaton anchors); find_doses alone scans
+    # the whole text: on these passages both must give the same doses.
+    for item in read_gold(FIXTURES / name):
+        full = [(d.low, d.high, d.unit, d.per, d.text) for d in find_doses(item["text"])]
+        seen = [(d.low, d.high, d.unit, d.per, d.text)
+                for d in extract(None, item["text"]).doses]
+        assert seen == full, item["id"]
