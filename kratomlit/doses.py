@@ -47,11 +47,16 @@ _word_alt = "|".join(k for k in _WORD_NUMBERS if len(k) > 2)
 # backtrack exponentially on long number lists.
 _SEP = r"(?:\s*[-–—]\s*|\s+(?:to|and|or)\s+|,\s+(?:(?:and|or)\s+)?)"
 
+# "-1" as in "mg kg-1 day-1" (ASCII, Unicode minus or superscript)
+_INV = r"(?:\s?(?:-|−|–)\s?1|⁻¹)(?![\d.])"
+# per kilogram of body weight: "mg/kg", "mg kg-1", "mg·kg−1", "mg per kg (body weight)"
+_PER_KG = (rf"\s?/\s?kg\b|\s?[·⋅]?\s?kg{_INV}|\s+per\s+kg\b"
+           r"(?:\s+(?:of\s+)?body[\s-]?weight\b)?")
 # A measured amount: number (or range, or list) + unit, the unit possibly repeated in a range.
 _AMOUNT = re.compile(
     rf"(?<![\w.,\-/])(?P<nums>{_NUM}(?:(?:\s?(?:{_unit_alt}))?{_SEP}{_NUM}){{0,12}})[\s-]?"
-    rf"(?P<unit>{_unit_alt})(?P<kg>\s?/\s?kg\b)?"
-    rf"(?P<per>\s?/\s?(?:day|d|week|wk|dose|infusion|month|h|hr)\b)?"
+    rf"(?P<unit>{_unit_alt})(?P<kg>{_PER_KG})?"
+    rf"(?P<per>\s?/\s?(?:day|d|week|wk|dose|infusion|month|h|hr)\b|\s?[·⋅]?\s?(?:day|d){_INV})?"
     rf"(?P<conc>\s?/\s?(?:l|ml|dl|g|mg|m2|kg)\b)?(?![\w%])",
 )
 # A counted amount: "2 bottles", "three glasses", "1-2 capsules".
@@ -61,32 +66,50 @@ _COUNT = re.compile(
     rf"(?P<unit>{_count_alt})\b",
 )
 _NUMBER_IN = re.compile(_NUM)
+_SLASH_JUNK = re.compile(r"[\s/·⋅]|(?:-|−|–)1$|⁻¹$")
 _DAILY_BEFORE = re.compile(r"\bdaily\s+(?:[a-z]+\s+){0,2}(?:dose|doses|dosage|intake|"
                            r"consumption|amount)\s+(?:of|was|were|is|averaged|ranged)\s+"
                            r"(?:about\s+|approximately\s+|from\s+|between\s+)?$")
 _NUMBER_CHARS = frozenset("0123456789.,")
 _JOINERS = ("-", "–", "—", ",", " to", " and", " or", "between")
 _BETWEEN = re.compile(r"\bbetween\s+$")
+# "once a day" makes the amount a daily amount; "twice a day" makes it a per-dose one
+_ONCE = r"once\s+(?:a|per|each)\s+day\b|once[\s-]+daily\b|q\.?d\.?\b|"
 _PER_AFTER = re.compile(
-    r"\s*(?:(?P<times>(?:once|twice|thrice|\w+\s+times?)\s+(?:a|per|each)\s+day|"
-    r"(?:once|twice|thrice|\w+\s+times?)\s+daily|(?:q|b|t)\.?i\.?d\.?\b)|"
-    r"(?P<day>(?:per|a|each|every|/)\s*day\b|daily\b|/d\b|a\s+day\b)|"
+    r"\s*(?:(?P<times>(?:twice|thrice|\w+\s+times?)\s+(?:a|per|each)\s+day|"
+    r"(?:twice|thrice|\w+\s+times?)\s+daily|(?:q|b|t)\.?i\.?d\.?\b)|"
+    rf"(?P<day>{_ONCE}(?:per|a|each|every|/)\s*day\b|daily\b|/d\b|a\s+day\b)|"
     r"(?:per|a|each|every|/)\s*(?P<other>week|month|infusion|dose|session|hour)s?\b|"
     r"(?P<weekly>weekly|monthly)\b)",
 )
 # a daily amount stated after the substance: "3 bottles of kratom juice daily", "2 g kratom
 # leaf powder per day"
 _PER_LATE = re.compile(
-    r"\s*(?:of\s+)?(?:[\w()-]+\s+){0,3}?(?:(?P<times>(?:once|twice|thrice|\w+\s+times?)\s+"
-    r"(?:a|per|each)\s+day|(?:once|twice|thrice|\w+\s+times?)\s+daily)|"
-    r"(?P<day>(?:per|a|each|every)\s+day\b|daily\b)|(?:per|a|each|every)\s+"
+    r"\s*(?:of\s+)?(?:[\w()-]+\s+){0,3}?(?:(?P<times>(?:twice|thrice|\w+\s+times?)\s+"
+    r"(?:a|per|each)\s+day|(?:twice|thrice|\w+\s+times?)\s+daily)|"
+    rf"(?P<day>{_ONCE}(?:per|a|each|every)\s+day\b|daily\b)|(?:per|a|each|every)\s+"
     r"(?P<other>week|month|infusion)\b|(?P<weekly>weekly|monthly)\b)",
 )
+# a route after the amount, before its period: "(50 mg/kg, p.o.) once daily"
+_ROUTE = re.compile(r"\s*,?\s*(?:p\.?o|i\.?p|s\.?c|i\.?v|i\.?m|orally|oral|"
+                    r"intraperitoneally|subcutaneously|intravenously|sublingually)\b\.?\)?")
 _POTENCY = re.compile(
     r"(?:\b(?:ki|kd|ic50|ec50|ed50|ld50|td50|cmax|auc|lod|loq|ic₅₀|ed₅₀|emax|"
     r"concentrations?|levels?|limit of (?:detection|quantification)|contained|content|"
     r"containing|yield(?:ed)?)\b)[^.;()]{0,25}$",
 )
+# what makes a mass or volume something other than an amount taken: an animal's weight
+# ("rats (250–300 g)", "weighing 20 g"), a denominator ("0.5 g per 100 g of leaf") or a
+# vehicle ("dissolved in 10 mL"); ends at the amount's start
+_NOT_TAKEN_BEFORE = re.compile(
+    r"(?:\b(?:rats?|mice|mouse|pups?|animals?|dogs?|rabbits?|monkeys?|piglets?)\s*[(\[]\s*"
+    r"(?:weighing\s+)?|\bweigh(?:ing|ed|s|t|ts)?\s+(?:of\s+|was\s+|=\s*|:\s*)?|"
+    r"\b(?:body[\s-]?weights?|bw)\s*(?:of\s+|was\s+|=\s*|:\s*|\(\s*)?|\bper\s+|"
+    r"\b(?:dissolved|diluted|suspended|reconstituted)\s+in\s+)"
+    r"(?:about\s+|approximately\s+|~\s*|≈\s*)?$")
+_BODY_WEIGHT_AFTER = re.compile(r"\s*(?:body[\s-]?weight|bw)\b")
+# "4.2 ± 3.1 g": the amount is the mean before "±", not the spread after it
+_SPREAD_BEFORE = re.compile(rf"(?:(?P<mean>{_NUM})\s*)?(?:±|\+/-|\+-)\s*$")
 _FLUID = re.compile(r"\s*(?:of\s+)?(?:whole\s+)?(?:blood|urine|plasma|serum|samples?|"
                     r"methanol|water|solvent|ethanol|acetonitrile|buffer)\b")
 # Substance names, matched in lower-cased text (no ignore-case flag and no leading \b, so the regex
@@ -166,11 +189,14 @@ def _sentence(text: str, start: int, end: int) -> str:
 def _per(text: str, end: int, slash: str | None) -> tuple[str | None, int]:
     """The period after an amount, and where the amount's text ends."""
     if slash:
-        word = slash.strip(" /").lower()
+        word = _SLASH_JUNK.sub("", slash).lower()  # " / day", "·d−1" -> "day", "d"
         if word in ("day", "d"):
             return "day", end
         return {"wk": "week", "h": "hour", "hr": "hour"}.get(word, word), end
     m = _PER_AFTER.match(text, end) or _PER_LATE.match(text, end)
+    route = None if m else _ROUTE.match(text, end)
+    if route:
+        m = _PER_AFTER.match(text, route.end()) or _PER_LATE.match(text, route.end())
     if not m:
         return None, end
     if m.group("times"):
@@ -216,6 +242,9 @@ def _find_substances(lowered: str, lo: int, hi: int) -> list[tuple[int, int]]:
 def _excluded(text: str, start: int, end: int, unit: str) -> bool:
     before = text[max(0, start - 40) : start]
     if any(cue in before for cue in _POTENCY_CUES) and _POTENCY.search(before):
+        return True
+    if unit in ("g", "mg", "mL") and (_NOT_TAKEN_BEFORE.search(before)
+                                      or _BODY_WEIGHT_AFTER.match(text, end)):
         return True
     return unit == "mL" and bool(_FLUID.match(text, end))
 
@@ -301,7 +330,14 @@ def _measured(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tupl
         per = "day"  # "a daily mitragynine dose of 76-94 mg"
     if _excluded(low, m.start(), m.end(), unit):
         return []
-    return _make(text, low, m.start(), m.end(), end, m.group("nums"), unit, per, cache)
+    start, nums = m.start(), m.group("nums")
+    if "±" in low[max(0, start - 3) : start] or "+" in low[max(0, start - 4) : start]:
+        spread = _SPREAD_BEFORE.search(low, max(0, start - 30), start)
+        if spread and not spread.group("mean"):
+            return []  # "4.2 g ± 3.1 g": the mean was found on its own
+        if spread:
+            start, nums = spread.start("mean"), spread.group("mean")
+    return _make(text, low, start, m.end(), end, nums, unit, per, cache)
 
 
 def _counted(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tuple[int, Dose]]:

@@ -1,4 +1,5 @@
-"""Measure the extractor against gold records (``design`` and ``n`` per line, DESIGN.md).
+"""Measure the extractor against gold records (``design`` and ``n`` per line, DESIGN.md),
+and its doses against hand-written passages (``text`` and gold ``doses`` per line).
 
 Why a library function and not only a command: the CLI's ``eval --gold`` (integrated by the
 lead) and the dev-set test call :func:`evaluate` and format its :class:`ExtractionReport`.
@@ -106,6 +107,54 @@ def evaluate(items: Iterable[Mapping[str, Any]],
         confusion=dict(Counter(pairs)), errors=errors)
 
 
+DoseKey = tuple[float, float, str, bool]
+
+
+@dataclass(frozen=True)
+class DoseReport:
+    """Dose precision and recall on (low, high, unit, per == 'day'), matched per passage."""
+
+    passages: int
+    gold: int
+    found: int
+    correct: int
+    precision: float
+    recall: float
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def dose_key(dose: Mapping[str, Any]) -> DoseKey:
+    """What the issue's check compares: numbers, unit and whether it is a daily amount."""
+    return (round(float(dose["low"]), 6), round(float(dose["high"]), 6), str(dose["unit"]),
+            dose.get("per") == "day")
+
+
+def evaluate_doses(items: Iterable[Mapping[str, Any]],
+                   extractor: Extractor | None = None) -> DoseReport:
+    """Score doses passage by passage; each distinct key counts once (a dose restated is one)."""
+    extractor = extractor or default_extractor()
+    passages = n_gold = n_found = n_correct = 0
+    errors: list[dict[str, Any]] = []
+    for item in items:
+        passages += 1
+        gold = {dose_key(d) for d in item["doses"]}
+        got = {dose_key(d.to_dict()) for d in extractor.extract(None, item["text"]).doses}
+        n_gold, n_found, n_correct = n_gold + len(gold), n_found + len(got), \
+            n_correct + len(gold & got)
+        if gold != got:
+            errors.append({"id": item.get("id"), "missed": sorted(gold - got),
+                           "spurious": sorted(got - gold)})
+    return DoseReport(passages, n_gold, n_found, n_correct,
+                      _ratio(n_correct, n_found) if n_found else 1.0,
+                      _ratio(n_correct, n_gold) if n_gold else 1.0, errors)
+
+
+def format_dose_report(report: DoseReport) -> str:
+    return (f"passages {report.passages}: gold doses {report.gold}, found {report.found}, "
+            f"correct {report.correct}; precision {report.precision:.3f}, "
+            f"recall {report.recall:.3f}")
+
+
 def read_gold(path: Path) -> list[dict[str, Any]]:
     """Gold records, one JSON object per line (blank lines skipped)."""
     with path.open(encoding="utf-8") as handle:
@@ -161,17 +210,30 @@ def format_report(report: ExtractionReport) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Score design and n against gold records.")
-    parser.add_argument("--gold", type=Path, required=True)
+    parser = argparse.ArgumentParser(description="Score design and n (or doses) against gold.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--gold", type=Path, help="records with design and n")
+    source.add_argument("--doses", type=Path, help="passages with text and gold doses")
     parser.add_argument("--split", choices=SPLITS, default="all")
     parser.add_argument("--errors", action="store_true", help="list the disagreements")
     args = parser.parse_args(argv)
+    if args.doses is not None:
+        return _main_doses(args.doses, args.errors)
     items = read_gold(args.gold)
     if args.split != "all":
         items = [i for i in items if in_split(str(i["id"]), args.split)]
     report = evaluate(items)
     print(format_report(report))
     if args.errors:
+        for error in report.errors:
+            print(json.dumps(error))
+    return 0
+
+
+def _main_doses(path: Path, show_errors: bool) -> int:
+    report = evaluate_doses(read_gold(path))
+    print(format_dose_report(report))
+    if show_errors:
         for error in report.errors:
             print(json.dumps(error))
     return 0

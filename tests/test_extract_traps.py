@@ -98,5 +98,5 @@ def test_design_phrases_added_in_1_1(title: str, abstract: str, design: str) -> 
     assert extract(title, abstract).design == design
 
 
-def test_version_is_1_1() -> None:
-    assert CODE_VERSION == "1.1" and extractor_version().startswith("1.1+")
+def test_version_is_1_2() -> None:
+    assert CODE_VERSION == "1.2" and extractor_version().startswith("1.2+")
