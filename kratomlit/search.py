@@ -5,6 +5,10 @@ Revisions: when the same search ran before, one extra ESearch restricted to
 ``[mdat]`` since that run (less a day of slack) lists held records PubMed changed; they
 are fetched again, bypassing the HTTP cache, and count as updated only if their XML
 changed.
+
+Pipeline (issue 15): while batch k is stored and labelled, batches k+1 and k+2 download
+(one request at a time, through the shared limiter) and parse, from the third batch in a
+worker process (``prefetched``), so the network, the parser and SQLite overlap.
 """
 
 from __future__ import annotations
@@ -271,11 +275,9 @@ def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
 
 @dataclass
 class _Fetched:
-    """One EFetch answer: parsed in the fetching thread, or being parsed by the worker
-    (``body`` kept until then, for a fallback parse), or neither (refused by the parser:
-    fetched again)."""
+    """One EFetch answer: parsed in the fetching thread, or being parsed by the worker, or
+    neither (refused by the parser, or the worker died with it: fetched again)."""
 
-    body: bytes = b""
     parsed: ParsedBatch | None = None
     future: Future[ParsedBatch] | None = None
 
@@ -291,17 +293,17 @@ def _fetch(client: EUtilsClient, ids: list[int], refresh: bool,
         raise
     future = worker.submit(body) if worker is not None else None
     if future is not None:
-        return _Fetched(body, future=future)
+        return _Fetched(future=future)  # not the body: the worker has it (a copy here costs RSS)
     try:
-        return _Fetched(parsed=parse_pubmed_xml(body))
+        return _Fetched(parse_pubmed_xml(body))
     except (MalformedResponse, InBandError):
         return _Fetched()
 
 
 def _parsed(client: EUtilsClient, worker: ParseWorker, ids: list[int],
             fetched: _Fetched) -> ParsedBatch:
-    """The parsed batch; an answer the parser refused is fetched (and retried) again here,
-    and one the worker could not take (it died) is parsed here."""
+    """The parsed batch; an answer the parser refused, or the worker could not parse (it
+    died), is fetched (and retried) again here; later batches are then parsed here."""
     if fetched.future is not None:
         try:
             return fetched.future.result()
@@ -309,10 +311,7 @@ def _parsed(client: EUtilsClient, worker: ParseWorker, ids: list[int],
             return client.refetch(ids)
         except Exception:  # noqa: BLE001 - the worker died (BrokenProcessPool, pickling)
             worker.broken = True
-            try:
-                return parse_pubmed_xml(fetched.body)
-            except (MalformedResponse, InBandError):
-                return client.refetch(ids)
+            return client.refetch(ids)
     return fetched.parsed if fetched.parsed is not None else client.refetch(ids)
 
 
