@@ -104,13 +104,15 @@ _POTENCY = re.compile(
     r"content|yield(?:ed)?)\b)[^.;)]{0,25}$",  # "(" may follow: "the LD50 of the extract (591"
 )
 # what makes a mass or volume something other than an amount taken: an animal's weight
-# ("rats (250–300 g)", "weighing 20 g"), a denominator ("0.5 g per 100 g of leaf") or a
-# vehicle ("dissolved in 10 mL"); ends at the amount's start
+# ("rats (250–300 g)", "weighing 20 g"), a denominator ("0.5 g per 100 g of leaf"), a
+# vehicle ("dissolved in 10 mL"), laboratory material ("extraction of 100 g") or a unit's
+# strength ("(each 0.5 g)"); ends at the amount's start
 _NOT_TAKEN_BEFORE = re.compile(
     r"(?:\b(?:rats?|mice|mouse|pups?|animals?|dogs?|rabbits?|monkeys?|piglets?)\s*[(\[]\s*"
     r"(?:weighing\s+)?|\bweigh(?:ing|ed|s|t|ts)?\s+(?:of\s+|was\s+|=\s*|:\s*)?|"
     r"\b(?:body[\s-]?weights?|bw)\s*(?:of\s+|was\s+|=\s*|:\s*|\(\s*)?|\bper\s+|"
-    r"\b(?:dissolved|diluted|suspended|reconstituted)\s+in\s+)"
+    r"\b(?:dissolved|diluted|suspended|reconstituted)\s+in\s+|\bextraction\s+of\s+|"
+    r"\(\s*each\s+(?:containing\s+|contains\s+)?)"
     r"(?:about\s+|approximately\s+|~\s*|≈\s*)?$")
 # an amount per mass or volume of something else: "6.1 mg GAE/g extract", "231 mg ascorbic
 # acid equivalent [AAE]/100 g"
@@ -118,7 +120,11 @@ _PER_MASS_AFTER = re.compile(r"[^\d.,;()/]{1,40}/\s?(?:100\s?)?(?:g|mg|ml|l)\b")
 # a counted unit naming what was counted, not taken: "two pill samples", "3 capsule brands"
 _COUNT_NOT_TAKEN = re.compile(r"\s*(?:samples?|products?|brands?|types?|varieties|vendors?)\b")
 _RATE_AFTER = re.compile(r"\s?/\s?min\b")  # "2 L/min" of oxygen, "5 mg/min"
-_BODY_WEIGHT_AFTER = re.compile(r"\s*(?:body[\s-]?weight|bw)\b")
+# after the amount: an animal's weight, a unit's strength ("2 mg each"), or material a
+# laboratory worked up ("Leaves (500 g) were extracted")
+_NOT_TAKEN_AFTER = re.compile(
+    r"\s*(?:body[\s-]?weight\b|bw\b|each\s*(?:[),;]|\.(?!\d)|$)|[^.;]{0,30}?\b(?:was|were)\s+(?:extracted|"
+    r"macerated|percolated|refluxed|defatted|partitioned|fractionated)\b)")
 # "4.2 ± 3.1 g": the amount is the mean before "±", not the spread after it
 _SPREAD_BEFORE = re.compile(rf"(?:(?P<mean>{_NUM})\s*)?(?:±|\+/-|\+-)\s*$")
 _FLUID = re.compile(r"\s*(?:of\s+)?(?:whole\s+)?(?:blood|urine|plasma|serum|samples?|"
@@ -255,7 +261,7 @@ def _excluded(text: str, start: int, end: int, unit: str) -> bool:
     if any(cue in before for cue in _POTENCY_CUES) and _POTENCY.search(before):
         return True
     if unit in ("g", "mg", "mL") and (_NOT_TAKEN_BEFORE.search(before)
-                                      or _BODY_WEIGHT_AFTER.match(text, end)):
+                                      or _NOT_TAKEN_AFTER.match(text, end)):
         return True
     return unit == "mL" and bool(_FLUID.match(text, end))
 
