@@ -10,9 +10,12 @@ Rules (issue 13): ``low``/``high`` are equal for a single amount, a range "1–5
 ``mg``, ``ug``, ``mg/kg``, ``mL`` and counted units in the singular (``bottle``, ``glass``,
 ``tablet``, ``capsule``, ``cup``, ``pill``). ``per`` is ``day`` for daily amounts, the stated
 period otherwise ("per week", "per infusion"), and None for a single dose or a per-dose amount
-("2 g three times a day"). Concentrations (ng/mL, mg/L, µM, nM, mg/g), percentages and
-Ki/IC50/ED50/LD50 values are not doses; numbers inside names ("7-hydroxymitragynine") are not
-numbers at all.
+("2 g three times a day"; "once daily", "every morning" are daily). Per-kg spellings
+("mg kg-1", "mg·kg−1", "mg per kg") give mg/kg, litres mL, "4.2 ± 3.1 g" the mean.
+Concentrations (ng/mL, mg/L, µM, nM, mg/g), percentages, Ki/IC50/ED50/LD50 values, animal
+weights, denominators ("per 100 g", "mg GAE/g"), vehicles, laboratory material ("were
+extracted"), a unit's strength ("2 mg each") and flows ("/min") are not doses; numbers inside
+names ("7-hydroxymitragynine") are not numbers at all. Held-out check: docs/extract.md.
 """
 
 from __future__ import annotations
