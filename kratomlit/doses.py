@@ -10,9 +10,12 @@ Rules (issue 13): ``low``/``high`` are equal for a single amount, a range "1–5
 ``mg``, ``ug``, ``mg/kg``, ``mL`` and counted units in the singular (``bottle``, ``glass``,
 ``tablet``, ``capsule``, ``cup``, ``pill``). ``per`` is ``day`` for daily amounts, the stated
 period otherwise ("per week", "per infusion"), and None for a single dose or a per-dose amount
-("2 g three times a day"). Concentrations (ng/mL, mg/L, µM, nM, mg/g), percentages and
-Ki/IC50/ED50/LD50 values are not doses; numbers inside names ("7-hydroxymitragynine") are not
-numbers at all.
+("2 g three times a day"; "once daily", "every morning" are daily). Per-kg spellings
+("mg kg-1", "mg·kg−1", "mg per kg") give mg/kg, litres mL, "4.2 ± 3.1 g" the mean.
+Concentrations (ng/mL, mg/L, µM, nM, mg/g), percentages, Ki/IC50/ED50/LD50 values, animal
+weights, denominators ("per 100 g", "mg GAE/g"), vehicles, laboratory material ("were
+extracted"), a unit's strength ("2 mg each") and flows ("/min") are not doses; numbers inside
+names ("7-hydroxymitragynine") are not numbers at all. Held-out check: docs/extract.md.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ _UNITS: dict[str, str] = {
     "g": "g", "gm": "g", "gms": "g", "gram": "g", "grams": "g", "mg": "mg", "milligram": "mg",
     "milligrams": "mg", "µg": "ug", "μg": "ug", "ug": "ug", "mcg": "ug", "microgram": "ug",
     "micrograms": "ug", "ml": "mL", "mls": "mL", "milliliter": "mL", "milliliters": "mL",
-    "millilitre": "mL", "millilitres": "mL", "kg": "kg",
+    "millilitre": "mL", "millilitres": "mL", "kg": "kg", "l": "L", "liter": "L", "liters": "L",
+    "litre": "L", "litres": "L",
 }
 _COUNTED: dict[str, str] = {
     "bottle": "bottle", "bottles": "bottle", "glass": "glass", "glasses": "glass",
@@ -68,16 +72,19 @@ _COUNT = re.compile(
 _NUMBER_IN = re.compile(_NUM)
 _SLASH_JUNK = re.compile(r"[\s/·⋅]|(?:-|−|–)1$|⁻¹$")
 _DAILY_BEFORE = re.compile(r"\bdaily\s+(?:[a-z]+\s+){0,2}(?:dose|doses|dosage|intake|"
-                           r"consumption|amount)\s+(?:of|was|were|is|averaged|ranged)\s+"
+                           r"consumption|amount|use)\s+(?:of|was|were|is|averaged|ranged)\s+"
                            r"(?:about\s+|approximately\s+|from\s+|between\s+)?$")
 _NUMBER_CHARS = frozenset("0123456789.,")
 _JOINERS = ("-", "–", "—", ",", " to", " and", " or", "between")
 _BETWEEN = re.compile(r"\bbetween\s+$")
 # "once a day" makes the amount a daily amount; "twice a day" makes it a per-dose one
-_ONCE = r"once\s+(?:a|per|each)\s+day\b|once[\s-]+daily\b|q\.?d\.?\b|"
+_ONCE = (r"once\s+(?:a|per|each)\s+day\b|once[\s-]+daily\b|q\.?d\.?\b|nightly\b|"
+         r"(?:every|each)\s+(?:morning|evening|night)\b|")
+# how many times a day: "twice", "3 times", "three to four times", "2-3 times", "3x"
+_TIMES = (r"(?:twice|thrice|\w+(?:\s*[-–—]\s*\w+|\s+(?:to|or)\s+\w+)?\s+times?|"
+          r"\d+(?:\s*[-–—]\s*\d+)?\s?x)\s*(?:(?:a|per|each|every|/)\s*day\b|daily\b)")
 _PER_AFTER = re.compile(
-    r"\s*(?:(?P<times>(?:twice|thrice|\w+\s+times?)\s+(?:a|per|each)\s+day|"
-    r"(?:twice|thrice|\w+\s+times?)\s+daily|(?:q|b|t)\.?i\.?d\.?\b)|"
+    rf"\s*(?:(?P<times>{_TIMES}|(?:q|b|t)\.?i\.?d\.?\b)|"
     rf"(?P<day>{_ONCE}(?:per|a|each|every|/)\s*day\b|daily\b|/d\b|a\s+day\b)|"
     r"(?:per|a|each|every|/)\s*(?P<other>week|month|infusion|dose|session|hour)s?\b|"
     r"(?P<weekly>weekly|monthly)\b)",
@@ -85,29 +92,42 @@ _PER_AFTER = re.compile(
 # a daily amount stated after the substance: "3 bottles of kratom juice daily", "2 g kratom
 # leaf powder per day"
 _PER_LATE = re.compile(
-    r"\s*(?:of\s+)?(?:[\w()-]+\s+){0,3}?(?:(?P<times>(?:twice|thrice|\w+\s+times?)\s+"
-    r"(?:a|per|each)\s+day|(?:twice|thrice|\w+\s+times?)\s+daily)|"
+    rf"\s*(?:of\s+)?(?:[\w()-]+\s+){{0,3}}?(?:(?P<times>{_TIMES})|"
     rf"(?P<day>{_ONCE}(?:per|a|each|every)\s+day\b|daily\b)|(?:per|a|each|every)\s+"
     r"(?P<other>week|month|infusion)\b|(?P<weekly>weekly|monthly)\b)",
 )
-# a route after the amount, before its period: "(50 mg/kg, p.o.) once daily"
-_ROUTE = re.compile(r"\s*,?\s*(?:p\.?o|i\.?p|s\.?c|i\.?v|i\.?m|orally|oral|"
-                    r"intraperitoneally|subcutaneously|intravenously|sublingually)\b\.?\)?")
+# a route or an aside between the amount and its period: "(50 mg/kg, p.o.) once daily",
+# "6 g (range 2–24 g) per day", "(2–24 g) per day"
+_ROUTE = re.compile(r"\s*(?:,?\s*(?:p\.?o|i\.?p|s\.?c|i\.?v|i\.?m|orally|oral|"
+                    r"intraperitoneally|subcutaneously|intravenously|sublingually)\b\.?\)?|"
+                    r"\([^()]{1,40}\)|\))")
 _POTENCY = re.compile(
     r"(?:\b(?:ki|kd|ic50|ec50|ed50|ld50|td50|cmax|auc|lod|loq|ic₅₀|ed₅₀|emax|"
-    r"concentrations?|levels?|limit of (?:detection|quantification)|contained|content|"
-    r"containing|yield(?:ed)?)\b)[^.;()]{0,25}$",
+    r"concentrations?|levels?|limit of (?:detection|quantification)|contain(?:s|ed|ing)?|"
+    r"content|yield(?:ed)?)\b)[^.;)]{0,25}$",  # "(" may follow: "the LD50 of the extract (591"
 )
 # what makes a mass or volume something other than an amount taken: an animal's weight
-# ("rats (250–300 g)", "weighing 20 g"), a denominator ("0.5 g per 100 g of leaf") or a
-# vehicle ("dissolved in 10 mL"); ends at the amount's start
+# ("rats (250–300 g)", "weighing 20 g"), a denominator ("0.5 g per 100 g of leaf"), a
+# vehicle ("dissolved in 10 mL"), laboratory material ("extraction of 100 g") or a unit's
+# strength ("(each 0.5 g)"); ends at the amount's start
 _NOT_TAKEN_BEFORE = re.compile(
     r"(?:\b(?:rats?|mice|mouse|pups?|animals?|dogs?|rabbits?|monkeys?|piglets?)\s*[(\[]\s*"
     r"(?:weighing\s+)?|\bweigh(?:ing|ed|s|t|ts)?\s+(?:of\s+|was\s+|=\s*|:\s*)?|"
     r"\b(?:body[\s-]?weights?|bw)\s*(?:of\s+|was\s+|=\s*|:\s*|\(\s*)?|\bper\s+|"
-    r"\b(?:dissolved|diluted|suspended|reconstituted)\s+in\s+)"
+    r"\b(?:dissolved|diluted|suspended|reconstituted)\s+in\s+|\bextraction\s+of\s+|"
+    r"\(\s*each\s+(?:containing\s+|contains\s+)?)"
     r"(?:about\s+|approximately\s+|~\s*|≈\s*)?$")
-_BODY_WEIGHT_AFTER = re.compile(r"\s*(?:body[\s-]?weight|bw)\b")
+# an amount per mass or volume of something else: "6.1 mg GAE/g extract", "231 mg ascorbic
+# acid equivalent [AAE]/100 g"
+_PER_MASS_AFTER = re.compile(r"[^\d.,;()/]{1,40}/\s?(?:100\s?)?(?:g|mg|ml|l)\b")
+# a counted unit naming what was counted, not taken: "two pill samples", "3 capsule brands"
+_COUNT_NOT_TAKEN = re.compile(r"\s*(?:samples?|products?|brands?|types?|varieties|vendors?)\b")
+_RATE_AFTER = re.compile(r"\s?/\s?min\b")  # "2 L/min" of oxygen, "5 mg/min"
+# after the amount: an animal's weight, a unit's strength ("2 mg each"), or material a
+# laboratory worked up ("Leaves (500 g) were extracted")
+_NOT_TAKEN_AFTER = re.compile(
+    r"\s*(?:body[\s-]?weight\b|bw\b|each\s*(?:[),;]|\.(?!\d)|$)|[^.;]{0,30}?\b(?:was|were)\s+(?:extracted|"
+    r"macerated|percolated|refluxed|defatted|partitioned|fractionated)\b)")
 # "4.2 ± 3.1 g": the amount is the mean before "±", not the spread after it
 _SPREAD_BEFORE = re.compile(rf"(?:(?P<mean>{_NUM})\s*)?(?:±|\+/-|\+-)\s*$")
 _FLUID = re.compile(r"\s*(?:of\s+)?(?:whole\s+)?(?:blood|urine|plasma|serum|samples?|"
@@ -244,7 +264,7 @@ def _excluded(text: str, start: int, end: int, unit: str) -> bool:
     if any(cue in before for cue in _POTENCY_CUES) and _POTENCY.search(before):
         return True
     if unit in ("g", "mg", "mL") and (_NOT_TAKEN_BEFORE.search(before)
-                                      or _BODY_WEIGHT_AFTER.match(text, end)):
+                                      or _NOT_TAKEN_AFTER.match(text, end)):
         return True
     return unit == "mL" and bool(_FLUID.match(text, end))
 
@@ -321,23 +341,38 @@ def _single_number(text: str, p: int) -> int | None:
 
 def _measured(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tuple[int, Dose]]:
     unit = _UNITS[m.group("unit").lower()]
-    if unit == "kg" or m.group("conc"):
-        return []  # a body weight, a concentration or a composition, not a dose
+    if (unit == "kg" or m.group("conc") or _RATE_AFTER.match(low, m.end())
+            or _PER_MASS_AFTER.match(low, m.end())):
+        return []  # a body weight, a concentration, a composition or a flow, not a dose
+    if unit == "L" and m.group("kg"):
+        return []  # "38 L/kg" is a volume of distribution
+    scale = 1000.0 if unit == "L" else 1.0  # litres are reported as mL
+    unit = "mL" if unit == "L" else unit
     if m.group("kg"):
         unit += "/kg"
-    per, end = _per(low, m.end(), m.group("per"))
-    if per is None and _DAILY_BEFORE.search(low, max(0, m.start() - 45), m.start()):
-        per = "day"  # "a daily mitragynine dose of 76-94 mg"
     if _excluded(low, m.start(), m.end(), unit):
         return []
-    start, nums = m.start(), m.group("nums")
-    if "±" in low[max(0, start - 3) : start] or "+" in low[max(0, start - 4) : start]:
-        spread = _SPREAD_BEFORE.search(low, max(0, start - 30), start)
-        if spread and not spread.group("mean"):
-            return []  # "4.2 g ± 3.1 g": the mean was found on its own
-        if spread:
-            start, nums = spread.start("mean"), spread.group("mean")
-    return _make(text, low, start, m.end(), end, nums, unit, per, cache)
+    mean = _mean(low, m.start(), m.group("nums"))
+    if mean is None:
+        return []
+    start, nums = mean
+    per, end = _per(low, m.end(), m.group("per"))
+    if per is None and _DAILY_BEFORE.search(low, max(0, start - 45), start):
+        per = "day"  # "a daily mitragynine dose of 76-94 mg"
+    return _make(text, low, start, m.end(), end, nums, unit, per, cache, scale)
+
+
+def _mean(low: str, start: int, nums: str) -> tuple[int, str] | None:
+    """Where the amount starts and its numbers, or None for a spread: "4.2 ± 3.1 g" is the
+    mean 4.2, and the "3.1 g" of "4.2 g ± 3.1 g" is no amount (4.2 g is found by itself)."""
+    if "±" not in low[max(0, start - 3) : start] and "+" not in low[max(0, start - 4) : start]:
+        return start, nums
+    spread = _SPREAD_BEFORE.search(low, max(0, start - 30), start)
+    if spread is None:
+        return start, nums
+    if not spread.group("mean"):
+        return None
+    return spread.start("mean"), spread.group("mean")
 
 
 def _counted(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tuple[int, Dose]]:
@@ -345,12 +380,20 @@ def _counted(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tuple
     if nums.lower() in ("a", "an"):
         return []
     unit = _COUNTED[m.group("unit").lower()]
+    if _COUNT_NOT_TAKEN.match(low, m.end()):
+        return []
+    mean = _mean(low, m.start(), nums)
+    if mean is None:
+        return []
+    start, nums = mean
     per, end = _per(low, m.end(), None)
-    return _make(text, low, m.start(), m.end(), end, nums, unit, per, cache)
+    if per is None and _DAILY_BEFORE.search(low, max(0, start - 45), start):
+        per = "day"  # "a mean daily consumption of 3.5 glasses"
+    return _make(text, low, start, m.end(), end, nums, unit, per, cache)
 
 
 def _make(text: str, low: str, start: int, unit_end: int, end: int, nums: str, unit: str,
-          per: str | None, cache: _Cache) -> list[tuple[int, Dose]]:
+          per: str | None, cache: _Cache, scale: float = 1.0) -> list[tuple[int, Dose]]:
     sentence_start = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start)) + 1
     known = cache.get(sentence_start)
     if known is None:
@@ -370,6 +413,8 @@ def _make(text: str, low: str, start: int, unit_end: int, end: int, nums: str, u
         pairs = _numbers(nums)
     except ValueError:
         return []
+    if scale != 1.0:
+        pairs = [(round(a * scale, 6), round(b * scale, 6)) for a, b in pairs]
     out = []
     for low_value, high_value in pairs:
         dose = _new(Dose)  # Dose(...) minus the frozen-dataclass __init__ cost
