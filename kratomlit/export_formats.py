@@ -290,13 +290,23 @@ def _fast_zip() -> Iterator[None]:
         xlsxwriter.workbook.ZipFile = original  # type: ignore
 
 
+def xlsx_text(text: str) -> str:
+    """Text for XlsxWriter's ``write_string``. It writes a string that looks like
+    ``<r>…</r>`` into the sheet XML unescaped, as a rich-text run it assumes the caller
+    built: a title such as ``<r>broken <b></r>`` would corrupt the workbook. Such text goes
+    in as one escaped plain run instead, which every reader shows as the text itself."""
+    if text.startswith("<r>") and text.endswith("</r>"):
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return f'<r><t xml:space="preserve">{text}</t></r>'
+    return text
+
+
 def _inline(ref: str, text: str) -> str:
-    """An inline string cell as XlsxWriter writes one in constant-memory mode."""
+    """An inline string cell as XlsxWriter writes one in constant-memory mode (except text
+    that looks like ``<r>…</r>``, which is escaped like any other: see ``xlsx_text``)."""
     # text with none of them is printable (controls and U+FFFE/F are not) or holds '_x'
     if ("_x" in text or not text.isprintable()) and _XLSX_CONTROL.search(text):
         text = _escape_control_characters(text)
-    if text.startswith("<r>") and text.endswith("</r>"):
-        return f'<c r="{ref}" t="inlineStr"><is>{text}</is></c>'  # as XlsxWriter: rich text
     space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
     if "&" in text or "<" in text or ">" in text:
         text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -361,13 +371,13 @@ class XlsxWriter(Writer):
             self.sheet.write(self.row, i, value)
             return False
         first, *rest = excel_parts(value)
-        self.sheet.write_string(self.row, i, escape_cell(first))  # never a formula
+        self.sheet.write_string(self.row, i, xlsx_text(escape_cell(first)))  # never a formula
         if rest:
             self.overflowed += 1
         for n, part in enumerate(rest, start=2):
             self.over_row += 1
             self.over.write_row(self.over_row, 0, [self.row + 1, pmid or "", col, n])
-            self.over.write_string(self.over_row, 4, escape_cell(part))
+            self.over.write_string(self.over_row, 4, xlsx_text(escape_cell(part)))
         return bool(rest)
 
     def finish(self, count: int) -> None:
@@ -393,8 +403,8 @@ class XlsxWriter(Writer):
                    "joined with '; '")]
         self.info.write_row(0, 0, ["column", "contents"], self.bold)
         for n, (key, text) in enumerate(lines, start=1):  # strings, never formulas: as written
-            self.info.write_string(n, 0, key)
-            self.info.write_string(n, 1, text)
+            self.info.write_string(n, 0, xlsx_text(key))
+            self.info.write_string(n, 1, xlsx_text(text))
 
     def _close_book(self) -> None:
         if not self.closed:

@@ -401,3 +401,26 @@ def test_columns_accepts_evidence_and_a_flat_file_holds_it_as_json(with_evidence
     assert list(df.columns) == ["evidence_safety", "evidence"]
     phrases = [e["phrase"] for e in json.loads(df.loc[102, "evidence"])]
     assert phrases == ["receptor", "hepatotoxicity", "adverse event", "g/day"]  # TOPICS order
+
+
+def test_xlsx_text_that_looks_like_rich_text_stays_text(env, export):
+    """XlsxWriter writes '<r>…</r>' strings into the sheet XML unescaped (it takes them for
+    rich text it built): such a title, in a plain row or in a row with an overflowing cell,
+    and a saved-search name on the 'columns' sheet, must come back as the text itself."""
+    odd = "<r>broken <b> & </r>"
+    with Library(Path(env["KRATOMLIT_HOME"]) / "library.db") as lib:
+        search = lib.runs.get_search(odd, name="odd")
+        plain = _record(301, odd)
+        long = _record(302, "<r><t>looks like markup</t></r>")
+        long.abstract = "<r>" + LONG + "</r>"
+        lib.records.save_batch(search.id, [plain, long])
+    book = openpyxl.load_workbook(export("odd.xlsx", "--saved", "odd"))  # corrupt XML fails
+    rows = {r[0]: r for r in book["records"].iter_rows(min_row=2, values_only=True)}
+    header = [c.value for c in book["records"][1]]
+    title, abstract = header.index("title"), header.index("abstract")
+    assert rows[301][title] == odd
+    assert rows[302][title] == "<r><t>looks like markup</t></r>"
+    overflow = [r[4] for r in book["overflow"].iter_rows(min_row=2, values_only=True)]
+    assert rows[302][abstract] + "".join(overflow) == "<r>" + LONG + "</r>"
+    described = {r[0]: r[1] for r in book["columns"].iter_rows(min_row=2, values_only=True)}
+    assert described["search terms"] == odd
