@@ -14,8 +14,11 @@ def main() -> None:
     """Console-script entry point."""
     text = static_help(sys.argv[1:])
     if text is not None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except (BrokenPipeError, OSError, AttributeError, ValueError):
+            pass  # stdout closed or a pipe gone (kratomlit --help | head): as Typer, no error
         return
     from kratomlit.cli import main as cli_main
 
@@ -46,10 +49,13 @@ def typer_version() -> str | None:
     spec = find_spec("typer")
     if spec is None or spec.origin is None:
         return None
-    with open(spec.origin, encoding="utf-8") as source:
-        for line in source:
-            if line.startswith("__version__"):
-                return line.partition("=")[2].strip().strip("\"'")
+    try:
+        with open(spec.origin, encoding="utf-8") as source:
+            for line in source:
+                if line.startswith("__version__"):
+                    return line.partition("=")[2].strip().strip("\"'")
+    except (OSError, UnicodeDecodeError):  # a .pyc-only install: let Typer answer
+        return None
     return None
 
 

@@ -159,3 +159,25 @@ def test_lazy_typer_keeps_sub_apps_and_order():
     listing = CliRunner().invoke(demo, ["--help"]).stdout
     assert "first-one  First." in listing and "sub        A sub-app." in listing
     assert CliRunner().invoke(demo, ["first-one"]).stdout == "ran first\n"
+
+
+def test_saved_help_into_a_closed_stdout_is_quiet():
+    """`kratomlit --help >&-` or into a pipe that is gone: no traceback, exit 0, as Typer."""
+    environ = {**os.environ, "COLUMNS": "100", "PYTHONPATH": str(ROOT)}
+    code = ("import sys; sys.argv = ['kratomlit', '--help']\n"
+            "from kratomlit.__main__ import main; main()")
+    done = subprocess.run([sys.executable, "-c", code], env=environ, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, timeout=60,
+                          preexec_fn=lambda: os.close(1))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_typer_version_of_an_unreadable_source_is_none(monkeypatch, tmp_path):
+    compiled = tmp_path / "typer.pyc"
+    compiled.write_bytes(b"\xff\xfe\x00binary")
+
+    class Spec:
+        origin = str(compiled)
+
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: Spec())
+    assert entry.typer_version() is None
