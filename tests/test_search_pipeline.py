@@ -55,12 +55,13 @@ def _prefetch_all(server, n_docs: int, batch: int):
 
     docs = [synthetic_doc(7_200_000 + i, date(2020, 1, 1)) for i in range(n_docs)]
     server.state.add_docs(docs, term="pipe")
+    before = {p.pid for p in multiprocessing.active_children()}  # earlier tests' workers
     children: set[int] = set()
     got = []
     with make_session(load_settings()) as session:
         client = EUtilsClient(session, server.url, batch_size=batch, sleep=lambda s: None)
         for ids, parsed in prefetched(client, client.batches([d.pmid for d in docs])):
-            children |= {p.pid for p in multiprocessing.active_children()}
+            children |= {p.pid for p in multiprocessing.active_children()} - before
             got.append((ids, parsed))
         stats = client.stats
     return docs, got, children, stats
