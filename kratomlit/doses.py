@@ -11,11 +11,13 @@ Rules (issue 13): ``low``/``high`` are equal for a single amount, a range "1–5
 ``tablet``, ``capsule``, ``cup``, ``pill``). ``per`` is ``day`` for daily amounts, the stated
 period otherwise ("per week", "per infusion"), and None for a single dose or a per-dose amount
 ("2 g three times a day"; "once daily", "every morning" are daily). Per-kg spellings
-("mg kg-1", "mg·kg−1", "mg per kg") give mg/kg, litres mL, "4.2 ± 3.1 g" the mean.
+("mg kg-1", "mg·kg−1", "mg per kg") give mg/kg, litres mL, "4.2 ± 3.1 g" and "7.3 (4.1) g"
+the mean.
 Concentrations (ng/mL, mg/L, µM, nM, mg/g), percentages, Ki/IC50/ED50/LD50 values, animal
 weights, denominators ("per 100 g", "mg GAE/g"), vehicles, laboratory material ("were
-extracted"), a unit's strength ("2 mg each") and flows ("/min") are not doses; numbers inside
-names ("7-hydroxymitragynine") are not numbers at all. Held-out check: docs/extract.md.
+extracted", "was dissolved"), a unit's strength ("2 mg each") and flows ("/min") are not
+doses; numbers inside names ("7-hydroxymitragynine") are not numbers at all. Held-out check:
+docs/extract.md.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ _PER_KG = (rf"\s?/\s?kg\b|\s?[·⋅]?\s?kg{_INV}|\s+per\s+kg\b"
            r"(?:\s+(?:of\s+)?body[\s-]?weight\b)?")
 # A measured amount: number (or range, or list) + unit, the unit possibly repeated in a range.
 _AMOUNT = re.compile(
-    rf"(?<![\w.,\-/])(?P<nums>{_NUM}(?:(?:\s?(?:{_unit_alt}))?{_SEP}{_NUM}){{0,12}})[\s-]?"
+    rf"(?<![\w.,\-/])(?P<nums>{_NUM}(?:(?:\s?(?:{_unit_alt}))?{_SEP}{_NUM}){{0,12}})"
+    rf"(?:\s?\((?:sd\s?[=:]?\s?)?{_NUM}\))?[\s-]?"  # the SD of "7.3 (4.1) g/day"
     rf"(?P<unit>{_unit_alt})(?P<kg>{_PER_KG})?"
     rf"(?P<per>\s?/\s?(?:day|d|week|wk|dose|infusion|month|h|hr)\b|\s?[·⋅]?\s?(?:day|d){_INV})?"
     rf"(?P<conc>\s?/\s?(?:l|ml|dl|g|mg|m2|kg)\b)?(?![\w%])",
@@ -66,13 +69,16 @@ _AMOUNT = re.compile(
 # A counted amount: "2 bottles", "three glasses", "1-2 capsules".
 _COUNT = re.compile(
     rf"(?<![\w.,\-/])(?P<nums>(?:{_NUM}|{_word_alt})(?:{_SEP}(?:{_NUM}|{_word_alt}))?)\s+"
-    rf"(?:(?!(?:were|was|are|is|of|the|and|or|to|in|had|have|as)\s)[a-z]+\s+)?"
+    rf"(?:(?!(?:were|was|are|is|of|the|and|or|to|in|had|have|as)\s)"
+    rf"(?:[a-z]+|\d+(?:\.\d+)?-[a-z]+)\s+)?"  # "three large bottles", "five 16-oz bottles"
     rf"(?P<unit>{_count_alt})\b",
 )
 _NUMBER_IN = re.compile(_NUM)
 _SLASH_JUNK = re.compile(r"[\s/·⋅]|(?:-|−|–)1$|⁻¹$")
+# "a daily dose of 76-94 mg", "daily intake of kratom leaf powder ranged from 1 g"
 _DAILY_BEFORE = re.compile(r"\bdaily\s+(?:[a-z]+\s+){0,2}(?:dose|doses|dosage|intake|"
-                           r"consumption|amount|use)\s+(?:of|was|were|is|averaged|ranged)\s+"
+                           r"consumption|amount|use)\s+(?:of\s+(?:[\w-]+\s+){1,4}?)?"
+                           r"(?:of|was|were|is|averaged|ranged)\s+"
                            r"(?:about\s+|approximately\s+|from\s+|between\s+)?$")
 _NUMBER_CHARS = frozenset("0123456789.,")
 _JOINERS = ("-", "–", "—", ",", " to", " and", " or", "between")
@@ -127,7 +133,7 @@ _RATE_AFTER = re.compile(r"\s?/\s?min\b")  # "2 L/min" of oxygen, "5 mg/min"
 # laboratory worked up ("Leaves (500 g) were extracted")
 _NOT_TAKEN_AFTER = re.compile(
     r"\s*(?:body[\s-]?weight\b|bw\b|each\s*(?:[),;]|\.(?!\d)|$)|[^.;]{0,30}?\b(?:was|were)\s+(?:extracted|"
-    r"macerated|percolated|refluxed|defatted|partitioned|fractionated)\b)")
+    r"macerated|percolated|refluxed|defatted|partitioned|fractionated|dissolved)\b)")
 # "4.2 ± 3.1 g": the amount is the mean before "±", not the spread after it
 _SPREAD_BEFORE = re.compile(rf"(?:(?P<mean>{_NUM})\s*)?(?:±|\+/-|\+-)\s*$")
 _FLUID = re.compile(r"\s*(?:of\s+)?(?:whole\s+)?(?:blood|urine|plasma|serum|samples?|"
@@ -310,7 +316,8 @@ def _windows(pattern: re.Pattern[str], text: str, anchors: Sequence[int] | None,
         return
     for p in anchors:
         if digits:
-            if not (text[p - 1 : p].isdigit() or text[p - 2 : p - 1].isdigit()):
+            if not (text[p - 1 : p].isdigit() or text[p - 2 : p - 1].isdigit()
+                    or text[p - 2 : p - 1] == ")"):  # ")": "7.3 (4.1) g"
                 continue  # a unit word with no number just before it
             single = _single_number(text, p)
             if single is not None:  # the common "10 mg": no range or list before it
@@ -331,6 +338,8 @@ def _single_number(text: str, p: int) -> int | None:
     i = p - 1
     if text[i] in " -":
         i -= 1
+    if text[i] == ")":
+        return None  # "7.3 (4.1) g": the mean starts further back
     while i > 0 and text[i - 1] in _NUMBER_CHARS:
         i -= 1
     before = text[max(0, i - 5) : i].rstrip()
@@ -357,7 +366,7 @@ def _measured(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tupl
         return []
     start, nums = mean
     per, end = _per(low, m.end(), m.group("per"))
-    if per is None and _DAILY_BEFORE.search(low, max(0, start - 45), start):
+    if per is None and _DAILY_BEFORE.search(low, max(0, start - 70), start):
         per = "day"  # "a daily mitragynine dose of 76-94 mg"
     return _make(text, low, start, m.end(), end, nums, unit, per, cache, scale)
 
@@ -387,7 +396,7 @@ def _counted(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tuple
         return []
     start, nums = mean
     per, end = _per(low, m.end(), None)
-    if per is None and _DAILY_BEFORE.search(low, max(0, start - 45), start):
+    if per is None and _DAILY_BEFORE.search(low, max(0, start - 70), start):
         per = "day"  # "a mean daily consumption of 3.5 glasses"
     return _make(text, low, start, m.end(), end, nums, unit, per, cache)
 
