@@ -135,6 +135,17 @@ _NOT_TAKEN_AFTER = re.compile(
     r"\s*(?:body[\s-]?weight\b|bw\b|each\s*(?:[),;]|\.(?!\d)|$)|[^.;]{0,30}?\b(?:was|were)\s+(?:extracted|"
     r"macerated|percolated|refluxed|defatted|partitioned|fractionated|dissolved)\b)")
 # "4.2 ± 3.1 g": the amount is the mean before "±", not the spread after it
+# the word that can stand last before a _NOT_TAKEN_BEFORE amount (after a qualifier)
+_NOT_TAKEN_LAST = frozenset({
+    "weighing", "weighed", "weigh", "weighs", "weight", "weights", "of", "was", "bw", "per",
+    "in", "each", "containing", "contains"})
+_NOT_TAKEN_AFTER_HINTS = ("body", "bw", "each", "extracted", "macerated", "percolated",
+                          "refluxed", "defatted", "partitioned", "fractionated", "dissolved")
+_QUALIFIERS = frozenset({"about", "approximately", "~", "≈"})
+# substrings one of which a period after an amount needs ("day", "daily", "/d", "weekly",
+# "b.i.d", "tid", "every morning" ...)
+_PERIOD_HINTS = ("da", "/d", "week", "month", "infusion", "dose", "session", "hour", "qd",
+                 "q.d", "id", "i.d", "night", "morning", "evening")
 _SPREAD_BEFORE = re.compile(rf"(?:(?P<mean>{_NUM})\s*)?(?:±|\+/-|\+-)\s*$")
 _FLUID = re.compile(r"\s*(?:of\s+)?(?:whole\s+)?(?:blood|urine|plasma|serum|samples?|"
                     r"methanol|water|solvent|ethanol|acetonitrile|buffer)\b")
@@ -219,6 +230,9 @@ def _per(text: str, end: int, slash: str | None) -> tuple[str | None, int]:
         if word in ("day", "d"):
             return "day", end
         return {"wk": "week", "h": "hour", "hr": "hour"}.get(word, word), end
+    after = text[end : end + 100]
+    if not any(hint in after for hint in _PERIOD_HINTS):
+        return None, end  # most amounts: no period word near, skip the three patterns
     m = _PER_AFTER.match(text, end) or _PER_LATE.match(text, end)
     route = None if m else _ROUTE.match(text, end)
     if route:
@@ -269,10 +283,27 @@ def _excluded(text: str, start: int, end: int, unit: str) -> bool:
     before = text[max(0, start - 40) : start]
     if any(cue in before for cue in _POTENCY_CUES) and _POTENCY.search(before):
         return True
-    if unit in ("g", "mg", "mL") and (_NOT_TAKEN_BEFORE.search(before)
-                                      or _NOT_TAKEN_AFTER.match(text, end)):
+    if unit in ("g", "mg", "mL") and (_not_taken_before(before)
+                                      or _not_taken_after(text, end)):
         return True
     return unit == "mL" and bool(_FLUID.match(text, end))
+
+
+def _not_taken_before(before: str) -> bool:
+    """_NOT_TAKEN_BEFORE, tried only when the last word before the amount could end it."""
+    words = before.rsplit(None, 2)
+    last = words[-1] if words else ""
+    if last in _QUALIFIERS and len(words) > 1:
+        last = words[-2].lstrip("([")
+    return ((last in _NOT_TAKEN_LAST or last.endswith(("(", "[", "=", ":", "~", "≈")))
+            and _NOT_TAKEN_BEFORE.search(before) is not None)
+
+
+def _not_taken_after(text: str, end: int) -> bool:
+    """_NOT_TAKEN_AFTER, tried only when one of its words follows closely."""
+    after = text[end : end + 45]
+    return (any(hint in after for hint in _NOT_TAKEN_AFTER_HINTS)
+            and _NOT_TAKEN_AFTER.match(text, end) is not None)
 
 
 def find_doses(text: str, units: Sequence[int] | None = None,
@@ -366,7 +397,8 @@ def _measured(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tupl
         return []
     start, nums = mean
     per, end = _per(low, m.end(), m.group("per"))
-    if per is None and _DAILY_BEFORE.search(low, max(0, start - 70), start):
+    if per is None and "daily" in low[max(0, start - 70) : start] and \
+            _DAILY_BEFORE.search(low, max(0, start - 70), start):
         per = "day"  # "a daily mitragynine dose of 76-94 mg"
     return _make(text, low, start, m.end(), end, nums, unit, per, cache, scale)
 
@@ -396,7 +428,8 @@ def _counted(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tuple
         return []
     start, nums = mean
     per, end = _per(low, m.end(), None)
-    if per is None and _DAILY_BEFORE.search(low, max(0, start - 70), start):
+    if per is None and "daily" in low[max(0, start - 70) : start] and \
+            _DAILY_BEFORE.search(low, max(0, start - 70), start):
         per = "day"  # "a mean daily consumption of 3.5 glasses"
     return _make(text, low, start, m.end(), end, nums, unit, per, cache)
 
