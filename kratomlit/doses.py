@@ -11,11 +11,13 @@ Rules (issue 13): ``low``/``high`` are equal for a single amount, a range "1–5
 ``tablet``, ``capsule``, ``cup``, ``pill``). ``per`` is ``day`` for daily amounts, the stated
 period otherwise ("per week", "per infusion"), and None for a single dose or a per-dose amount
 ("2 g three times a day"; "once daily", "every morning" are daily). Per-kg spellings
-("mg kg-1", "mg·kg−1", "mg per kg") give mg/kg, litres mL, "4.2 ± 3.1 g" the mean.
+("mg kg-1", "mg·kg−1", "mg per kg") give mg/kg, litres mL, "4.2 ± 3.1 g" and "7.3 (4.1) g"
+the mean.
 Concentrations (ng/mL, mg/L, µM, nM, mg/g), percentages, Ki/IC50/ED50/LD50 values, animal
 weights, denominators ("per 100 g", "mg GAE/g"), vehicles, laboratory material ("were
-extracted"), a unit's strength ("2 mg each") and flows ("/min") are not doses; numbers inside
-names ("7-hydroxymitragynine") are not numbers at all. Held-out check: docs/extract.md.
+extracted", "was dissolved"), a unit's strength ("2 mg each") and flows ("/min") are not
+doses; numbers inside names ("7-hydroxymitragynine") are not numbers at all. Held-out check:
+docs/extract.md.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ _PER_KG = (rf"\s?/\s?kg\b|\s?[·⋅]?\s?kg{_INV}|\s+per\s+kg\b"
            r"(?:\s+(?:of\s+)?body[\s-]?weight\b)?")
 # A measured amount: number (or range, or list) + unit, the unit possibly repeated in a range.
 _AMOUNT = re.compile(
-    rf"(?<![\w.,\-/])(?P<nums>{_NUM}(?:(?:\s?(?:{_unit_alt}))?{_SEP}{_NUM}){{0,12}})[\s-]?"
+    rf"(?<![\w.,\-/])(?P<nums>{_NUM}(?:(?:\s?(?:{_unit_alt}))?{_SEP}{_NUM}){{0,12}})"
+    rf"(?:\s?\((?:sd\s?[=:]?\s?)?{_NUM}\))?[\s-]?"  # the SD of "7.3 (4.1) g/day"
     rf"(?P<unit>{_unit_alt})(?P<kg>{_PER_KG})?"
     rf"(?P<per>\s?/\s?(?:day|d|week|wk|dose|infusion|month|h|hr)\b|\s?[·⋅]?\s?(?:day|d){_INV})?"
     rf"(?P<conc>\s?/\s?(?:l|ml|dl|g|mg|m2|kg)\b)?(?![\w%])",
@@ -66,13 +69,16 @@ _AMOUNT = re.compile(
 # A counted amount: "2 bottles", "three glasses", "1-2 capsules".
 _COUNT = re.compile(
     rf"(?<![\w.,\-/])(?P<nums>(?:{_NUM}|{_word_alt})(?:{_SEP}(?:{_NUM}|{_word_alt}))?)\s+"
-    rf"(?:(?!(?:were|was|are|is|of|the|and|or|to|in|had|have|as)\s)[a-z]+\s+)?"
+    rf"(?:(?!(?:were|was|are|is|of|the|and|or|to|in|had|have|as)\s)"
+    rf"(?:[a-z]+|\d+(?:\.\d+)?-[a-z]+)\s+)?"  # "three large bottles", "five 16-oz bottles"
     rf"(?P<unit>{_count_alt})\b",
 )
 _NUMBER_IN = re.compile(_NUM)
 _SLASH_JUNK = re.compile(r"[\s/·⋅]|(?:-|−|–)1$|⁻¹$")
+# "a daily dose of 76-94 mg", "daily intake of kratom leaf powder ranged from 1 g"
 _DAILY_BEFORE = re.compile(r"\bdaily\s+(?:[a-z]+\s+){0,2}(?:dose|doses|dosage|intake|"
-                           r"consumption|amount|use)\s+(?:of|was|were|is|averaged|ranged)\s+"
+                           r"consumption|amount|use)\s+(?:of\s+(?:[\w-]+\s+){1,4}?)?"
+                           r"(?:of|was|were|is|averaged|ranged)\s+"
                            r"(?:about\s+|approximately\s+|from\s+|between\s+)?$")
 _NUMBER_CHARS = frozenset("0123456789.,")
 _JOINERS = ("-", "–", "—", ",", " to", " and", " or", "between")
@@ -127,8 +133,19 @@ _RATE_AFTER = re.compile(r"\s?/\s?min\b")  # "2 L/min" of oxygen, "5 mg/min"
 # laboratory worked up ("Leaves (500 g) were extracted")
 _NOT_TAKEN_AFTER = re.compile(
     r"\s*(?:body[\s-]?weight\b|bw\b|each\s*(?:[),;]|\.(?!\d)|$)|[^.;]{0,30}?\b(?:was|were)\s+(?:extracted|"
-    r"macerated|percolated|refluxed|defatted|partitioned|fractionated)\b)")
+    r"macerated|percolated|refluxed|defatted|partitioned|fractionated|dissolved)\b)")
 # "4.2 ± 3.1 g": the amount is the mean before "±", not the spread after it
+# the word that can stand last before a _NOT_TAKEN_BEFORE amount (after a qualifier)
+_NOT_TAKEN_LAST = frozenset({
+    "weighing", "weighed", "weigh", "weighs", "weight", "weights", "of", "was", "bw", "per",
+    "in", "each", "containing", "contains"})
+_NOT_TAKEN_AFTER_HINTS = ("body", "bw", "each", "extracted", "macerated", "percolated",
+                          "refluxed", "defatted", "partitioned", "fractionated", "dissolved")
+_QUALIFIERS = frozenset({"about", "approximately", "~", "≈"})
+# substrings one of which a period after an amount needs ("day", "daily", "/d", "weekly",
+# "b.i.d", "tid", "every morning" ...)
+_PERIOD_HINTS = ("da", "/d", "week", "month", "infusion", "dose", "session", "hour", "qd",
+                 "q.d", "id", "i.d", "night", "morning", "evening")
 _SPREAD_BEFORE = re.compile(rf"(?:(?P<mean>{_NUM})\s*)?(?:±|\+/-|\+-)\s*$")
 _FLUID = re.compile(r"\s*(?:of\s+)?(?:whole\s+)?(?:blood|urine|plasma|serum|samples?|"
                     r"methanol|water|solvent|ethanol|acetonitrile|buffer)\b")
@@ -213,6 +230,9 @@ def _per(text: str, end: int, slash: str | None) -> tuple[str | None, int]:
         if word in ("day", "d"):
             return "day", end
         return {"wk": "week", "h": "hour", "hr": "hour"}.get(word, word), end
+    after = text[end : end + 100]
+    if not any(hint in after for hint in _PERIOD_HINTS):
+        return None, end  # most amounts: no period word near, skip the three patterns
     m = _PER_AFTER.match(text, end) or _PER_LATE.match(text, end)
     route = None if m else _ROUTE.match(text, end)
     if route:
@@ -263,10 +283,27 @@ def _excluded(text: str, start: int, end: int, unit: str) -> bool:
     before = text[max(0, start - 40) : start]
     if any(cue in before for cue in _POTENCY_CUES) and _POTENCY.search(before):
         return True
-    if unit in ("g", "mg", "mL") and (_NOT_TAKEN_BEFORE.search(before)
-                                      or _NOT_TAKEN_AFTER.match(text, end)):
+    if unit in ("g", "mg", "mL") and (_not_taken_before(before)
+                                      or _not_taken_after(text, end)):
         return True
     return unit == "mL" and bool(_FLUID.match(text, end))
+
+
+def _not_taken_before(before: str) -> bool:
+    """_NOT_TAKEN_BEFORE, tried only when the last word before the amount could end it."""
+    words = before.rsplit(None, 2)
+    last = words[-1] if words else ""
+    if last in _QUALIFIERS and len(words) > 1:
+        last = words[-2].lstrip("([")
+    return ((last in _NOT_TAKEN_LAST or last.endswith(("(", "[", "=", ":", "~", "≈")))
+            and _NOT_TAKEN_BEFORE.search(before) is not None)
+
+
+def _not_taken_after(text: str, end: int) -> bool:
+    """_NOT_TAKEN_AFTER, tried only when one of its words follows closely."""
+    after = text[end : end + 45]
+    return (any(hint in after for hint in _NOT_TAKEN_AFTER_HINTS)
+            and _NOT_TAKEN_AFTER.match(text, end) is not None)
 
 
 def find_doses(text: str, units: Sequence[int] | None = None,
@@ -310,7 +347,8 @@ def _windows(pattern: re.Pattern[str], text: str, anchors: Sequence[int] | None,
         return
     for p in anchors:
         if digits:
-            if not (text[p - 1 : p].isdigit() or text[p - 2 : p - 1].isdigit()):
+            if not (text[p - 1 : p].isdigit() or text[p - 2 : p - 1].isdigit()
+                    or text[p - 2 : p - 1] == ")"):  # ")": "7.3 (4.1) g"
                 continue  # a unit word with no number just before it
             single = _single_number(text, p)
             if single is not None:  # the common "10 mg": no range or list before it
@@ -331,6 +369,8 @@ def _single_number(text: str, p: int) -> int | None:
     i = p - 1
     if text[i] in " -":
         i -= 1
+    if text[i] == ")":
+        return None  # "7.3 (4.1) g": the mean starts further back
     while i > 0 and text[i - 1] in _NUMBER_CHARS:
         i -= 1
     before = text[max(0, i - 5) : i].rstrip()
@@ -357,7 +397,8 @@ def _measured(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tupl
         return []
     start, nums = mean
     per, end = _per(low, m.end(), m.group("per"))
-    if per is None and _DAILY_BEFORE.search(low, max(0, start - 45), start):
+    if per is None and "daily" in low[max(0, start - 70) : start] and \
+            _DAILY_BEFORE.search(low, max(0, start - 70), start):
         per = "day"  # "a daily mitragynine dose of 76-94 mg"
     return _make(text, low, start, m.end(), end, nums, unit, per, cache, scale)
 
@@ -387,7 +428,8 @@ def _counted(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tuple
         return []
     start, nums = mean
     per, end = _per(low, m.end(), None)
-    if per is None and _DAILY_BEFORE.search(low, max(0, start - 45), start):
+    if per is None and "daily" in low[max(0, start - 70) : start] and \
+            _DAILY_BEFORE.search(low, max(0, start - 70), start):
         per = "day"  # "a mean daily consumption of 3.5 glasses"
     return _make(text, low, start, m.end(), end, nums, unit, per, cache)
 
