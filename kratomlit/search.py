@@ -329,10 +329,12 @@ class ParseWorker:
         if self.pool is not None or self.broken:
             return
         try:
-            context = multiprocessing.get_context("spawn")
-            self.pool = ProcessPoolExecutor(1, mp_context=context, initializer=_worker_init,
-                                            initargs=(os.getpid(),))
-            self.pool.submit(int)  # start it now: its imports overlap the next fetch
+            with _sigint_held():
+                context = multiprocessing.get_context("spawn")
+                self.pool = ProcessPoolExecutor(1, mp_context=context,
+                                                initializer=_worker_init,
+                                                initargs=(os.getpid(),))
+                self.pool.submit(int)  # start it now: its imports overlap the next fetch
         except (OSError, RuntimeError, ValueError):
             self.broken, self.pool = True, None
 
@@ -349,6 +351,24 @@ class ParseWorker:
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Ignore Ctrl-C while the worker (and multiprocessing's resource tracker) are spawned:
+    an ignored signal stays ignored across exec, and Python then installs no
+    KeyboardInterrupt handler, so a Ctrl-C to the terminal's process group cannot kill them
+    half-started with a 'Fatal Python error' traceback. The window is the few milliseconds
+    of the spawn; a Ctrl-C inside it is lost (press it again). Main thread only, as
+    ``signal.signal`` requires; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _big_buffers_to_os() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kratomlit.parse import InBandError, MalformedResponse, parse_pubmed_xml, screen_pubmed_xml
+from kratomlit.search import ParseWorker
 from tests.eutils_server import synthetic_doc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,3 +157,16 @@ def test_each_stored_batch_is_labelled_as_it_is_stored(server, env):
         summary = run_search(client, library, "labels", on_stored=stored)
         assert labeller.finish(summary.warnings) == 7
     assert summary.new == 7 and unlabelled == [0, 0, 0]
+
+
+def test_starting_the_worker_gives_ctrl_c_back():
+    """The worker is spawned with Ctrl-C ignored (so a Ctrl-C cannot kill it half-started);
+    afterwards this process's own handler is back: Ctrl-C still stops a search."""
+    before = signal.getsignal(signal.SIGINT)
+    worker = ParseWorker()
+    try:
+        worker.start()
+        assert worker.pool is not None and not worker.broken
+        assert signal.getsignal(signal.SIGINT) is before
+    finally:
+        worker.close()
