@@ -84,13 +84,13 @@ _NUMBER_CHARS = frozenset("0123456789.,")
 _JOINERS = ("-", "–", "—", ",", " to", " and", " or", "between")
 _BETWEEN = re.compile(r"\bbetween\s+$")
 # "once a day" makes the amount a daily amount; "twice a day" makes it a per-dose one
-_ONCE = (r"once\s+(?:a|per|each)\s+day\b|once[\s-]+daily\b|q\.?d\.?\b|nightly\b|"
+_ONCE = (r"once\s+(?:a|per|each)\s+day\b|once[\s-]+daily\b|q\.?d\b(?!\.?s)\.?|nightly\b|"
          r"(?:every|each)\s+(?:morning|evening|night)\b|")
 # how many times a day: "twice", "3 times", "three to four times", "2-3 times", "3x"
 _TIMES = (r"(?:twice|thrice|\w+(?:\s*[-–—]\s*\w+|\s+(?:to|or)\s+\w+)?\s+times?|"
           r"\d+(?:\s*[-–—]\s*\d+)?\s?x)\s*(?:(?:a|per|each|every|/)\s*day\b|daily\b)")
 _PER_AFTER = re.compile(
-    rf"\s*(?:(?P<times>{_TIMES}|(?:q|b|t)\.?i\.?d\.?\b)|"
+    rf"\s*(?:(?P<times>{_TIMES}|(?:q|b|t)\.?i\.?d\.?\b|(?:b\.?d|[tq]\.?d\.?s)\b\.?)|"
     rf"(?P<day>{_ONCE}(?:per|a|each|every|/)\s*day\b|daily\b|/d\b|a\s+day\b)|"
     r"(?:per|a|each|every|/)\s*(?P<other>week|month|infusion|dose|session|hour)s?\b|"
     r"(?P<weekly>weekly|monthly)\b)",

@@ -130,3 +130,17 @@ def test_long_number_lists_do_not_backtrack() -> None:
     doses = find_doses(f"Rats received {listed} mg/kg of mitragynine.")
     assert [d.low for d in doses] == [float(i) for i in range(28, 41)]  # at most 13 in a list
     assert find_doses("He took 1,000 mg per day.")[0].low == 1000.0
+
+
+@pytest.mark.parametrize(("text", "per"), [
+    ("Dihydrocodeine 30 mg q.d.s. was given for kratom withdrawal.", None),  # 4 times a day
+    ("Dihydrocodeine 30 mg qds was given.", None),
+    ("Lofexidine 0.2 mg t.d.s. was given.", None),
+    ("Clonidine 100 ug b.d. was given.", None),
+    ("Buprenorphine 8 mg q.d. was started.", "day"),  # once a day
+    ("She took kratom 5 g qd for two years.", "day"),
+])
+def test_latin_dosing_abbreviations(text: str, per: str | None) -> None:
+    """q.d. is once a day (a daily amount); q.d.s., t.d.s. and b.d. are per-dose amounts."""
+    doses = find_doses(text)
+    assert len(doses) == 1 and doses[0].per == per
