@@ -64,10 +64,28 @@ _THINGS = re.compile(r"\b(?:websites?|sites|vendors?|posts?|videos?|comments?|th
                      r"articles?|studies|products?|tweets?|pages?|items?|publications?|"
                      r"papers?)\b")
 _THINGS_BEFORE = re.compile(_THINGS.pattern + r"[’']?\s*\(\s*$")
+# people drawn from the things: "patients from three treatment sites (n = 340)", "users
+# recruited via forum posts (n = 120)"; the count is of the people, so it stands
+_PEOPLE_FROM_THINGS = re.compile(
+    rf"\b(?:{_PEOPLE})\b(?:\s+[\w-]+){{0,2}}?\s+(?:from|via|at|across|in|through|on|of)\s+"
+    rf"(?:[\w'’-]+\s+){{0,3}}?{_THINGS.pattern}[’']?\s*\(\s*$")
 _FRACTION = re.compile(r"[\s-]+(?:thirds?|quarters?|halves|half|fifths?|tenths?)\b")
 _PUBLICATION = re.compile(r"\s+(?:reports?|series|stud)")  # "three case reports"
-_EXCLUDED = re.compile(rf"(?<![\w.,])(?P<num>{_NUMBER})\s+(?:[a-z]+\s+){{0,2}}?"
-                       rf"(?:were|was)\s+(?:later\s+|subsequently\s+)?excluded")
+# "we present two case reports", "three case reports are described": the record's own cases
+_OWN_CASES_BEFORE = re.compile(r"\b(?:present|presents|describe|describes|report|here)\s*$")
+_OWN_CASES_AFTER = re.compile(r"\s+(?:reports?|series)\s+(?:are|were)\s+"
+                              r"(?:presented|described|reported)")
+# "Three were excluded", "three patients were excluded": a bare count or a count of people
+_EXCLUDED = re.compile(rf"(?<![\w.,])(?P<num>{_NUMBER})(?:(?:\s+[a-z-]+)?\s+(?:{_PEOPLE}))?"
+                       rf"\s+(?:were|was)\s+"
+                       rf"(?:later\s+|subsequently\s+|further\s+|also\s+)?excluded")
+# a threshold, not a count: "aged under 18 were excluded", "a BMI over 30 were excluded"
+_THRESHOLD_BEFORE = re.compile(r"(?:\b(?:under|over|than|aged?|bmi|above|below|after|"
+                               r"before|within|no)|[<>≤≥])\s*$")
+# the count is already net of exclusions: "120 patients were included in the analysis"
+_NET_AFTER = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:were|was)\s+(?:finally\s+)?"
+                        r"(?:included|analy[sz]ed|retained|eligible)")
+_NET_LEADS = ("included", "analysed", "analyzed", "retained")
 _AFTER_SUBGROUP = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s*(?P<pct>%)|\s*\(\s*\d+(?:\.\d+)?\)")
 # what may stand before a count of people ("a total of 215 ..."), lower case, one space
 _LEADS = ("a total of", "total of", "total sample of", "total sample (", "sample of",
@@ -121,8 +139,7 @@ def candidates(text: str, body_start: int, background_end: int,
     so that a noun with neither digits nor number words before it is passed over.
     ``lowered``: ``lowered_text(text)`` when the caller has it already (doses use it too).
     """
-    starts = (_starts(text, anchors, words, body_start, background_end)
-              if anchors is not None else None)
+    starts = _starts(text, anchors, words) if anchors is not None else None
     if starts == []:
         return []  # no number stands before any people noun
     out = []
@@ -145,14 +162,13 @@ def _has_word_number(text: str, p: int, words: Sequence[int] | None) -> bool:
     return i < len(words) and words[i] < p
 
 
-def _starts(text: str, anchors: Sequence[int], words: Sequence[int] | None,
-            body_start: int, background_end: int) -> list[int]:
+def _starts(text: str, anchors: Sequence[int], words: Sequence[int] | None) -> list[int]:
     """Where a count may start: an "N =" anchor itself, a number just after "total", or any
     number among the few words before a people noun (the regex then checks the whole)."""
     starts: set[int] = set()
     for p in anchors:
-        if body_start <= p < background_end:
-            continue  # background counts are other studies' (scored -2.5 anyway)
+        # background counts are scanned too (scored -2.5): a short abstract's first
+        # sentence may be its only count, and the full scan (anchors=None) agrees
         if text[p] in "Nn" and text[p + 1 : p + 2] in (" ", "="):
             starts.add(p)
         elif text[p] in "Tt":  # "total": "a total of 215 ...", "total sample (18,457)"
@@ -203,7 +219,14 @@ def _not_people(low: str, m: re.Match[str], noun: str) -> bool:
     gap = noun.rsplit(None, 1)[0] if noun.strip() else ""
     return bool(_PART_OF.search(noun) or _DIGIT.search(gap) or _THINGS.search(gap) or
                 _FRACTION.match(low, m.end("num")) or
-                (noun.endswith("case") and _PUBLICATION.match(low, m.end())))
+                (noun.endswith("case") and _PUBLICATION.match(low, m.end()) and
+                 not _own_cases(low, m)))
+
+
+def _own_cases(low: str, m: re.Match[str]) -> bool:
+    """ "We present two case reports": the record's own cases, not published ones."""
+    return bool(_OWN_CASES_BEFORE.search(low, max(0, m.start("num") - 30), m.start("num")) or
+                _OWN_CASES_AFTER.match(low, m.end()))
 
 
 def _bad_before(text: str, start: int) -> bool:
@@ -222,7 +245,8 @@ def _eq_count(text: str, low: str, m: re.Match[str]) -> tuple[int, float] | None
     score = 3.0 if text[m.start("eq")] == "N" else 1.5
     if "%" in text[max(0, m.start() - 5) : m.start()]:
         score -= 1.5  # "4.6% (n = 162)": a subgroup's count
-    if _THINGS_BEFORE.search(low, max(0, m.start() - 30), m.start()):
+    if (_THINGS_BEFORE.search(low, max(0, m.start() - 30), m.start()) and
+            not _PEOPLE_FROM_THINGS.search(low, max(0, m.start() - 90), m.start())):
         return None  # "vendors' websites (n = 42)": things, not people
     return _value(m.group("eqnum")), score
 
@@ -255,7 +279,9 @@ def _score(text: str, low: str, m: re.Match[str], body_start: int, background_en
     value, score = found
     subgroup = _AFTER_SUBGROUP.match(low, m.end())
     if subgroup:  # "27 cases (84%)": a share of a larger sample, however it is introduced
-        score -= 3.0 if subgroup.group("pct") else 1.5
+        # ... unless the share is the sample: "420 respondents (84%) completed the survey"
+        pct = subgroup.group("pct") and not _AFTER_GOOD.match(low, m.end())
+        score -= 3.0 if pct else 1.5
     if m.start() < body_start:
         score += 0.5  # the title names the sample ("... from ten cases")
     elif m.start() < background_end:
@@ -279,14 +305,24 @@ def sample_size(text: str, body_start: int, background_end: int,
 def _minus_excluded(text: str, best: Count) -> Count:
     """ "A total of fifteen cases were identified. Three were excluded ...": 12 analysed.
 
-    Only the two sentences after the count are read, and only a smaller number counts.
+    Only the two sentences after the count are read, only a smaller count of people
+    subtracts (not a threshold: "aged under 18 were excluded"), and a count stated as
+    included or analysed is already net ("120 were included after 30 were excluded").
     """
     end = best.start + len(best.text)
-    window = text[end : end + 250].lower()
-    m = _EXCLUDED.search(window)
-    if m is None or window.count(". ", 0, m.start()) > 1:
+    low = lowered_text(text)
+    if (_NET_AFTER.match(low, end) or
+            " ".join(low[max(0, best.start - 40) : best.start].split()).endswith(_NET_LEADS) or
+            best.text.lower().startswith(_NET_LEADS)):
         return best
-    gone = _value(m.group("num"))
-    if not 0 < gone < best.value:
-        return best
-    return Count(best.value - gone, best.score, best.start, best.text)
+    window = low[end : end + 250]
+    for m in _EXCLUDED.finditer(window):
+        if window.count(". ", 0, m.start()) > 1:
+            break
+        if _THRESHOLD_BEFORE.search(window, max(0, m.start() - 12), m.start()):
+            continue
+        gone = _value(m.group("num"))
+        if 0 < gone < best.value:
+            return Count(best.value - gone, best.score, best.start, best.text)
+        break
+    return best

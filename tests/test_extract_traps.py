@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from kratomlit.extract import CODE_VERSION, extract, extractor_version
+from kratomlit.extract import CODE_VERSION, default_extractor, extract, extractor_version
 from kratomlit.sample_size import sample_size
 
 SURVEY_TITLE = "Kratom use: a cross-sectional survey"
@@ -100,3 +100,105 @@ def test_design_phrases_added_in_1_1(title: str, abstract: str, design: str) -> 
 
 def test_version_is_1_2() -> None:
     assert CODE_VERSION == "1.2" and extractor_version().startswith("1.2+")
+
+
+# -- review of the 1.2 n rules: each abstract is invented and failed at commit 2930c4a ------
+
+@pytest.mark.parametrize(("abstract", "n"), [
+    # thresholds, not counts: an age, a duration and a BMI cut-off "were excluded"
+    ("A total of 140 respondents were recruited through an online panel. Respondents aged "
+     "under 21 were excluded from the dosing questions.", 140),
+    ("In this survey, 96 adults were included. Adults who had used kratom for less than 3 "
+     "months were excluded.", 96),
+    ("We surveyed 310 kratom users at two festivals. Users with a BMI above 35 were excluded "
+     "from the weight analysis.", 310),
+    # the count is already net: "included in the analysis after 40 were excluded"
+    ("In this cross-sectional survey, a total of 180 participants were included in the "
+     "analysis after 40 were excluded for incomplete answers.", 180),
+    # the intended subtraction stays: a bare count or a count of people after the sample
+    ("A total of eighteen cases were identified in this survey. Two were excluded because "
+     "kratom use was not confirmed.", 16),
+    ("A total of 75 patients were enrolled in this survey. Five patients were excluded "
+     "after withdrawing consent.", 70),
+])
+def test_excluded_subtracts_only_counts_of_people(abstract: str, n: int | None) -> None:
+    result = extract(SURVEY_TITLE, abstract)
+    assert result.design == "observational"
+    assert result.n == n
+
+
+@pytest.mark.parametrize(("abstract", "n"), [
+    # a share that completed the survey is the analysed sample ("of the 600" is not a count)
+    ("In this cross-sectional survey, of the 600 members invited, 510 respondents (85%) "
+     "completed the online questionnaire.", 510),
+    # a share that is a subgroup still loses to the sample
+    ("A total of 210 participants completed this survey. Of these, 150 participants (71%) "
+     "were women and 60 (29%) were men.", 210),
+])
+def test_a_share_that_completed_is_the_sample(abstract: str, n: int | None) -> None:
+    result = extract(SURVEY_TITLE, abstract)
+    assert result.design == "observational"
+    assert result.n == n
+
+
+@pytest.mark.parametrize(("abstract", "n"), [
+    # people drawn from sites or via posts are counted by "n ="
+    ("This cross-sectional survey enrolled clients from four methadone clinic sites "
+     "(n = 275) and asked about kratom use.", 275),
+    ("In this survey, members recruited through social media posts (n = 164) answered "
+     "questions about kratom.", 164),
+    # things counted by "n =" are still not people
+    ("In this survey of online content, we coded YouTube videos (n = 58) about kratom.", None),
+])
+def test_n_equals_after_things_that_people_came_from(abstract: str, n: int | None) -> None:
+    result = extract(SURVEY_TITLE, abstract)
+    assert result.design == "observational"
+    assert result.n == n
+
+
+def test_own_case_reports_are_cases() -> None:
+    # the record presents its own three case reports: three patients, not publications
+    result = extract("Kratom-associated hypothyroidism",
+                     "We present three case reports of hypothyroidism in men who used kratom "
+                     "daily for over a year.")
+    assert result.design == "case" and result.n == 3
+
+
+# every invented abstract above, and the 1.1 ones, for the path agreement test
+_AGREEMENT_ABSTRACTS = [
+    "A total of 44 kratom users were interviewed. Of these, 35 participants (80%) were men.",
+    "A total of 140 respondents were recruited through an online panel. Respondents aged "
+    "under 21 were excluded from the dosing questions.",
+    "In this cross-sectional survey, of the 600 members invited, 510 respondents (85%) "
+    "completed the online questionnaire.",
+    "This cross-sectional survey enrolled clients from four methadone clinic sites (n = 275) "
+    "and asked about kratom use.",
+    "A total of eighteen cases were identified in this survey. Two were excluded because "
+    "kratom use was not confirmed.",
+    "We identified 48 cases during the study period. A total of 30 cases (62%) involved "
+    "ingestion at home, and 12 (25%) were managed in hospital.",
+    "Respondents completed two questionnaires. A total of 412 evaluable surveys were "
+    "collected.",
+    "We recruited at one clinic. A sample of 240 patients answered the survey. Nineteen "
+    "participants reported kratom use.",
+]
+
+
+@pytest.mark.parametrize("abstract", _AGREEMENT_ABSTRACTS)
+def test_anchor_path_agrees_with_full_scan(abstract: str) -> None:
+    # the extractor scans only near its anchors; it must find what the full scan finds,
+    # including a count in a short abstract's first sentence (its "background")
+    extractor = default_extractor()
+    text = f" {SURVEY_TITLE}\n{abstract} "
+    body = len(SURVEY_TITLE) + 2
+    bg_end = extractor._hits(text, body)[1]
+    full = sample_size(text, body, bg_end)
+    assert full is not None
+    assert extract(SURVEY_TITLE, abstract).n == full.value
+
+
+def test_short_abstract_counts_its_first_sentence() -> None:
+    # the only sample count stands in the first sentence of a heading-less abstract
+    abstract = ("A total of 44 kratom users were interviewed. Of these, 35 participants (80%) "
+                "were men.")
+    assert extract(SURVEY_TITLE, abstract).n == 44
