@@ -31,8 +31,10 @@ SQL_VARS = 900  # PMIDs per statement, under SQLite's parameter limit
 def loads(text: str | bytes) -> Any:
     """JSON stored by the library, decoded by orjson (3-10x faster than ``json``: decoding
     was the largest single cost of an export). The rare text orjson refuses and ``json``
-    reads (NaN, integers past 64 bits, lone surrogates) goes to ``json``, so nothing that
-    read before fails now."""
+    reads (NaN, Infinity, lone surrogates) goes to ``json``, so nothing that read before
+    fails now. One difference remains: orjson reads an integer past 64 bits as a float.
+    The library stores none (PMIDs, years and counts are far smaller; ``sample_size``
+    gives no n above 10**10), so none is rounded."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
