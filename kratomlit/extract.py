@@ -38,7 +38,7 @@ from kratomlit.models import DESIGNS, Evidence, Extraction
 from kratomlit.sample_size import NUMBER_WORDS, PEOPLE_WORDS, lowered_text, sample_size
 
 HUMAN_DESIGNS = frozenset({"rct", "clinical", "observational", "case", "qualitative"})
-CODE_VERSION = "1.2"  # bump whenever code changes what comes out
+CODE_VERSION = "1.3"  # bump whenever code changes what comes out
 _MAX_EVIDENCE = 6
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _NOTHING: frozenset[str] = frozenset()

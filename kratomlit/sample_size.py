@@ -98,6 +98,10 @@ _DIGIT = re.compile(r"\d")
 _PART_OF = re.compile(r"\bof\s+(?:the\s+)?(?:\d|(?:" + _WORD_ALT + r")\b)", re.IGNORECASE)
 
 
+MAX_PEOPLE = 10**10  # more than there are people: not a count of them (and stored JSON
+# keeps to integers orjson reads exactly, see store.core.loads)
+
+
 @dataclass(frozen=True)
 class Count:
     """One candidate count: its value, score, where it starts, and the text shown."""
@@ -274,7 +278,7 @@ def _noun_count(text: str, low: str, m: re.Match[str],
 def _score(text: str, low: str, m: re.Match[str], body_start: int, background_end: int,
            lead: str | None) -> Count | None:
     found = _eq_count(text, low, m) if m.group("eq") else _noun_count(text, low, m, lead)
-    if found is None or found[0] == 0 or _things_after(text, m.end()):
+    if found is None or not 0 < found[0] <= MAX_PEOPLE or _things_after(text, m.end()):
         return None
     value, score = found
     subgroup = _AFTER_SUBGROUP.match(low, m.end())
