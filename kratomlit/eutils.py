@@ -314,11 +314,12 @@ class EUtilsClient:
         threads at once: the shared limiter spaces the requests."""
         return self._efetch(pmids, screen_pubmed_xml, refresh)
 
-    def refetch(self, pmids: Sequence[int]) -> ParsedBatch:
+    def refetch(self, pmids: Sequence[int], why: str = "unreadable") -> ParsedBatch:
         """Fetch and parse a batch again, in this process: for an answer that passed the
-        screen but that the parser then refused (rare), so it is retried as ``efetch``
-        retries any unreadable answer (and counts as a retry, as it would there)."""
-        log.warning("efetch answer for %s unreadable; fetching it again", _pmid_list(pmids))
+        screen but that the parser then refused (rare), or whose parse was lost with the
+        worker process (``why`` says which in the log). It is retried as ``efetch``
+        retries any unreadable answer, and counts as a retry: a request sent again."""
+        log.warning("efetch answer for %s %s; fetching it again", _pmid_list(pmids), why)
         self._tally("retries")
         return self.efetch(pmids, refresh=True)
 

@@ -311,7 +311,7 @@ def _parsed(client: EUtilsClient, worker: ParseWorker, ids: list[int],
             return client.refetch(ids)
         except Exception:  # noqa: BLE001 - the worker died (BrokenProcessPool, pickling)
             worker.broken = True
-            return client.refetch(ids)
+            return client.refetch(ids, why="lost: the parse worker stopped")
     return fetched.parsed if fetched.parsed is not None else client.refetch(ids)
 
 

@@ -100,6 +100,27 @@ def test_an_answer_the_parser_refuses_is_fetched_again(server, env):
     assert stats.retries == 1 and stats.network == 5
 
 
+def test_a_batch_lost_with_the_worker_is_fetched_again(server, env, monkeypatch, caplog):
+    """A worker that dies mid-search (here: every parse it is handed fails as a broken
+    pool would) costs a refetch per batch it held, logged as such; nothing is lost."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    def broken(self, body):
+        if self.pool is None:
+            return None
+        future: Future = Future()
+        future.set_exception(BrokenProcessPool("worker died"))
+        return future
+
+    monkeypatch.setattr(ParseWorker, "submit", broken)
+    with caplog.at_level("WARNING", logger="kratomlit"):
+        docs, got, _children, stats = _prefetch_all(server, 12, 3)
+    assert sorted(r.pmid for _, p in got for r in p.records) == [d.pmid for d in docs]
+    assert stats.network - 4 == stats.retries >= 1
+    assert "the parse worker stopped" in caplog.text and "unreadable" not in caplog.text
+
+
 def test_the_worker_exits_when_its_parent_is_killed(tmp_path):
     script = (
         "import os, sys, time\n"
