@@ -49,13 +49,13 @@ def test_screen_passes_whole_answers_and_refuses_what_parse_would(server, env):
     assert len(parse_pubmed_xml(odd).records) == 3
 
 
-def _prefetch_all(server, n_docs: int, batch: int):
+def _prefetch_all(server, n_docs: int, batch: int, first: int = 7_200_000):
     from kratomlit.config import load_settings
     from kratomlit.eutils import EUtilsClient
     from kratomlit.search import prefetched
     from kratomlit.session import make_session
 
-    docs = [synthetic_doc(7_200_000 + i, date(2020, 1, 1)) for i in range(n_docs)]
+    docs = [synthetic_doc(first + i, date(2020, 1, 1)) for i in range(n_docs)]
     server.state.add_docs(docs, term="pipe")
     before = {p.pid for p in multiprocessing.active_children()}  # earlier tests' workers
     children: set[int] = set()
@@ -79,9 +79,13 @@ def test_batches_parsed_by_the_worker_equal_those_parsed_here(server, env):
     assert stats.network == 4 and stats.retries == 0
 
 
-def test_two_batches_never_start_the_worker(server, env):
-    _docs, got, children, _stats = _prefetch_all(server, 6, 3)
-    assert len(got) == 2 and not children
+def test_two_batches_never_start_the_worker(server, env, monkeypatch):
+    started = []  # asked directly: counting child processes raced earlier tests' exiting ones
+    monkeypatch.setattr(ParseWorker, "start", lambda self: started.append(self))
+    _docs, got, _children, _stats = _prefetch_all(server, 6, 3)
+    assert len(got) == 2 and not started
+    _docs, got, _children, _stats = _prefetch_all(server, 9, 3, first=7_300_000)
+    assert len(got) == 3 and len(started) == 1  # the third batch starts it
 
 
 def test_a_worker_that_cannot_start_leaves_parsing_here(server, env, monkeypatch):
