@@ -26,13 +26,13 @@ from kratomlit.models import (
     ExportOptions,
     Labels,
     LibraryRecord,
-    Record,
     export_row,
 )
 from kratomlit.store import Library, now_iso
 from kratomlit.store.core import loads
 from kratomlit.store.extractions import extraction_from_row
 from kratomlit.store.labels import labels_from_row
+from kratomlit.store.records import record_from_json
 
 CHUNK = 2000  # records read and written at a time; BibTeX and Parquet files depend on it
 LOG_WAIT_S = 5.0  # how long the export log waits for a writer before giving up
@@ -139,7 +139,7 @@ def _library_record(pmid: int, data: str, first_stored: str, searches: str,
                     version: str | None, topics: str | None, scores: str | None,
                     evidence: str | None, extractor: str | None, extracted: str | None
                     ) -> LibraryRecord:
-    return LibraryRecord(Record.from_dict(loads(data)), first_stored,
+    return LibraryRecord(record_from_json(data), first_stored,
                          list(dict.fromkeys(loads(searches))),  # a name run as two terms
                          labels_from_row(version, topics, scores, evidence),
                          extraction_from_row(extracted), extractor or "")

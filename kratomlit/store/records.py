@@ -8,12 +8,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
 from kratomlit.models import Record
-from kratomlit.store.core import Database, now_iso
+from kratomlit.store.core import Database, loads, now_iso
 
 
 def record_from_json(data: str) -> Record:
     """A record from the library's ``records.data`` column."""
-    return Record.from_dict(json.loads(data))
+    return Record.from_dict(loads(data))
 
 
 def outdated(lib: Database, table: str, version: str, redo_all: bool = False
