@@ -307,7 +307,7 @@ class EUtilsClient:
         return self._efetch(pmids, parse_pubmed_xml, refresh)
 
     def efetch_unparsed(self, pmids: Sequence[int], *, refresh: bool = False) -> bytes:
-        """One batch's EFetch answer, unparsed (``parse_fetched`` reads it, possibly in
+        """One batch's EFetch answer, unparsed (``parse_pubmed_xml`` reads it, possibly in
         another process), through the same limiter, retries and statistics as ``efetch``.
         The body is screened first (``screen_pubmed_xml``): a page, an error document or a
         truncated body is retried here, as ``efetch`` would. Safe to call from two

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import multiprocessing
 import os
 import signal
@@ -95,14 +96,6 @@ def search_pubmed(settings: Settings, query: SavedQuery, *, limit: int | None = 
         if labeller:
             summary.labelled = labeller.finish(summary.warnings)
     return summary
-
-
-def label_new(library: Library, problems: list[str]) -> int:
-    """Topics, design, n and doses for every record lacking current ones (a part that
-    cannot load is noted in ``problems``; the records stay stored)."""
-    from kratomlit.topics import label_library
-
-    return label_library(library, problems).labelled
 
 
 class BatchLabeller:
@@ -371,6 +364,7 @@ def _sigint_held() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+@functools.cache  # once per process: every search and refresh calls it
 def _big_buffers_to_os() -> None:
     """With glibc, allocate buffers of 1 MiB and more (answers, their pickled copies on the
     way to and from the worker) with mmap and give them back when freed. By default glibc
