@@ -134,7 +134,6 @@ _RATE_AFTER = re.compile(r"\s?/\s?min\b")  # "2 L/min" of oxygen, "5 mg/min"
 _NOT_TAKEN_AFTER = re.compile(
     r"\s*(?:body[\s-]?weight\b|bw\b|each\s*(?:[),;]|\.(?!\d)|$)|[^.;]{0,30}?\b(?:was|were)\s+(?:extracted|"
     r"macerated|percolated|refluxed|defatted|partitioned|fractionated|dissolved)\b)")
-# "4.2 ± 3.1 g": the amount is the mean before "±", not the spread after it
 # the word that can stand last before a _NOT_TAKEN_BEFORE amount (after a qualifier)
 _NOT_TAKEN_LAST = frozenset({
     "weighing", "weighed", "weigh", "weighs", "weight", "weights", "of", "was", "bw", "per",
@@ -146,6 +145,7 @@ _QUALIFIERS = frozenset({"about", "approximately", "~", "≈"})
 # "b.i.d", "tid", "every morning" ...)
 _PERIOD_HINTS = ("da", "/d", "week", "month", "infusion", "dose", "session", "hour", "qd",
                  "q.d", "id", "i.d", "night", "morning", "evening")
+# "4.2 ± 3.1 g": the amount is the mean before "±", not the spread after it
 _SPREAD_BEFORE = re.compile(rf"(?:(?P<mean>{_NUM})\s*)?(?:±|\+/-|\+-)\s*$")
 _FLUID = re.compile(r"\s*(?:of\s+)?(?:whole\s+)?(?:blood|urine|plasma|serum|samples?|"
                     r"methanol|water|solvent|ethanol|acetonitrile|buffer)\b")
@@ -221,6 +221,17 @@ def _sentence(text: str, start: int, end: int) -> str:
     right_candidates = [i for i in (text.find(". ", end), text.find("\n", end)) if i >= 0]
     right = min(right_candidates) if right_candidates else len(text)
     return text[left + 1 if left >= 0 else 0 : right + 1].strip()
+
+
+def _period(low: str, start: int, end: int, slash: str | None) -> tuple[str | None, int]:
+    """The period of the amount at ``start``..``end`` and where its text ends: stated after
+    it, else "day" when a daily dose or intake introduces it ("a daily mitragynine dose of
+    76-94 mg", "a mean daily consumption of 3.5 glasses")."""
+    per, end = _per(low, end, slash)
+    if per is None and "daily" in low[max(0, start - 70) : start] and \
+            _DAILY_BEFORE.search(low, max(0, start - 70), start):
+        per = "day"
+    return per, end
 
 
 def _per(text: str, end: int, slash: str | None) -> tuple[str | None, int]:
@@ -396,10 +407,7 @@ def _measured(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tupl
     if mean is None:
         return []
     start, nums = mean
-    per, end = _per(low, m.end(), m.group("per"))
-    if per is None and "daily" in low[max(0, start - 70) : start] and \
-            _DAILY_BEFORE.search(low, max(0, start - 70), start):
-        per = "day"  # "a daily mitragynine dose of 76-94 mg"
+    per, end = _period(low, start, m.end(), m.group("per"))
     return _make(text, low, start, m.end(), end, nums, unit, per, cache, scale)
 
 
@@ -427,10 +435,7 @@ def _counted(text: str, low: str, m: re.Match[str], cache: _Cache) -> list[tuple
     if mean is None:
         return []
     start, nums = mean
-    per, end = _per(low, m.end(), None)
-    if per is None and "daily" in low[max(0, start - 70) : start] and \
-            _DAILY_BEFORE.search(low, max(0, start - 70), start):
-        per = "day"  # "a mean daily consumption of 3.5 glasses"
+    per, end = _period(low, start, m.end(), None)
     return _make(text, low, start, m.end(), end, nums, unit, per, cache)
 
 

@@ -299,14 +299,14 @@ def sample_size(text: str, body_start: int, background_end: int,
                 lowered: str | None = None) -> Count | None:
     """The best-scoring count of people, or None when the abstract gives none."""
     best: Count | None = None
-    for count in candidates(text, body_start, background_end, anchors, words,
-                            lowered=lowered):
+    low = lowered if lowered is not None else lowered_text(text)
+    for count in candidates(text, body_start, background_end, anchors, words, lowered=low):
         if count.score > 0 and (best is None or count.score > best.score):
             best = count
-    return _minus_excluded(text, best) if best is not None else None
+    return _minus_excluded(low, best) if best is not None else None
 
 
-def _minus_excluded(text: str, best: Count) -> Count:
+def _minus_excluded(low: str, best: Count) -> Count:
     """ "A total of fifteen cases were identified. Three were excluded ...": 12 analysed.
 
     Only the two sentences after the count are read, only a smaller count of people
@@ -314,7 +314,6 @@ def _minus_excluded(text: str, best: Count) -> Count:
     included or analysed is already net ("120 were included after 30 were excluded").
     """
     end = best.start + len(best.text)
-    low = lowered_text(text)
     if (_NET_AFTER.match(low, end) or
             " ".join(low[max(0, best.start - 40) : best.start].split()).endswith(_NET_LEADS) or
             best.text.lower().startswith(_NET_LEADS)):
