@@ -109,6 +109,9 @@ class Writer(ABC):
 STDOUT = Path("-")  # the path that means "standard output" (export -o -)
 
 
+LINES_PER_WRITE = 250
+
+
 class TextWriter(Writer):
     """A writer that owns one text file handle, or writes to stdout for ``STDOUT``
     (UTF-8 and untranslated line endings either way)."""
@@ -123,6 +126,12 @@ class TextWriter(Writer):
             self.fh = io.TextIOWrapper(sys.stdout.buffer, encoding=self.encoding, newline="")
         else:
             self.fh = path.open("w", encoding=self.encoding, newline="")
+
+    def write_lines(self, rows: Sequence[Row], line: Callable[[Row], str]) -> None:
+        """``line(row)`` for every row, one write per LINES_PER_WRITE rows: a few writes per
+        chunk instead of one per line, and never one chunk-sized string."""
+        for start in range(0, len(rows), LINES_PER_WRITE):
+            self.fh.write("".join([line(row) for row in rows[start:start + LINES_PER_WRITE]]))
 
     def close(self) -> None:
         if self.path == STDOUT and isinstance(self.fh, io.TextIOWrapper):
@@ -146,10 +155,9 @@ class CsvWriter(TextWriter):
         self.too_long = 0
 
     def write(self, rows: Sequence[Row]) -> None:
-        """Lines joined here, one write per 250 rows: the csv module's quoting (minimal,
-        doubled quotes, CRLF), without its per-row call (tests/test_export_parity.py)."""
-        for start in range(0, len(rows), 250):  # a few writes: not one chunk-sized string
-            self.fh.write("".join([self._line(row) for row in rows[start:start + 250]]))
+        """Lines joined here with the csv module's quoting (minimal, doubled quotes, CRLF),
+        without its per-row call (tests/test_export_parity.py)."""
+        self.write_lines(rows, self._line)
 
     def _line(self, row: Row) -> str:
         delimiter, cells = self.delimiter, []
@@ -188,10 +196,8 @@ class JsonlWriter(TextWriter):
     """One JSON object per line; lists stay lists, text unescaped, missing values null."""
 
     def write(self, rows: Sequence[Row]) -> None:
-        columns = self.columns  # one write per 250 lines, not per line
-        for start in range(0, len(rows), 250):
-            self.fh.write("".join([json_line({c: row[c] for c in columns})
-                                   for row in rows[start:start + 250]]))
+        columns = self.columns
+        self.write_lines(rows, lambda row: json_line({c: row[c] for c in columns}))
 
 
 def arrow_schema(columns: Sequence[str]) -> pa.Schema:
