@@ -45,7 +45,12 @@ from kratomlit.parse import (
     safe_xml,
     screen_pubmed_xml,
 )
-from kratomlit.transport import DeadlineExceeded, ResponseTooLarge
+from kratomlit.transport import (
+    DeadlineExceeded,
+    NotSent,
+    ResponseTooLarge,
+    checked_before_sending,
+)
 
 T = TypeVar("T")
 _API_KEY_FIELD = re.compile(r'("api[-_]key"\s*:\s*)"[^"]*"')
@@ -109,6 +114,55 @@ class _Transient(Exception):
         super().__init__(message)
         self.retry_after = retry_after
         self.limit = limit
+
+
+class RetryTurns:
+    """Turns among requests sent together from several threads (a search's EFetch batches
+    in flight). While one is failing, it alone is retried and no other is sent, so a
+    persistent fault gets ``max_tries`` requests as if requests went one at a time (plus
+    any other request already on the wire when the fault began); once it gives up,
+    nothing more is sent and every request still waiting raises its error."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._failing: int | None = None  # the thread whose request is being retried
+        self.error: BaseException | None = None
+
+    def _my_turn(self) -> bool:
+        return self._failing in (None, threading.get_ident())
+
+    def wait(self) -> None:
+        """Before a try: wait while another request is failing; raise its error if it
+        gave up."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.error is not None or self._my_turn())
+            if self.error is not None:
+                raise self.error
+
+    def check(self) -> None:
+        """Right before sending (after the limiter's wait): not now if another request
+        began failing meanwhile (the caller waits its turn, then takes a fresh slot)."""
+        with self._cond:
+            if self.error is not None or not self._my_turn():
+                raise NotSent
+
+    def failed(self) -> None:
+        """This thread's request failed and will be retried: the others hold."""
+        with self._cond:
+            if self._failing is None:
+                self._failing = threading.get_ident()
+
+    def succeeded(self) -> None:
+        with self._cond:
+            if self._failing == threading.get_ident():
+                self._failing = None
+                self._cond.notify_all()
+
+    def gave_up(self, error: BaseException) -> None:
+        with self._cond:
+            if self.error is None:
+                self.error, self._failing = error, None
+            self._cond.notify_all()
 
 
 class EUtilsClient:
@@ -306,13 +360,15 @@ class EUtilsClient:
         """
         return self._efetch(pmids, parse_pubmed_xml, refresh)
 
-    def efetch_unparsed(self, pmids: Sequence[int], *, refresh: bool = False) -> bytes:
+    def efetch_unparsed(self, pmids: Sequence[int], *, refresh: bool = False,
+                        turns: RetryTurns | None = None) -> bytes:
         """One batch's EFetch answer, unparsed (``parse_pubmed_xml`` reads it, possibly in
         another process), through the same limiter, retries and statistics as ``efetch``.
         The body is screened first (``screen_pubmed_xml``): a page, an error document or a
-        truncated body is retried here, as ``efetch`` would. Safe to call from two
-        threads at once: the shared limiter spaces the requests."""
-        return self._efetch(pmids, screen_pubmed_xml, refresh)
+        truncated body is retried here, as ``efetch`` would. Safe to call from several
+        threads at once: the shared limiter spaces the requests, and ``turns`` (shared by
+        those threads) lets only a failing request be retried while the others hold."""
+        return self._efetch(pmids, screen_pubmed_xml, refresh, turns)
 
     def refetch(self, pmids: Sequence[int], why: str = "unreadable") -> ParsedBatch:
         """Fetch and parse a batch again, in this process: for an answer that passed the
@@ -323,12 +379,13 @@ class EUtilsClient:
         self._tally("retries")
         return self.efetch(pmids, refresh=True)
 
-    def _efetch(self, pmids: Sequence[int], read: Callable[[bytes], T], refresh: bool) -> T:
+    def _efetch(self, pmids: Sequence[int], read: Callable[[bytes], T], refresh: bool,
+                turns: RetryTurns | None = None) -> T:
         params = {"db": "pubmed", "retmode": "xml", "id": ",".join(str(p) for p in pmids)}
         self._tally("efetch")
         try:
             return self._call("efetch.fcgi", params, "POST", read, IN_BAND_TRIES,
-                              refresh=refresh)
+                              refresh=refresh, turns=turns)
         except ContentError as exc:
             log.error("efetch answer refused (%s) for PMIDs %s", exc,
                       ",".join(str(p) for p in pmids))
@@ -349,13 +406,28 @@ class EUtilsClient:
     # ---- the wire --------------------------------------------------------------------
 
     def _call(self, endpoint: str, params: dict[str, Any], method: str,
-              read: Callable[[bytes], T], in_band_tries: int, refresh: bool = False) -> T:
+              read: Callable[[bytes], T], in_band_tries: int, refresh: bool = False,
+              turns: RetryTurns | None = None) -> T:
+        if turns is None:
+            return self._tries(endpoint, params, method, read, in_band_tries, refresh, None)
+        try:
+            result = self._tries(endpoint, params, method, read, in_band_tries, refresh, turns)
+        except BaseException as exc:
+            turns.gave_up(exc)
+            raise
+        turns.succeeded()
+        return result
+
+    def _tries(self, endpoint: str, params: dict[str, Any], method: str,
+               read: Callable[[bytes], T], in_band_tries: int, refresh: bool,
+               turns: RetryTurns | None) -> T:
         url = self.base_url + endpoint
         payload = {**params, **self.identity}
         last, in_band, last_in_band = "", 0, False
         for attempt in range(1, self.max_tries + 1):
             try:
-                return self._attempt(url, method, payload, read, refresh or attempt > 1)
+                return self._attempt_in_turn(url, method, payload, read,
+                                             refresh or attempt > 1, turns)
             except InBandError as exc:
                 in_band += 1
                 last, last_in_band = f"NCBI answered with an error: {exc}", True
@@ -367,6 +439,8 @@ class EUtilsClient:
                 wait = max(self._backoff(attempt), exc.retry_after)
             log.warning("%s failed (try %d of %d): %s", endpoint, attempt, limit,
                         self.redact(last))
+            if turns is not None:
+                turns.failed()
             if attempt >= limit:  # limit <= max_tries, so every later try is a retry
                 break
             self._tally("retries")
@@ -378,6 +452,21 @@ class EUtilsClient:
             f"Could not get an answer from {url} after {attempt} tries: {last}. Check your "
             "network connection and KRATOMLIT_EUTILS_URL, then run the command again; "
             "everything fetched so far is kept.")
+
+    def _attempt_in_turn(self, url: str, method: str, payload: dict[str, Any],
+                         read: Callable[[bytes], T], refresh: bool,
+                         turns: RetryTurns | None) -> T:
+        """One try; with ``turns``, sent only while no other request is failing (a try
+        refused at the wire waits its turn and goes through the limiter again)."""
+        if turns is None:
+            return self._attempt(url, method, payload, read, refresh)
+        while True:
+            turns.wait()
+            try:
+                with checked_before_sending(turns.check):
+                    return self._attempt(url, method, payload, read, refresh)
+            except NotSent:
+                continue
 
     def _attempt(self, url: str, method: str, payload: dict[str, Any],
                  read: Callable[[bytes], T], refresh: bool) -> T:

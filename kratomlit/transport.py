@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import requests
@@ -23,7 +24,25 @@ from urllib3.exceptions import DecodeError, HTTPError, ProtocolError, ReadTimeou
 DEADLINE_FACTOR = 4  # a whole request (connect, headers, body) may take 4x --timeout
 DEFAULT_DEADLINE_S = 300.0  # when a caller gives no timeout at all
 CHUNK = 64 * 1024  # urllib3 decompresses at most this much per read: the cap's overshoot
-_WATCH = threading.local()  # the watchdog of the request this thread is sending
+_WATCH = threading.local()  # the watchdog of the request this thread is sending, its check
+
+
+class NotSent(Exception):
+    """Raised by a ``checked_before_sending`` check: the request must not go out now."""
+
+
+@contextmanager
+def checked_before_sending(check: Callable[[], None]) -> Iterator[None]:
+    """Run ``check`` in this thread right before each request goes on the wire: after the
+    cache and the rate limiter, so a check that raises ``NotSent`` sees the latest state
+    (eutils' ``RetryTurns``: another request began failing while this one waited for
+    its slot)."""
+    previous = getattr(_WATCH, "check", None)
+    _WATCH.check = check
+    try:
+        yield
+    finally:
+        _WATCH.check = previous
 
 
 class ResponseTooLarge(requests.RequestException):
@@ -122,6 +141,9 @@ class GuardedAdapter(HTTPAdapter):
     def send(self, request: requests.PreparedRequest, stream: bool = False,
              timeout: Any = None, verify: Any = True, cert: Any = None,
              proxies: Any = None) -> requests.Response:
+        check = getattr(_WATCH, "check", None)
+        if check is not None:
+            check()
         watch = _Watchdog(deadline_for(timeout))
         _WATCH.current = watch
         try:

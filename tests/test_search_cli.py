@@ -183,7 +183,7 @@ def test_a_revised_record_is_refetched_and_an_unrevised_one_is_not(cli, server, 
 
 
 def test_the_next_batch_is_fetched_while_this_one_is_stored(server, env):
-    """Download overlaps storing: batches k+1 and k+2 are requested while the caller is
+    """Download overlaps storing: later batches are requested while the caller is
     still busy with batch k, and every batch arrives once, in order."""
     import time
 
@@ -209,7 +209,7 @@ def test_the_next_batch_is_fetched_while_this_one_is_stored(server, env):
     arrivals = [r.t for r in server.state.requests("efetch")]
     assert len(arrivals) == 3
     # every later batch was requested before the caller had finished "storing" the one
-    # before it (up to two ahead, two requests at once)
+    # before it (up to three ahead, three requests at once)
     assert all(arrivals[k + 1] < busy[k][1] for k in range(2)), (busy, arrivals)
     # and the last answer was in before the first batch was stored, not after it
     assert arrivals[2] < busy[0][1], (busy, arrivals)

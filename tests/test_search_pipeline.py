@@ -3,6 +3,7 @@ parsed in a worker process from the third batch, labelled per stored batch."""
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -118,6 +119,8 @@ def test_a_batch_lost_with_the_worker_is_fetched_again(server, env, monkeypatch,
         return future
 
     monkeypatch.setattr(ParseWorker, "submit", broken)
+    # an in-process CLI run earlier in the session stops "kratomlit" propagating to the root
+    monkeypatch.setattr(logging.getLogger("kratomlit"), "propagate", True)
     with caplog.at_level("WARNING", logger="kratomlit"):
         docs, got, _children, stats = _prefetch_all(server, 12, 3)
     assert sorted(r.pmid for _, p in got for r in p.records) == [d.pmid for d in docs]
