@@ -237,8 +237,8 @@ def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
     caller's GIL and never delays the next request. ``keep`` (run here, in the caller's
     thread, as SQLite requires) trims a batch just before it is requested; a batch trimmed
     to nothing is yielded with None. While a fetch is failing only it is retried; if it
-    fails, it raises when the first batch not yet yielded is reached, requests not yet sent
-    are cancelled, and none is sent after it."""
+    fails, nothing more is sent, the batches that did arrive are yielded (out of order),
+    then its error is raised."""
     _big_buffers_to_os()
     fetch = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="efetch")
     worker = ParseWorker()
@@ -262,12 +262,30 @@ def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
             request_next()
         while pending:
             ids, future = pending.popleft()
-            parsed = _parsed(client, worker, ids, future.result()) if future else None
+            try:
+                parsed = _parsed(client, worker, ids, future.result()) if future else None
+            except Exception as exc:
+                turns.gave_up(exc)  # nothing more is sent
+                yield from _salvaged(pending)
+                raise
             request_next()
             yield ids, parsed
     finally:
         fetch.shutdown(wait=False, cancel_futures=True)
         worker.close()
+
+
+def _salvaged(pending: deque[tuple[list[int], Future[_Fetched] | None]]
+              ) -> Iterator[tuple[list[int], ParsedBatch]]:
+    """After a batch failed: the later batches whose answers had arrived or were on the
+    wire, so the caller stores them before the failure is raised (a re-run then fetches
+    less). Those that were held back fail with the same error and are skipped."""
+    for ids, future in pending:
+        with contextlib.suppress(Exception):
+            fetched = future.result() if future else _Fetched()
+            parsed = fetched.future.result() if fetched.future else fetched.parsed
+            if parsed is not None:  # never fetched again: nothing more is sent
+                yield ids, parsed
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from kratomlit.search import IN_FLIGHT
 from tests.eutils_server import EUtilsServer, gzip_bomb, synthetic_doc
 from tests.helpers import library_pmids
 from tests.test_secrets import _files_bytes, _forms
@@ -104,7 +105,11 @@ def test_a_redirect_to_another_host_is_refused_and_sends_it_nothing(
     assert "redirected the request to http://localhost:" in result.stderr
     assert "KRATOMLIT_EUTILS_URL" in result.stderr and "Traceback" not in result.stderr
     assert other.state.log == []  # neither the key nor anything else reached it
-    assert len(net.state.requests(endpoint)) == 1  # not retried
+    sent = [e.params.get("id") for e in net.state.requests(endpoint)]
+    if endpoint == "efetch":  # not retried; the other batch's request may be on the wire
+        assert 1 <= len(sent) == len(set(sent)) <= IN_FLIGHT
+    else:
+        assert len(sent) == 1  # not retried
     files = _files_bytes(Path(env["KRATOMLIT_HOME"]))
     for form in _forms(env["NCBI_API_KEY"]):
         assert not [str(p) for p, data in files.items() if form in data]
@@ -173,7 +178,8 @@ def test_a_one_gigabyte_bomb_ends_with_bounded_memory(net, env):
     assert "larger than 100 MB once decompressed" in done.stderr  # the default cap
     peak_kb = int(done.stderr.rsplit("VmHWM:", 1)[1].split()[0])
     assert peak_kb < 400 * 1024, peak_kb  # far below the 1 GB answer
-    assert len(net.state.requests("efetch")) == 2
+    # two tries of one batch, and the other batch's request if it was already on the wire
+    assert 2 <= len(net.state.requests("efetch")) <= 2 + IN_FLIGHT - 1
 
 
 # ---- deadline ----------------------------------------------------------------------------

@@ -3,11 +3,10 @@ each record's extraction with the extractor's version."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 
 from kratomlit.models import Extraction, Record
-from kratomlit.store.core import Database, loads, now_iso
+from kratomlit.store.core import Database, dumps, loads, now_iso
 from kratomlit.store.records import outdated
 
 
@@ -27,7 +26,7 @@ class ExtractionStore:
         """Store ``(pmid, extraction)`` pairs in one transaction."""
         stamp = now_iso()
         rows = [(pmid, version, x.design, x.design_confidence, x.n,
-                 json.dumps(x.to_dict(), ensure_ascii=False), stamp) for pmid, x in items]
+                 dumps(x.to_dict()), stamp) for pmid, x in items]
         with self.lib.transaction() as db:
             db.executemany(
                 "INSERT INTO extractions (pmid, version, design, design_confidence, n, data, "

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 
 from kratomlit.models import Evidence, Labels, Record
-from kratomlit.store.core import Database, loads, now_iso
+from kratomlit.store.core import Database, dumps, loads, now_iso
 from kratomlit.store.records import outdated
 
 
@@ -31,9 +30,9 @@ class LabelStore:
     def save(self, labels: Iterable[tuple[int, Labels]]) -> int:
         """Store ``(pmid, labels)`` pairs in one transaction."""
         stamp = now_iso()
-        rows = [(pmid, lab.version, json.dumps(lab.topics), json.dumps(lab.scores),
-                 json.dumps({t: [e.to_dict() for e in ev] for t, ev in lab.evidence.items()},
-                            ensure_ascii=False), stamp) for pmid, lab in labels]
+        rows = [(pmid, lab.version, dumps(lab.topics), dumps(lab.scores),
+                 dumps({t: [e.to_dict() for e in ev] for t, ev in lab.evidence.items()}),
+                 stamp) for pmid, lab in labels]
         with self.lib.transaction() as db:
             db.executemany(
                 "INSERT INTO labels (pmid, version, topics, scores, evidence, labelled_at) "

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
 from kratomlit.models import Record
-from kratomlit.store.core import Database, loads, now_iso
+from kratomlit.store.core import Database, dumps, loads, now_iso
 
 
 def record_from_json(data: str) -> Record:
@@ -115,7 +114,7 @@ def _upsert(db: sqlite3.Connection, rec: Record, stamp: str) -> str:
     if old and old[0] == rec.raw_xml:
         db.execute("UPDATE records SET last_fetched=? WHERE pmid=?", (stamp, rec.pmid))
         return "unchanged"
-    data = json.dumps(rec.to_dict(), ensure_ascii=False)
+    data = dumps(rec.to_dict())
     db.execute(
         "INSERT INTO records (pmid, kind, title, abstract, journal, pub_year, doi, pmcid, "
         "retracted, date_revised, data, raw_xml, first_stored, last_fetched) "
