@@ -95,9 +95,14 @@ _LEADS = ("a total of", "total of", "total sample of", "total sample (", "sample
 _BAD_BEFORE = ("aged", "age", "ages", "mean", "median", "±", "p <", "p =", "p >", "p<", "p=",
                "of the")
 _DIGIT = re.compile(r"\d")
+# ASCII characters that start no number and no number word, not even after the brackets and
+# signs number_starts strips ("(12", "~20"): a word led by one is no number
+_NO_NUMBER = frozenset(c for c in map(chr, range(33, 127))
+                       if not (c.isdigit() or c.lower() in "otfsen" or c in "([<>~"))
 _PART_OF = re.compile(r"\bof\s+(?:the\s+)?(?:\d|(?:" + _WORD_ALT + r")\b)", re.IGNORECASE)
 
 
+_new = object.__new__
 MAX_PEOPLE = 10**10  # more than there are people: not a count of them (and stored JSON
 # keeps to integers orjson reads exactly, see store.core.loads)
 
@@ -194,6 +199,8 @@ def number_starts(text: str, lo: int, hi: int, last: int) -> list[int]:
     out = []
     for word in reversed(window.split()[-last:]):
         pos = window.rfind(word, 0, pos)
+        if word[0] in _NO_NUMBER:
+            continue  # most words: a first character no number (word) starts with
         bare = word.lstrip("([<>≤≥~≈")
         if bare and (bare[0].isdigit() or bare.lower().split("-")[0].rstrip(",;") in _WORDS):
             out.append(lo + pos + len(word) - len(bare))
@@ -203,6 +210,8 @@ def number_starts(text: str, lo: int, hi: int, last: int) -> list[int]:
 def _lead_before(text: str, start: int) -> str | None:
     """The cue just before a count ("a total of", "recruited" ...), if any."""
     before = " ".join(text[max(0, start - 40) : start].lower().split())
+    if not before.endswith(_LEADS):
+        return None  # the usual case, in one call instead of one per cue
     for lead in _LEADS:
         if before.endswith(lead):
             return lead
@@ -212,7 +221,9 @@ def _lead_before(text: str, start: int) -> str | None:
 def _things_after(text: str, end: int) -> bool:
     """Whether the count is of things, not people ("n = 42 websites")."""
     window = text[end : end + 40].lower()
-    stop = min((i for i in (window.find("."), window.find(";")) if i >= 0), default=40)
+    stop, semi = window.find("."), window.find(";")
+    if stop < 0 or 0 <= semi < stop:
+        stop = semi if semi >= 0 else 40
     return bool(_THINGS.search(window, 0, stop))
 
 
@@ -290,7 +301,9 @@ def _score(text: str, low: str, m: re.Match[str], body_start: int, background_en
         score += 0.5  # the title names the sample ("... from ten cases")
     elif m.start() < background_end:
         score -= 2.5
-    return Count(value, score, m.start(), m.group(0).strip())
+    count = _new(Count)  # Count(...) minus the frozen-dataclass __init__ cost
+    count.__dict__.update(value=value, score=score, start=m.start(), text=m.group(0).strip())
+    return count
 
 
 def sample_size(text: str, body_start: int, background_end: int,
@@ -314,6 +327,8 @@ def _minus_excluded(low: str, best: Count) -> Count:
     included or analysed is already net ("120 were included after 30 were excluded").
     """
     end = best.start + len(best.text)
+    if "excluded" not in low[end : end + 250]:
+        return best  # the only way _EXCLUDED can match (most abstracts exclude no one)
     if (_NET_AFTER.match(low, end) or
             " ".join(low[max(0, best.start - 40) : best.start].split()).endswith(_NET_LEADS) or
             best.text.lower().startswith(_NET_LEADS)):
