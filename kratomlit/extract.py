@@ -273,7 +273,9 @@ class Extractor:
         evidence = [_evidence(text, body, where)
                     for _, _, where in sorted((f for f in found if f[1] == index),
                                               key=lambda f: -f[0])[:_MAX_EVIDENCE]]
-        low = lowered_text(text)  # shared by the n and dose patterns
+        # shared by the n and dose patterns; neither reads it when no anchor is found
+        low = (lowered_text(text) if anchors[1] or anchors[2] or
+               (anchors[0] and design in HUMAN_DESIGNS) else text)
         n = self._n(design, text, body, bg_end, anchors[0], anchors[3], low)
         doses = find_doses(text, anchors[1], anchors[2], substances, lowered=low)
         result = _new(Extraction)  # Extraction(...) minus the frozen-dataclass __init__ cost
@@ -292,17 +294,19 @@ class Extractor:
         anchors: list[list[int]] = [[], [], [], []]  # by slot: _SLOT_OF[kind]
         substances: list[tuple[int, int]] = []
         for end, entry in self._automaton.iter_long(m):
-            if m[end + 1] in entry[0]:
+            stop, length, _, weights, cue, slots, span = entry  # one unpack, not 7 lookups
+            if m[end + 1] in stop:
                 continue
-            start = end - entry[1]
-            if entry[6]:
-                substances.append((start + entry[6][0], start + entry[6][1]))
-            for slot in entry[5]:
-                anchors[slot].append(start)
-            if entry[3] or entry[4]:
+            start = end - length
+            if span:
+                substances.append((start + span[0], start + span[1]))
+            if slots:
+                for slot in slots:
+                    anchors[slot].append(start)
+            if weights or cue:
                 hits.append((start, end, entry))
-            if entry[4] and bg_end < 0 and start >= body:
-                bg_end = max(text.rfind(". ", body, start) + 2, body)
+                if cue and bg_end < 0 and start >= body:
+                    bg_end = max(text.rfind(". ", body, start) + 2, body)
         if bg_end < 0:
             first = text.find(". ", body)
             bg_end = body if first < 0 or not text[first + 2:].strip() else first + 2

@@ -95,6 +95,8 @@ _LEADS = ("a total of", "total of", "total sample of", "total sample (", "sample
 _BAD_BEFORE = ("aged", "age", "ages", "mean", "median", "±", "p <", "p =", "p >", "p<", "p=",
                "of the")
 _DIGIT = re.compile(r"\d")
+_NOT_DIGITS = re.compile(r"[^\d]")  # "2,296", "59 714": the digits only
+_WORD_SPLIT = re.compile(r"[\s-]+")  # "twenty-nine", "one hundred and six"
 # ASCII characters that start no number and no number word, not even after the brackets and
 # signs number_starts strips ("(12", "~20"): a word led by one is no number
 _NO_NUMBER = frozenset(c for c in map(chr, range(33, 127))
@@ -126,9 +128,9 @@ def lowered_text(text: str) -> str:
 
 def _value(token: str) -> int:
     if token[0].isdigit():
-        return int(re.sub(r"[^\d]", "", token))
+        return int(token) if token.isdecimal() else int(_NOT_DIGITS.sub("", token))
     total = 0
-    for word in re.split(r"[\s-]+", token.lower()):
+    for word in _WORD_SPLIT.split(token.lower()):
         if word == "hundred":
             total = max(total, 1) * 100
         elif word in _WORDS:
