@@ -85,9 +85,14 @@ def _matchable(text: str) -> str:
     return text.encode("ascii", "replace").translate(_TABLE).decode("ascii")
 
 
+# One weight of a phrase, ready for the scoring loop: an id per (label, slot) (the repeat
+# rule counts a label's further occurrences per slot), design index, counts in titles only,
+# weight.
+_Weight = tuple[int, int, bool, float]
 # An automaton value: characters that must not follow (word characters, or none for a
-# prefix), key length - 2, phrase label, ((design index, weight), ...), is a study cue.
-_Entry = tuple[frozenset[str], int, str, tuple[tuple[int, float], ...], bool, tuple[int, ...],
+# prefix), key length - 2, phrase label, weights (by slot), is a study cue, anchor slots,
+# substance span.
+_Entry = tuple[frozenset[str], int, str, tuple[_Weight, ...], bool, tuple[int, ...],
                tuple[int, int] | None]
 # Anchor kinds (last entry field): spots the n and dose regexes look at, so that they need not
 # scan the whole text (one automaton pass is several times cheaper than one regex pass).
@@ -106,6 +111,14 @@ def _substance_spans(keys: Iterable[str]) -> dict[str, tuple[int, int]]:
                 spans[key] = (at, at + len(phrase) - 2)
                 break
     return spans
+
+
+def _weights(label: str, weights: dict[int, float],
+             ids: dict[tuple[str, int], int]) -> tuple[_Weight, ...]:
+    """A phrase's weights in slot order (sums add up in that order), each with its (label,
+    slot) id, so the scoring loop builds and hashes no tuple per hit."""
+    return tuple((ids.setdefault((label, slot), len(ids)), slot % _N, slot >= _N, weight)
+                 for slot, weight in sorted(weights.items()))
 
 
 def _slots(kinds: int) -> tuple[int, ...]:
@@ -230,6 +243,7 @@ class Extractor:
             for word in key.split():
                 anchors[key] = anchors.get(key, 0) | anchors.get(" " + word, 0)
         cues_at_start = tuple(k + " " for k, v in keys.items() if v[2])
+        ids: dict[tuple[str, int], int] = {}
         automaton = ahocorasick.Automaton()
         for key in keys.keys() | anchors.keys():
             label, weights, cue, prefix = keys.get(key, (key.strip(), {}, False, False))
@@ -237,7 +251,7 @@ class Extractor:
             # automaton reports only the longest match
             cue = cue or key.startswith(cues_at_start)
             entry: _Entry = (_NOTHING if prefix else _WORD, len(key) - 2, label,
-                             tuple(sorted(weights.items())), cue, _slots(anchors.get(key, 0)),
+                             _weights(label, weights, ids), cue, _slots(anchors.get(key, 0)),
                              substance_spans.get(key))
             automaton.add_word(key, entry)
         automaton.make_automaton()
@@ -321,7 +335,7 @@ class Extractor:
         the winning design's few are turned into Evidence (sentences are cut lazily).
         """
         sc = self._scoring
-        seen: set[tuple[str, int]] = set()
+        seen: set[int] = set()
         title_mult, body_mult, bg_mult, repeat = sc.title, sc.body, sc.background, sc.repeat
         for start, end, entry in hits:
             weights = entry[3]
@@ -333,13 +347,9 @@ class Extractor:
                 mult, source = bg_mult, ""
             else:
                 mult, source = body_mult, "abstract"
-            for slot, weight in weights:
-                index = slot
-                if slot >= _N:  # a title-only weight
-                    if start >= body:
-                        continue
-                    index -= _N
-                key = (entry[2], slot)
+            for key, index, title_only, weight in weights:
+                if title_only and start >= body:
+                    continue
                 if key in seen:
                     sums[index] += weight * mult * repeat
                     continue
