@@ -468,7 +468,7 @@ def _make(text: str, low: str, start: int, unit_end: int, end: int, nums: str, u
     span = _substance(names, start, unit_end)
     substance = _extract_adjective(text, *span) if span else None
     shown = text[start:end].strip()
-    if _BETWEEN.search(low, max(0, start - 9), start):
+    if "betw" in low[max(0, start - 9) : start] and _BETWEEN.search(low, max(0, start - 9), start):
         nums = _AND.sub("-", nums)  # "between 1 and 5 g" is a range
     try:
         pairs = _numbers(nums)

@@ -284,9 +284,9 @@ class Extractor:
                              sums, found)
         design, confidence = self._decide(sums)
         index = DESIGNS.index(design)
-        evidence = [_evidence(text, body, where)
-                    for _, _, where in sorted((f for f in found if f[1] == index),
-                                              key=lambda f: -f[0])[:_MAX_EVIDENCE]]
+        mine = [f for f in found if f[1] == index]
+        mine.sort(key=_strongest_first)  # stable: equal values keep text order
+        evidence = [_evidence(text, body, f[2]) for f in mine[:_MAX_EVIDENCE]]
         # shared by the n and dose patterns; neither reads it when no anchor is found
         low = (lowered_text(text) if anchors[1] or anchors[2] or
                (anchors[0] and design in HUMAN_DESIGNS) else text)
@@ -401,7 +401,7 @@ def _precedence(sums: list[float], bar: float) -> tuple[list[float], int]:
     """Lift a design that DESIGN.md ranks first (human dosing over the rest, animal or in
     vitro over chemistry) above the winner it outranks, when its own sum reaches ``bar``;
     return the sums and the winner's index (the first on a tie)."""
-    best = max(range(_N), key=sums.__getitem__)
+    best = sums.index(max(sums))  # the first on a tie
     for higher, lower, share in _PRECEDENCE_AT:
         if best not in lower:
             continue
@@ -411,6 +411,10 @@ def _precedence(sums: list[float], bar: float) -> tuple[list[float], int]:
                 sums[i] = sums[best] + 0.01
                 return sums, i
     return sums, best
+
+
+def _strongest_first(item: tuple[float, int, Any]) -> float:
+    return -item[0]
 
 
 def _evidence(text: str, body: int, where: Any) -> Evidence:
