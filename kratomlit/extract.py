@@ -414,6 +414,7 @@ def _precedence(sums: list[float], bar: float) -> tuple[list[float], int]:
 
 
 def _strongest_first(item: tuple[float, int, Any]) -> float:
+    """Sort key for evidence candidates: the largest contribution first."""
     return -item[0]
 
 
