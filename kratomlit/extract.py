@@ -85,9 +85,14 @@ def _matchable(text: str) -> str:
     return text.encode("ascii", "replace").translate(_TABLE).decode("ascii")
 
 
+# One weight of a phrase, ready for the scoring loop: an id per (label, slot) (the repeat
+# rule counts a label's further occurrences per slot), design index, counts in titles only,
+# weight.
+_Weight = tuple[int, int, bool, float]
 # An automaton value: characters that must not follow (word characters, or none for a
-# prefix), key length - 2, phrase label, ((design index, weight), ...), is a study cue.
-_Entry = tuple[frozenset[str], int, str, tuple[tuple[int, float], ...], bool, tuple[int, ...],
+# prefix), key length - 2, phrase label, weights (by slot), is a study cue, anchor slots,
+# substance span.
+_Entry = tuple[frozenset[str], int, str, tuple[_Weight, ...], bool, tuple[int, ...],
                tuple[int, int] | None]
 # Anchor kinds (last entry field): spots the n and dose regexes look at, so that they need not
 # scan the whole text (one automaton pass is several times cheaper than one regex pass).
@@ -106,6 +111,14 @@ def _substance_spans(keys: Iterable[str]) -> dict[str, tuple[int, int]]:
                 spans[key] = (at, at + len(phrase) - 2)
                 break
     return spans
+
+
+def _weights(label: str, weights: dict[int, float],
+             ids: dict[tuple[str, int], int]) -> tuple[_Weight, ...]:
+    """A phrase's weights in slot order (sums add up in that order), each with its (label,
+    slot) id, so the scoring loop builds and hashes no tuple per hit."""
+    return tuple((ids.setdefault((label, slot), len(ids)), slot % _N, slot >= _N, weight)
+                 for slot, weight in sorted(weights.items()))
 
 
 def _slots(kinds: int) -> tuple[int, ...]:
@@ -230,6 +243,7 @@ class Extractor:
             for word in key.split():
                 anchors[key] = anchors.get(key, 0) | anchors.get(" " + word, 0)
         cues_at_start = tuple(k + " " for k, v in keys.items() if v[2])
+        ids: dict[tuple[str, int], int] = {}
         automaton = ahocorasick.Automaton()
         for key in keys.keys() | anchors.keys():
             label, weights, cue, prefix = keys.get(key, (key.strip(), {}, False, False))
@@ -237,7 +251,7 @@ class Extractor:
             # automaton reports only the longest match
             cue = cue or key.startswith(cues_at_start)
             entry: _Entry = (_NOTHING if prefix else _WORD, len(key) - 2, label,
-                             tuple(sorted(weights.items())), cue, _slots(anchors.get(key, 0)),
+                             _weights(label, weights, ids), cue, _slots(anchors.get(key, 0)),
                              substance_spans.get(key))
             automaton.add_word(key, entry)
         automaton.make_automaton()
@@ -270,10 +284,12 @@ class Extractor:
                              sums, found)
         design, confidence = self._decide(sums)
         index = DESIGNS.index(design)
-        evidence = [_evidence(text, body, where)
-                    for _, _, where in sorted((f for f in found if f[1] == index),
-                                              key=lambda f: -f[0])[:_MAX_EVIDENCE]]
-        low = lowered_text(text)  # shared by the n and dose patterns
+        mine = [f for f in found if f[1] == index]
+        mine.sort(key=_strongest_first)  # stable: equal values keep text order
+        evidence = [_evidence(text, body, f[2]) for f in mine[:_MAX_EVIDENCE]]
+        # shared by the n and dose patterns; neither reads it when no anchor is found
+        low = (lowered_text(text) if anchors[1] or anchors[2] or
+               (anchors[0] and design in HUMAN_DESIGNS) else text)
         n = self._n(design, text, body, bg_end, anchors[0], anchors[3], low)
         doses = find_doses(text, anchors[1], anchors[2], substances, lowered=low)
         result = _new(Extraction)  # Extraction(...) minus the frozen-dataclass __init__ cost
@@ -292,17 +308,19 @@ class Extractor:
         anchors: list[list[int]] = [[], [], [], []]  # by slot: _SLOT_OF[kind]
         substances: list[tuple[int, int]] = []
         for end, entry in self._automaton.iter_long(m):
-            if m[end + 1] in entry[0]:
+            stop, length, _, weights, cue, slots, span = entry  # one unpack, not 7 lookups
+            if m[end + 1] in stop:
                 continue
-            start = end - entry[1]
-            if entry[6]:
-                substances.append((start + entry[6][0], start + entry[6][1]))
-            for slot in entry[5]:
-                anchors[slot].append(start)
-            if entry[3] or entry[4]:
+            start = end - length
+            if span:
+                substances.append((start + span[0], start + span[1]))
+            if slots:
+                for slot in slots:
+                    anchors[slot].append(start)
+            if weights or cue:
                 hits.append((start, end, entry))
-            if entry[4] and bg_end < 0 and start >= body:
-                bg_end = max(text.rfind(". ", body, start) + 2, body)
+                if cue and bg_end < 0 and start >= body:
+                    bg_end = max(text.rfind(". ", body, start) + 2, body)
         if bg_end < 0:
             first = text.find(". ", body)
             bg_end = body if first < 0 or not text[first + 2:].strip() else first + 2
@@ -317,7 +335,7 @@ class Extractor:
         the winning design's few are turned into Evidence (sentences are cut lazily).
         """
         sc = self._scoring
-        seen: set[tuple[str, int]] = set()
+        seen: set[int] = set()
         title_mult, body_mult, bg_mult, repeat = sc.title, sc.body, sc.background, sc.repeat
         for start, end, entry in hits:
             weights = entry[3]
@@ -329,13 +347,9 @@ class Extractor:
                 mult, source = bg_mult, ""
             else:
                 mult, source = body_mult, "abstract"
-            for slot, weight in weights:
-                index = slot
-                if slot >= _N:  # a title-only weight
-                    if start >= body:
-                        continue
-                    index -= _N
-                key = (entry[2], slot)
+            for key, index, title_only, weight in weights:
+                if title_only and start >= body:
+                    continue
                 if key in seen:
                     sums[index] += weight * mult * repeat
                     continue
@@ -387,7 +401,7 @@ def _precedence(sums: list[float], bar: float) -> tuple[list[float], int]:
     """Lift a design that DESIGN.md ranks first (human dosing over the rest, animal or in
     vitro over chemistry) above the winner it outranks, when its own sum reaches ``bar``;
     return the sums and the winner's index (the first on a tie)."""
-    best = max(range(_N), key=sums.__getitem__)
+    best = sums.index(max(sums))  # the first on a tie
     for higher, lower, share in _PRECEDENCE_AT:
         if best not in lower:
             continue
@@ -397,6 +411,11 @@ def _precedence(sums: list[float], bar: float) -> tuple[list[float], int]:
                 sums[i] = sums[best] + 0.01
                 return sums, i
     return sums, best
+
+
+def _strongest_first(item: tuple[float, int, Any]) -> float:
+    """Sort key for evidence candidates: the largest contribution first."""
+    return -item[0]
 
 
 def _evidence(text: str, body: int, where: Any) -> Evidence:

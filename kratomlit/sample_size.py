@@ -63,6 +63,8 @@ _AFTER_GOOD = re.compile(
 _THINGS = re.compile(r"\b(?:websites?|sites|vendors?|posts?|videos?|comments?|threads?|"
                      r"articles?|studies|products?|tweets?|pages?|items?|publications?|"
                      r"papers?)\b")
+_THINGS_CUE = re.compile(r"site|vendor|post|video|comment|thread|article|studies|product|"
+                         r"tweet|page|item|publication|paper")  # in every _THINGS match
 _THINGS_BEFORE = re.compile(_THINGS.pattern + r"[’']?\s*\(\s*$")
 # people drawn from the things: "patients from three treatment sites (n = 340)", "users
 # recruited via forum posts (n = 120)"; the count is of the people, so it stands
@@ -94,10 +96,20 @@ _LEADS = ("a total of", "total of", "total sample of", "total sample (", "sample
 # what makes the number something else: an age, a mean, a p-value, a part of a whole
 _BAD_BEFORE = ("aged", "age", "ages", "mean", "median", "±", "p <", "p =", "p >", "p<", "p=",
                "of the")
+# the cues' last words: a window that ends with none of them ends with no cue
+_LEAD_ENDS = tuple({lead.split()[-1] for lead in _LEADS})
+_BAD_ENDS = tuple({bad.split()[-1] for bad in _BAD_BEFORE})
 _DIGIT = re.compile(r"\d")
+_NOT_DIGITS = re.compile(r"[^\d]")  # "2,296", "59 714": the digits only
+_WORD_SPLIT = re.compile(r"[\s-]+")  # "twenty-nine", "one hundred and six"
+# ASCII characters that start no number and no number word, not even after the brackets and
+# signs number_starts strips ("(12", "~20"): a word led by one is no number
+_NO_NUMBER = frozenset(c for c in map(chr, range(33, 127))
+                       if not (c.isdigit() or c.lower() in "otfsen" or c in "([<>~"))
 _PART_OF = re.compile(r"\bof\s+(?:the\s+)?(?:\d|(?:" + _WORD_ALT + r")\b)", re.IGNORECASE)
 
 
+_new = object.__new__
 MAX_PEOPLE = 10**10  # more than there are people: not a count of them (and stored JSON
 # keeps to integers orjson reads exactly, see store.core.loads)
 
@@ -121,9 +133,9 @@ def lowered_text(text: str) -> str:
 
 def _value(token: str) -> int:
     if token[0].isdigit():
-        return int(re.sub(r"[^\d]", "", token))
+        return int(token) if token.isdecimal() else int(_NOT_DIGITS.sub("", token))
     total = 0
-    for word in re.split(r"[\s-]+", token.lower()):
+    for word in _WORD_SPLIT.split(token.lower()):
         if word == "hundred":
             total = max(total, 1) * 100
         elif word in _WORDS:
@@ -170,17 +182,21 @@ def _starts(text: str, anchors: Sequence[int], words: Sequence[int] | None) -> l
     """Where a count may start: an "N =" anchor itself, a number just after "total", or any
     number among the few words before a people noun (the regex then checks the whole)."""
     starts: set[int] = set()
+    digit = _DIGIT.search
     for p in anchors:
         # background counts are scanned too (scored -2.5): a short abstract's first
         # sentence may be its only count, and the full scan (anchors=None) agrees
-        if text[p] in "Nn" and text[p + 1 : p + 2] in (" ", "="):
+        first = text[p]
+        if first in "Nn" and text[p + 1 : p + 2] in (" ", "="):
             starts.add(p)
-        elif text[p] in "Tt":  # "total": "a total of 215 ...", "total sample (18,457)"
-            digit = _DIGIT.search(text, p, p + 30)
-            if digit:
-                starts.add(digit.start())
-        elif _DIGIT.search(text, max(0, p - 45), p) or _has_word_number(text, p, words):
-            starts.update(number_starts(text, max(0, p - 45), p, 5))
+        elif first in "Tt":  # "total": "a total of 215 ...", "total sample (18,457)"
+            found = digit(text, p, p + 30)
+            if found:
+                starts.add(found.start())
+        else:
+            lo = p - 45 if p > 45 else 0
+            if digit(text, lo, p) or _has_word_number(text, p, words):
+                starts.update(number_starts(text, lo, p, 5))
     return sorted(starts)
 
 
@@ -194,6 +210,8 @@ def number_starts(text: str, lo: int, hi: int, last: int) -> list[int]:
     out = []
     for word in reversed(window.split()[-last:]):
         pos = window.rfind(word, 0, pos)
+        if word[0] in _NO_NUMBER:
+            continue  # most words: a first character no number (word) starts with
         bare = word.lstrip("([<>≤≥~≈")
         if bare and (bare[0].isdigit() or bare.lower().split("-")[0].rstrip(",;") in _WORDS):
             out.append(lo + pos + len(word) - len(bare))
@@ -202,7 +220,10 @@ def number_starts(text: str, lo: int, hi: int, last: int) -> list[int]:
 
 def _lead_before(text: str, start: int) -> str | None:
     """The cue just before a count ("a total of", "recruited" ...), if any."""
-    before = " ".join(text[max(0, start - 40) : start].lower().split())
+    window = text[max(0, start - 40) : start].lower()
+    if not window.rstrip().endswith(_LEAD_ENDS):
+        return None  # the usual case: no cue's last word ends the window
+    before = " ".join(window.split())
     for lead in _LEADS:
         if before.endswith(lead):
             return lead
@@ -212,7 +233,11 @@ def _lead_before(text: str, start: int) -> str | None:
 def _things_after(text: str, end: int) -> bool:
     """Whether the count is of things, not people ("n = 42 websites")."""
     window = text[end : end + 40].lower()
-    stop = min((i for i in (window.find("."), window.find(";")) if i >= 0), default=40)
+    if not _THINGS_CUE.search(window):
+        return False  # no thing's name at all (the \b-led _THINGS is tried at every spot)
+    stop, semi = window.find("."), window.find(";")
+    if stop < 0 or 0 <= semi < stop:
+        stop = semi if semi >= 0 else 40
     return bool(_THINGS.search(window, 0, stop))
 
 
@@ -235,7 +260,10 @@ def _own_cases(low: str, m: re.Match[str]) -> bool:
 
 def _bad_before(text: str, start: int) -> bool:
     """An age, mean, p-value or part of a whole stands just before the number."""
-    words = text[max(0, start - 25) : start].lower().split()
+    window = text[max(0, start - 25) : start].lower()
+    if not window.rstrip().endswith(_BAD_ENDS):
+        return False  # the usual case: no cue's last word ends the window
+    words = window.split()
     tail = " ".join(words[-3:])
     if not tail.endswith(_BAD_BEFORE):
         return False
@@ -290,7 +318,9 @@ def _score(text: str, low: str, m: re.Match[str], body_start: int, background_en
         score += 0.5  # the title names the sample ("... from ten cases")
     elif m.start() < background_end:
         score -= 2.5
-    return Count(value, score, m.start(), m.group(0).strip())
+    count = _new(Count)  # Count(...) minus the frozen-dataclass __init__ cost
+    count.__dict__.update(value=value, score=score, start=m.start(), text=m.group(0).strip())
+    return count
 
 
 def sample_size(text: str, body_start: int, background_end: int,
@@ -314,6 +344,8 @@ def _minus_excluded(low: str, best: Count) -> Count:
     included or analysed is already net ("120 were included after 30 were excluded").
     """
     end = best.start + len(best.text)
+    if "excluded" not in low[end : end + 250]:
+        return best  # the only way _EXCLUDED can match (most abstracts exclude no one)
     if (_NET_AFTER.match(low, end) or
             " ".join(low[max(0, best.start - 40) : best.start].split()).endswith(_NET_LEADS) or
             best.text.lower().startswith(_NET_LEADS)):
