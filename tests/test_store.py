@@ -120,3 +120,16 @@ def test_two_runs_of_one_search_side_by_side_count_each_record_once(server, env)
     assert sqlite3.connect(_home() / "library.db").execute(
         "SELECT count(*) FROM records").fetchone()[0] == 1500
     assert len(server.state.requests("efetch")) == 3  # the second waited, fetched nothing
+
+
+def test_library_json_round_trips_what_orjson_and_json_each_write():
+    """Columns are written by orjson; what it refuses (a lone surrogate) goes to json, and
+    ``loads`` reads both back unchanged (non-ASCII as is, floats exactly)."""
+    from kratomlit.store.core import dumps, loads
+
+    value = {"title": "Kratom (Mitragyna speciosa) – µ-opioid", "low": 0.1, "n": 3,
+             "topics": ["dosing"], "none": None}
+    assert loads(dumps(value)) == value and "µ" in dumps(value)
+    odd = {"text": "broken \ud800 surrogate"}
+    assert dumps(odd) == json.dumps(odd, ensure_ascii=False)
+    assert loads(dumps(odd)) == odd
