@@ -29,17 +29,21 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
 from kratomlit.config import Settings
 from kratomlit.errors import IncompleteError
 from kratomlit.eutils import EUtilsClient, RetryTurns
-from kratomlit.models import ParsedBatch
+from kratomlit.models import ParsedBatch, Record
 from kratomlit.parse import InBandError, MalformedResponse, parse_pubmed_xml
 from kratomlit.queries import SavedQuery
 from kratomlit.store import Library
+
+if TYPE_CHECKING:
+    from kratomlit.classify import Classifier
+    from kratomlit.extract import Extractor
 
 Progress = Callable[[int, int], None]  # (records done, records to fetch)
 
@@ -105,24 +109,26 @@ class BatchLabeller:
     after the search, as before), which reports problems."""
 
     def __init__(self, library: Library):
-        from kratomlit.topics import load_classifier
+        self.library, self.labelled, self.active = library, 0, True
+        self.classifier: Classifier | None = None  # loaded with the first batch, while
+        self.extractor: Extractor | None = None  # later ones download: not at start-up
 
-        self.library, self.labelled = library, 0
-        self.classifier = load_classifier([])  # None: finish() loads it again, reporting why
-        self.active = self.classifier is not None
+    def after_batch(self, records: list[Record]) -> None:
+        """Label the records just written (inserted or changed)."""
+        from kratomlit.topics import label_records, load_classifier, load_extractor
 
-    def after_batch(self) -> None:
-        from kratomlit.topics import label_library
-
-        if not self.active:
+        if self.active and self.classifier is None:
+            problems: list[str] = []  # finish() loads them again and reports why
+            self.classifier, self.extractor = load_classifier(problems), \
+                load_extractor(problems)
+            self.active = not problems
+        if not self.active or self.classifier is None:
             return
-        problems: list[str] = []
         try:
-            self.labelled += label_library(self.library, problems,
-                                           classifier=self.classifier).labelled
-        except Exception:  # noqa: BLE001 - finish() runs it again and reports the error
+            self.labelled += label_records(self.library, records, self.classifier,
+                                           self.extractor)
+        except Exception:  # noqa: BLE001 - finish() labels them again and reports the error
             self.active = False
-        self.active = self.active and not problems
 
     def finish(self, problems: list[str]) -> int:
         """Label what is left (all of it when per-batch labelling could not run); the
@@ -138,13 +144,13 @@ def run_search(client: EUtilsClient, library: Library, term: str, *,
                maxdate: date | None = None, limit: int | None = None,
                progress: Progress | None = None, refresh_id: int | None = None,
                check_revisions: bool = True, fresh: bool = False,
-               on_stored: Callable[[], None] | None = None) -> SearchSummary:
+               on_stored: Callable[[list[Record]], None] | None = None) -> SearchSummary:
     """Search PubMed for ``term`` and bring the library up to date with its hits.
 
     ``fresh`` skips the HTTP cache for the ESearch (a scheduled refresh must see today's
     hits); ``check_revisions=False`` leaves the ``[mdat]`` check to the caller (``refresh``
     checks all its searches in one ESearch). ``on_stored`` runs after each stored batch
-    (labelling, while the next batches download).
+    with the records it wrote (labelling, while the next batches download).
     """
     lo, hi = (d.isoformat() if d else "" for d in (mindate, maxdate))
     summary = SearchSummary(term, name, lo, hi)
@@ -156,7 +162,7 @@ def run_search(client: EUtilsClient, library: Library, term: str, *,
         run_id = library.runs.start_run(search.id, refresh_id)
         try:
             _run(client, library, search.id, previous, summary, mindate, maxdate, limit,
-                 progress, fresh, on_stored or (lambda: None))
+                 progress, fresh, on_stored or (lambda records: None))
         except BaseException as exc:
             _copy_stats(client, summary)
             error = "interrupted" if isinstance(exc, KeyboardInterrupt) else \
@@ -177,7 +183,7 @@ def run_search(client: EUtilsClient, library: Library, term: str, *,
 def _run(client: EUtilsClient, library: Library, search_id: int, previous: str | None,
          summary: SearchSummary, mindate: date | None, maxdate: date | None,
          limit: int | None, progress: Progress | None, fresh: bool,
-         on_stored: Callable[[], None]) -> None:
+         on_stored: Callable[[list[Record]], None]) -> None:
     found = client.search(summary.term, mindate, maxdate, limit, refresh=fresh)
     summary.count, summary.listed, summary.slices = found.count, len(found.ids), found.slices
     summary.warnings += found.warnings
@@ -202,17 +208,17 @@ def _run(client: EUtilsClient, library: Library, search_id: int, previous: str |
 
     for batch, parsed in prefetched(client, client.batches(new), not_meanwhile):
         if parsed is not None:
-            out = _store(library, search_id, batch, parsed, summary)
+            out, written = _store(library, search_id, batch, parsed, summary)
             summary.new += out["inserted"]
             summary.already_held += out["unchanged"] + out["updated"]
-            on_stored()
+            on_stored(written)
         tracker.advance(len(batch))
     for batch, parsed in prefetched(client, client.batches(revised), refresh=True):
         if parsed is not None:
-            out = _store(library, search_id, batch, parsed, summary)
+            out, written = _store(library, search_id, batch, parsed, summary)
             summary.updated += out["updated"] + out["inserted"]
             summary.already_held += out["unchanged"]
-            on_stored()
+            on_stored(written)
         tracker.advance(len(batch))
 
 
@@ -434,9 +440,13 @@ class _Tracker:
 
 
 def _store(library: Library, search_id: int, batch: list[int], parsed: ParsedBatch,
-           summary: SearchSummary) -> Counter[str]:
+           summary: SearchSummary) -> tuple[Counter[str], list[Record]]:
+    """Store a batch; its counts and the records it wrote (inserted or changed)."""
     summary.not_returned += len(set(batch) - {r.pmid for r in parsed.records})
-    return library.records.save_batch(search_id, parsed.records, parsed.deleted)
+    written: list[Record] = []
+    out = library.records.save_batch(search_id, parsed.records, parsed.deleted,
+                                     written=written)
+    return out, written
 
 
 def revised_since(client: EUtilsClient, library: Library, term: str, previous: str | None,

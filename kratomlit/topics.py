@@ -8,6 +8,7 @@ module stores labels with the classifier version and turns file problems into
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,6 +85,20 @@ def label_library(library: Library, problems: list[str], redo_all: bool = False,
     if extractor is not None:
         extract_library(extractor, library, summary, redo_all)
     return summary
+
+
+def label_records(library: Library, records: Sequence[Record], classifier: Classifier,
+                  extractor: Extractor | None) -> int:
+    """Topics, then design/n/doses, for ``records`` just stored: a search labels each
+    batch from the records in hand, without reading it back or scanning the library for
+    what lacks labels (a scan costs time in proportion to the library, per batch)."""
+    labels = [(r.pmid, labels_of(classify_record(classifier, r), classifier.version))
+              for r in records]
+    library.labels.save(labels)
+    if extractor is not None:
+        library.extractions.save(extractor.version,
+                                 [(r.pmid, extract_record(extractor, r)) for r in records])
+    return len(labels)
 
 
 def load_classifier(problems: list[str]) -> Classifier | None:

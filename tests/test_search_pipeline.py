@@ -177,14 +177,18 @@ def test_each_stored_batch_is_labelled_as_it_is_stored(server, env):
         client = EUtilsClient(session, server.url, batch_size=3, sleep=lambda s: None)
         labeller = BatchLabeller(library)
 
-        def stored() -> None:
-            labeller.after_batch()
+        def stored(records) -> None:
+            assert len(records) in (1, 3)  # the records the batch wrote, in hand
+            labeller.after_batch(records)
             unlabelled.append(sum(1 for _ in library.labels.to_label(
                 labeller.classifier.version)))
+            unlabelled.append(sum(1 for _ in library.extractions.to_extract(
+                labeller.extractor.version)))
 
         summary = run_search(client, library, "labels", on_stored=stored)
-        assert labeller.finish(summary.warnings) == 7
-    assert summary.new == 7 and unlabelled == [0, 0, 0]
+        assert labeller.labelled == 7
+        assert labeller.finish(summary.warnings) == 7  # nothing was left for the end
+    assert summary.new == 7 and unlabelled == [0] * 6
 
 
 def test_starting_the_worker_gives_ctrl_c_back():

@@ -61,14 +61,15 @@ class RecordStore:
             pmids, revised_before, fetched_before)}
 
     def save_batch(self, search_id: int | None, records: Sequence[Record],
-                   deleted: Sequence[int] = (), changed: list[int] | None = None
-                   ) -> Counter[str]:
+                   deleted: Sequence[int] = (), changed: list[int] | None = None,
+                   written: list[Record] | None = None) -> Counter[str]:
         """Store a fetched batch and its hits in one transaction.
 
         Returns how many records were ``inserted``, ``updated`` (their XML changed) and
         ``unchanged`` (e.g. stored meanwhile by another process). ``search_id`` None stores
         records without hits (revisions fetched for several searches at once). PMIDs of
-        updated records are appended to ``changed`` when it is given.
+        updated records are appended to ``changed``, and records inserted or updated (the
+        ones without labels now) to ``written``, when given.
         """
         stamp = now_iso()
         outcome: Counter[str] = Counter(inserted=0, updated=0, unchanged=0)
@@ -78,6 +79,8 @@ class RecordStore:
                 outcome[result] += 1
                 if result == "updated" and changed is not None:
                     changed.append(rec.pmid)
+                if result != "unchanged" and written is not None:
+                    written.append(rec)
             if search_id is not None:
                 db.executemany(
                     "INSERT INTO hits (search_id, pmid, first_seen, last_seen) VALUES (?,?,?,?)"
