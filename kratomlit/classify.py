@@ -361,26 +361,32 @@ class Extractor:
 
     def _scan_body(self, hits: Iterator[tuple[int, Entry]], ctx: _Ctx, acc: _Acc,
                    hedge_end: int) -> None:
-        """The rest of the abstract, all body: the hot loop, plain keys handled inline."""
+        """The rest of the abstract, all body: the hot loop, plain keys handled inline.
+
+        A feature already at the best weight a body hit can give is skipped before its
+        hedge is looked at (about a quarter of all hits are such repeats)."""
         m = ctx[1]
+        find = m.find
         window, body = self.zones.hedge_window, self.zones.body
         hedged = body * self.zones.hedged
+        top = max(body, hedged)
+        limit = hedge_end + window  # a hit starting after this is not hedged
         get = acc.get
         for stop, entry in hits:
-            start = stop - entry[0]
             feature = entry[2]
             if feature < 0:  # a cue, prefix, amount or shared key
                 special = entry[3]
                 if special is not None and special[3] & _HEDGE:
-                    hedge_end = stop
-            if hedge_end >= start - window and m.find(". ", hedge_end, start) < 0:
-                weight = hedged
-            else:
-                weight = body
-            if feature < 0:
+                    hedge_end, limit = stop, stop + window
+                start = stop - entry[0]
+                weight = hedged if start <= limit and find(". ", hedge_end, start) < 0 else body
                 _add(acc, m, entry, weight, "abstract", ctx, start, stop - entry[1])
                 continue
             item = get(feature)
+            if item is not None and item[0] >= top:
+                continue
+            start = stop - entry[0]
+            weight = hedged if start <= limit and find(". ", hedge_end, start) < 0 else body
             if item is None:
                 acc[feature] = [weight, "abstract", ctx, start, stop - 1, 0]
             elif weight > item[0]:
@@ -411,8 +417,14 @@ def _add(acc: _Acc, m: str, entry: Entry, weight: float, source: str, ctx: _Ctx,
          start: int, end: int) -> None:
     """Keep, per feature, its best occurrence; prefix and amount keys are checked here."""
     special = entry[3]
-    if special is None:
-        _keep(acc, entry[2], weight, source, ctx, start, end, 0)
+    if special is None:  # the common case, _keep inlined
+        feature = entry[2]
+        item = acc.get(feature)
+        if item is None:
+            acc[feature] = [weight, source, ctx, start, end, 0]
+        elif weight > item[0]:
+            item[0], item[1], item[2], item[3], item[4], item[5] = (weight, source, ctx, start,
+                                                                    end, 0)
         return
     plain, prefix, amount, _ = special  # a key is either whole-word or a prefix
     for feature in plain:
@@ -476,12 +488,34 @@ def _phrase(item: _Hit) -> str:
 
 def evidence_for(item: _Hit) -> Evidence:
     """Evidence for one matched key's best occurrence."""
-    ctx = item[2]
     shown = _new(Evidence)  # Evidence(...) minus the frozen-dataclass __init__ cost
     fields = shown.__dict__
     fields["phrase"], fields["sentence"], fields["source"] = (
-        _phrase(item), _sentence(ctx, item[3]), item[1])
+        _phrase(item), _sentence(item[2], item[3]), item[1])
     return shown
+
+
+def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
+              made: dict[int, Evidence]) -> list[Evidence]:
+    """The strongest contributions, skipping one that stands inside a phrase already listed
+    ("quantitative" within "quantitative analysis")."""
+    listed: list[Evidence] = []
+    spans: list[tuple[_Ctx, int, int]] = []
+    for _, index in pairs:
+        hit = acc[index]
+        ctx, start, end = hit[2], hit[3], hit[4]
+        for other, first, last in spans:
+            if other is ctx and first <= start and end <= last:
+                break
+        else:
+            item = made.get(index)
+            if item is None:
+                item = made[index] = evidence_for(hit)
+            listed.append(item)
+            if len(listed) == EVIDENCE_PER_TOPIC:
+                break
+            spans.append((ctx, start, end))
+    return listed
 
 
 _new = object.__new__
@@ -535,6 +569,8 @@ class Classifier:
         self.extractor = Extractor(features, cues, self.zones)
         self._order = tuple(enumerate(TOPICS))
         self._intercepts = tuple(self.intercepts[t] for t in TOPICS)
+        self._dense, self._reach = _dense_weights(self._weights)
+        self._thresholds = tuple(self.thresholds[t] for t in TOPICS)
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -609,60 +645,62 @@ class Classifier:
                  publication_types: Sequence[str] = ()) -> Classification:
         """Score one record. Only title/abstract are needed; MeSH etc. add features."""
         acc = self.extractor.hits(title, abstract, mesh, keywords, publication_types)
-        weights = self._weights
-        sums = list(self._intercepts)
-        shown: tuple[list[tuple[float, int]], ...] = ([], [], [], [])
+        sums, strong = self._dot(acc)
+        return self._result(sums, self._shown(strong, acc), acc)
+
+    def _dot(self, acc: _Acc) -> tuple[list[float], list[int]]:
+        """Per-topic log-odds, summed in the order features were found (so the floats do not
+        depend on the code path), and the features that may be shown as evidence.
+
+        Dense weight rows (zeros for the topics a feature does not weigh: adding 0.0 leaves a
+        sum unchanged) let the four sums be unrolled; a feature whose largest weight times its
+        value stays under MIN_EVIDENCE cannot be evidence and is not looked at again."""
+        dense, reach = self._dense, self._reach
+        s0, s1, s2, s3 = self._intercepts
+        strong: list[int] = []
         for feature, item in acc.items():
             value = item[0]
+            w0, w1, w2, w3 = dense[feature]
+            s0 += w0 * value
+            s1 += w1 * value
+            s2 += w2 * value
+            s3 += w3 * value
+            if reach[feature] * value >= MIN_EVIDENCE:
+                strong.append(feature)
+        return [s0, s1, s2, s3], strong
+
+    def _shown(self, strong: list[int], acc: _Acc) -> tuple[list[tuple[float, int]], ...]:
+        """Per topic, the contributions large enough to be shown, as (contribution, feature)."""
+        weights = self._weights
+        shown: tuple[list[tuple[float, int]], ...] = ([], [], [], [])
+        for feature in strong:
+            value = acc[feature][0]
             for topic, w in weights[feature]:
                 contribution = w * value
-                sums[topic] += contribution
                 if contribution >= MIN_EVIDENCE:
                     shown[topic].append((contribution, feature))
-        return self._result(sums, shown, acc)
+        return shown
 
     def _result(self, sums: list[float], contributions: tuple[list[tuple[float, int]], ...],
                 acc: _Acc) -> Classification:
         topics: list[str] = []
         scores: dict[str, float] = {}
         evidence: dict[str, list[Evidence]] = {}
-        shown: dict[int, Evidence] = {}
-        for topic_index, topic in self._order:
-            z = sums[topic_index]
-            p = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
-            scores[topic] = round(p, 3)
-            if scores[topic] >= self.thresholds[topic]:
+        made: dict[int, Evidence] = {}  # a feature shown for two topics is built once
+        exp = math.exp
+        for topic, z, threshold, pairs in zip(TOPICS, sums, self._thresholds, contributions,
+                                              strict=True):
+            score = round(1.0 / (1.0 + exp(-z)), 3) if z > -700 else 0.0
+            scores[topic] = score
+            if score >= threshold:
                 topics.append(topic)
-            pairs = contributions[topic_index]
             if len(pairs) > 1:
                 pairs.sort(reverse=True)
-            evidence[topic] = self._evidence(pairs, acc, shown)
+            evidence[topic] = _evidence(pairs, acc, made) if pairs else []
         result = _new(Classification)  # Classification(...) minus the frozen __init__
         fields = result.__dict__
         fields["topics"], fields["scores"], fields["evidence"] = topics, scores, evidence
         return result
-
-    @staticmethod
-    def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
-                  shown: dict[int, Evidence]) -> list[Evidence]:
-        """The strongest contributions, skipping one that stands inside a phrase already
-        listed ("quantitative" within "quantitative analysis")."""
-        listed: list[Evidence] = []
-        spans: list[tuple[int, int, int]] = []
-        for _, index in pairs:
-            hit = acc[index]
-            where = (id(hit[2]), hit[3], hit[4])
-            if spans and any(c == where[0] and s <= where[1] and where[2] <= e
-                             for c, s, e in spans):
-                continue
-            item = shown.get(index)
-            if item is None:
-                item = shown[index] = evidence_for(hit)
-            listed.append(item)
-            spans.append(where)
-            if len(listed) == EVIDENCE_PER_TOPIC:
-                break
-        return listed
 
     def contributions(self, title: str | None, abstract: str | None,
                       **fields: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
@@ -676,6 +714,20 @@ class Classifier:
         for pairs in out.values():
             pairs.sort(key=lambda p: -p[1])
         return out
+
+
+def _dense_weights(weights: Sequence[tuple[tuple[int, float], ...]]
+                   ) -> tuple[list[tuple[float, ...]], list[float]]:
+    """Per feature, its weight for every topic (0.0 where it has none) and its largest one."""
+    if len(TOPICS) != 4:  # Classifier._dot is unrolled for four topics
+        raise ModelError(f"the scorer expects 4 topics, TOPICS has {len(TOPICS)}")
+    dense: list[tuple[float, ...]] = []
+    for pairs in weights:
+        row = [0.0] * len(TOPICS)
+        for topic, w in pairs:
+            row[topic] = w
+        dense.append(tuple(row))
+    return dense, [max(row) for row in dense]
 
 
 def default_model_path() -> Path:
