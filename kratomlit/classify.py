@@ -28,7 +28,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -104,11 +104,27 @@ LexiconError = ModelError  # the name callers used for the hand-written lexicon'
 
 @dataclass(frozen=True)
 class Classification:
-    """Topics decided for one record, with every topic's probability and evidence."""
+    """Topics decided for one record, with every topic's probability and evidence.
+
+    ``Classifier.classify`` leaves ``evidence`` to be built on first access: cutting out
+    phrases and sentences is about a third of classifying, wasted where only topics and scores
+    are read (``eval``'s metrics). Built later or at once, it is the same evidence."""
 
     topics: list[str]
     scores: dict[str, float]
     evidence: dict[str, list[Evidence]]
+
+    def __getattr__(self, name: str) -> Any:
+        """Reached only for an attribute not set: ``evidence`` not yet built, or a typo."""
+        fields = self.__dict__
+        build = fields.get("_build")
+        if name == "evidence" and build is not None:
+            evidence = fields.setdefault("evidence", build())  # one object if threads race
+            fields.pop("_build", None)  # the record's text and hits can go now
+            return evidence
+        if name == "evidence" and "evidence" in fields:  # another thread just built it
+            return fields["evidence"]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form: topics, scores, evidence as phrase/sentence/source dicts."""
@@ -182,6 +198,11 @@ class _KeyTable:
 
     def build(self) -> ahocorasick.Automaton:
         automaton = ahocorasick.Automaton()
+        # A key that can never match ('\x7f' becomes a space in matchable text), added first so
+        # that ' ' is the first child of the ' ' node: the automaton looks a node's children up
+        # one by one, and a space after a space (punctuation between words) was otherwise the
+        # slowest step, a miss through every letter a key can start with.
+        automaton.add_word("  \x7f", _NEVER)
         for key, (plain, prefix, amount, flags) in self.keys.items():
             special: Special | None = None
             single = min(plain) if len(plain) == 1 else -1
@@ -193,6 +214,9 @@ class _KeyTable:
             automaton.add_word(key, (len(key) - 2, 1 if spaced else 0, single, special))
         automaton.make_automaton()
         return automaton
+
+
+_NEVER: Entry = (0, 0, -1, None)
 
 
 def _is_label(text: str, start: int, end: int) -> bool:
@@ -646,7 +670,19 @@ class Classifier:
         """Score one record. Only title/abstract are needed; MeSH etc. add features."""
         acc = self.extractor.hits(title, abstract, mesh, keywords, publication_types)
         sums, strong = self._dot(acc)
-        return self._result(sums, self._shown(strong, acc), acc)
+        topics: list[str] = []
+        scores: dict[str, float] = {}
+        exp = math.exp
+        for topic, z, threshold in zip(TOPICS, sums, self._thresholds, strict=True):
+            score = round(1.0 / (1.0 + exp(-z)), 3) if z > -700 else 0.0
+            scores[topic] = score
+            if score >= threshold:
+                topics.append(topic)
+        result = _new(Classification)  # Classification(...) minus the frozen __init__
+        fields = result.__dict__
+        fields["topics"], fields["scores"] = topics, scores
+        fields["_build"] = partial(self._evidence, strong, acc)  # evidence: on first access
+        return result
 
     def _dot(self, acc: _Acc) -> tuple[list[float], list[int]]:
         """Per-topic log-odds, summed in the order features were found (so the floats do not
@@ -681,26 +717,15 @@ class Classifier:
                     shown[topic].append((contribution, feature))
         return shown
 
-    def _result(self, sums: list[float], contributions: tuple[list[tuple[float, int]], ...],
-                acc: _Acc) -> Classification:
-        topics: list[str] = []
-        scores: dict[str, float] = {}
-        evidence: dict[str, list[Evidence]] = {}
+    def _evidence(self, strong: list[int], acc: _Acc) -> dict[str, list[Evidence]]:
+        """Per topic, its strongest contributions as evidence (largest first)."""
         made: dict[int, Evidence] = {}  # a feature shown for two topics is built once
-        exp = math.exp
-        for topic, z, threshold, pairs in zip(TOPICS, sums, self._thresholds, contributions,
-                                              strict=True):
-            score = round(1.0 / (1.0 + exp(-z)), 3) if z > -700 else 0.0
-            scores[topic] = score
-            if score >= threshold:
-                topics.append(topic)
+        evidence: dict[str, list[Evidence]] = {}
+        for topic, pairs in zip(TOPICS, self._shown(strong, acc), strict=True):
             if len(pairs) > 1:
                 pairs.sort(reverse=True)
             evidence[topic] = _evidence(pairs, acc, made) if pairs else []
-        result = _new(Classification)  # Classification(...) minus the frozen __init__
-        fields = result.__dict__
-        fields["topics"], fields["scores"], fields["evidence"] = topics, scores, evidence
-        return result
+        return evidence
 
     def contributions(self, title: str | None, abstract: str | None,
                       **fields: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
