@@ -341,33 +341,32 @@ class Extractor:
     def _scan_lead(self, hits: Iterator[tuple[int, Entry]], ctx: _Ctx,
                    acc: _Acc) -> int | None:
         """Title and abstract up to the background's end; returns where the last hedge ended,
-        or None when the hits ran out first."""
+        or None when the hits ran out first. Only a cue can end the background, so only
+        after one is that looked at."""
         text, m, body_start, _ = ctx
         zones = _Zones(body_start)
         pending: list[tuple[int, int, Entry, float]] = []  # abstract hits, zone unknown
         hedge_end, title_w = -1_000_000, self.zones.title
         window, hedged = self.zones.hedge_window, self.zones.hedged
+        limit = hedge_end + window  # a hit starting after this is not hedged
         for stop, entry in hits:
-            start, end = stop - entry[0], stop - entry[1]
-            special = entry[3]
+            length, back, _, special = entry
+            start, end = stop - length, stop - back
             if special is not None and special[3]:
                 if special[3] & _HEDGE:
-                    hedge_end = end
+                    hedge_end, limit = end, end + window
                 zones.note(text, m, start, end, special[3])
                 if not (special[0] or special[1] or special[2]):  # a cue only
                     if zones.end >= 0:
                         self._flush(acc, zones.end, ctx, pending)
                         return hedge_end
                     continue
-            if hedge_end >= start - window and m.find(". ", hedge_end, start) < 0:
-                hedge = hedged
-            else:
-                hedge = 1.0
+            hedge = hedged if start <= limit and m.find(". ", hedge_end, start) < 0 else 1.0
             if start < body_start:
                 _add(acc, m, entry, title_w * hedge, "title", ctx, start, end)
             else:
                 pending.append((start, end, entry, hedge))
-            if zones.end >= 0:
+            if special is not None and zones.end >= 0:
                 self._flush(acc, zones.end, ctx, pending)
                 return hedge_end
         zones.finish(m)
@@ -377,9 +376,9 @@ class Extractor:
     def _flush(self, acc: _Acc, bg_end: int, ctx: _Ctx,
                pending: list[tuple[int, int, Entry, float]]) -> None:
         """Place the abstract's early hits once the background's end is known."""
-        z, m = self.zones, ctx[1]
+        background, body, m = self.zones.background, self.zones.body, ctx[1]
         for start, end, entry, hedge in pending:
-            weight = (z.background if start < bg_end else z.body) * hedge
+            weight = (background if start < bg_end else body) * hedge
             if weight > 0.0:
                 _add(acc, m, entry, weight, "abstract", ctx, start, end)
 
@@ -397,19 +396,18 @@ class Extractor:
         limit = hedge_end + window  # a hit starting after this is not hedged
         get = acc.get
         for stop, entry in hits:
-            feature = entry[2]
+            length, _, feature, special = entry
             if feature < 0:  # a cue, prefix, amount or shared key
-                special = entry[3]
                 if special is not None and special[3] & _HEDGE:
                     hedge_end, limit = stop, stop + window
-                start = stop - entry[0]
+                start = stop - length
                 weight = hedged if start <= limit and find(". ", hedge_end, start) < 0 else body
                 _add(acc, m, entry, weight, "abstract", ctx, start, stop - entry[1])
                 continue
             item = get(feature)
             if item is not None and item[0] >= top:
                 continue
-            start = stop - entry[0]
+            start = stop - length
             weight = hedged if start <= limit and find(". ", hedge_end, start) < 0 else body
             if item is None:
                 acc[feature] = [weight, "abstract", ctx, start, stop - 1, 0]
@@ -451,23 +449,25 @@ def _add(acc: _Acc, m: str, entry: Entry, weight: float, source: str, ctx: _Ctx,
                                                                     end, 0)
         return
     plain, prefix, amount, _ = special  # a key is either whole-word or a prefix
-    for feature in plain:
-        _keep(acc, feature, weight, source, ctx, start, end, 0)
-    for feature in prefix:
-        _keep(acc, feature, weight, source, ctx, start, end, _SHOW_WORD)
+    if plain:
+        _keep(acc, plain, weight, source, ctx, start, end, 0)
+    if prefix:
+        _keep(acc, prefix, weight, source, ctx, start, end, _SHOW_WORD)
     if amount and start > 1 and m[start - 2].isdigit():
-        for feature in amount:
-            _keep(acc, feature, weight, source, ctx, start, end, _SHOW_NUMBER)
+        _keep(acc, amount, weight, source, ctx, start, end, _SHOW_NUMBER)
 
 
-def _keep(acc: _Acc, feature: int, weight: float, source: str, ctx: _Ctx, start: int,
-          end: int, display: int) -> None:
-    item = acc.get(feature)
-    if item is None:
-        acc[feature] = [weight, source, ctx, start, end, display]
-    elif weight > item[0]:
-        item[0], item[1], item[2], item[3], item[4], item[5] = (weight, source, ctx, start,
-                                                                end, display)
+def _keep(acc: _Acc, features: tuple[int, ...], weight: float, source: str, ctx: _Ctx,
+          start: int, end: int, display: int) -> None:
+    """Record an occurrence for each feature that has none yet or only a lighter one."""
+    get = acc.get
+    for feature in features:
+        item = get(feature)
+        if item is None:
+            acc[feature] = [weight, source, ctx, start, end, display]
+        elif weight > item[0]:
+            item[0], item[1], item[2], item[3], item[4], item[5] = (weight, source, ctx, start,
+                                                                    end, display)
 
 
 def feature_values(acc: _Acc) -> dict[int, float]:
@@ -669,7 +669,7 @@ class Classifier:
                  publication_types: Sequence[str] = ()) -> Classification:
         """Score one record. Only title/abstract are needed; MeSH etc. add features."""
         acc = self.extractor.hits(title, abstract, mesh, keywords, publication_types)
-        sums, strong = self._dot(acc)
+        sums = self._dot(acc)
         topics: list[str] = []
         scores: dict[str, float] = {}
         exp = math.exp
@@ -681,47 +681,50 @@ class Classifier:
         result = _new(Classification)  # Classification(...) minus the frozen __init__
         fields = result.__dict__
         fields["topics"], fields["scores"] = topics, scores
-        fields["_build"] = partial(self._evidence, strong, acc)  # evidence: on first access
+        fields["_build"] = partial(self._evidence, acc)  # evidence: on first access
         return result
 
-    def _dot(self, acc: _Acc) -> tuple[list[float], list[int]]:
+    def _dot(self, acc: _Acc) -> list[float]:
         """Per-topic log-odds, summed in the order features were found (so the floats do not
-        depend on the code path), and the features that may be shown as evidence.
-
-        Dense weight rows (zeros for the topics a feature does not weigh: adding 0.0 leaves a
-        sum unchanged) let the four sums be unrolled; a feature whose largest weight times its
-        value stays under MIN_EVIDENCE cannot be evidence and is not looked at again."""
-        dense, reach = self._dense, self._reach
+        depend on the code path). Dense weight rows (0.0 for a topic a feature does not weigh:
+        adding 0.0 leaves a sum unchanged) let the four sums be unrolled."""
+        dense = self._dense
         s0, s1, s2, s3 = self._intercepts
-        strong: list[int] = []
         for feature, item in acc.items():
             value = item[0]
             w0, w1, w2, w3 = dense[feature]
-            s0 += w0 * value
-            s1 += w1 * value
-            s2 += w2 * value
-            s3 += w3 * value
-            if reach[feature] * value >= MIN_EVIDENCE:
-                strong.append(feature)
-        return [s0, s1, s2, s3], strong
+            if value == 1.0:  # nearly always; w * 1.0 is w exactly
+                s0 += w0
+                s1 += w1
+                s2 += w2
+                s3 += w3
+            else:
+                s0 += w0 * value
+                s1 += w1 * value
+                s2 += w2 * value
+                s3 += w3 * value
+        return [s0, s1, s2, s3]
 
-    def _shown(self, strong: list[int], acc: _Acc) -> tuple[list[tuple[float, int]], ...]:
-        """Per topic, the contributions large enough to be shown, as (contribution, feature)."""
-        weights = self._weights
+    def _shown(self, acc: _Acc) -> tuple[list[tuple[float, int]], ...]:
+        """Per topic, the contributions large enough to be shown, as (contribution, feature);
+        a feature whose largest weight times its value is under MIN_EVIDENCE is passed over."""
+        weights, reach = self._weights, self._reach
         shown: tuple[list[tuple[float, int]], ...] = ([], [], [], [])
-        for feature in strong:
-            value = acc[feature][0]
+        for feature, item in acc.items():
+            value = item[0]
+            if reach[feature] * value < MIN_EVIDENCE:
+                continue
             for topic, w in weights[feature]:
                 contribution = w * value
                 if contribution >= MIN_EVIDENCE:
                     shown[topic].append((contribution, feature))
         return shown
 
-    def _evidence(self, strong: list[int], acc: _Acc) -> dict[str, list[Evidence]]:
+    def _evidence(self, acc: _Acc) -> dict[str, list[Evidence]]:
         """Per topic, its strongest contributions as evidence (largest first)."""
         made: dict[int, Evidence] = {}  # a feature shown for two topics is built once
         evidence: dict[str, list[Evidence]] = {}
-        for topic, pairs in zip(TOPICS, self._shown(strong, acc), strict=True):
+        for topic, pairs in zip(TOPICS, self._shown(acc), strict=True):
             if len(pairs) > 1:
                 pairs.sort(reverse=True)
             evidence[topic] = _evidence(pairs, acc, made) if pairs else []
