@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -70,7 +71,8 @@ Entry = tuple[int, int, int, Special | None]
 # Per feature, its best occurrence: [zone weight, source, context, start, end, display]
 _Hit = list[Any]
 _Acc = dict[int, _Hit]
-_Ctx = tuple[str, str, int, dict[int, str]]  # text, matched text, abstract start, sentences
+# text, matched text, abstract start, sentences cut so far, sentence ends (found when first needed)
+_Ctx = tuple[str, str, int, dict[int, str], list[int]]
 
 
 def _make_table() -> bytes:
@@ -114,18 +116,6 @@ class Classification:
     scores: dict[str, float]
     evidence: dict[str, list[Evidence]]
 
-    def __getattr__(self, name: str) -> Any:
-        """Reached only for an attribute not set: ``evidence`` not yet built, or a typo."""
-        fields = self.__dict__
-        build = fields.get("_build")
-        if name == "evidence" and build is not None:
-            evidence = fields.setdefault("evidence", build())  # one object if threads race
-            fields.pop("_build", None)  # the record's text and hits can go now
-            return evidence
-        if name == "evidence" and "evidence" in fields:  # another thread just built it
-            return fields["evidence"]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form: topics, scores, evidence as phrase/sentence/source dicts."""
         return {
@@ -136,6 +126,27 @@ class Classification:
                 for t, ev in self.evidence.items()
             },
         }
+
+
+class _Deferred:
+    """``Classification.evidence`` when ``classify`` left it to be built: the first read
+    builds it and stores it on the instance, which then shadows this (non-data) descriptor."""
+
+    def __get__(self, obj: Classification | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        fields = obj.__dict__
+        build = fields.get("_build")
+        if build is None:  # built meanwhile by another thread, or never deferred
+            if "evidence" in fields:
+                return fields["evidence"]
+            raise AttributeError("evidence")
+        evidence = fields.setdefault("evidence", build())  # one object if threads race
+        fields.pop("_build", None)  # the record's text and hits can go now
+        return evidence
+
+
+setattr(Classification, "evidence", _Deferred())  # noqa: B010 (after @dataclass saw the field)
 
 
 # -- features and their automaton keys -------------------------------------------------------
@@ -332,7 +343,7 @@ class Extractor:
         """
         text = f" {title}\n{abstract} "
         m = matchable(text)
-        ctx: _Ctx = (text, m, len(title) + 2, {})
+        ctx: _Ctx = (text, m, len(title) + 2, {}, [])
         hits = self._automaton.iter(m.replace(".", " "))
         hedge_end = self._scan_lead(hits, ctx, acc)
         if hedge_end is not None:
@@ -343,7 +354,7 @@ class Extractor:
         """Title and abstract up to the background's end; returns where the last hedge ended,
         or None when the hits ran out first. Only a cue can end the background, so only
         after one is that looked at."""
-        text, m, body_start, _ = ctx
+        text, m, body_start = ctx[0], ctx[1], ctx[2]
         zones = _Zones(body_start)
         pending: list[tuple[int, int, Entry, float]] = []  # abstract hits, zone unknown
         hedge_end, title_w = -1_000_000, self.zones.title
@@ -425,7 +436,7 @@ class Extractor:
                 continue
             text = f" {name} "
             m = matchable(text)
-            ctx: _Ctx = (text, m, 0, {0: shown, -2: shown})
+            ctx: _Ctx = (text, m, 0, {0: shown, -2: shown}, [])
             for stop, entry in self._automaton.iter(m.replace(".", " ")):
                 _add(acc, m, entry, weight, source, ctx, stop - entry[0], stop - entry[1])
 
@@ -477,23 +488,38 @@ def feature_values(acc: _Acc) -> dict[int, float]:
 
 # -- evidence ---------------------------------------------------------------------------------
 def _sentence(ctx: _Ctx, start: int) -> str:
-    """The sentence holding offset ``start`` (title, abstract sentence, or the item shown)."""
-    text, m, body, sentences = ctx
+    """The sentence holding offset ``start`` (title, abstract sentence, or the item shown):
+    from after the last sentence end before it to the first one after it, within the title
+    or the abstract."""
+    text, m, body, sentences, ends = ctx
     if body == 0:  # keywords / MeSH / publication types: the item as given
         return sentences[0]
+    if not ends:
+        ends += _sentence_ends(text, m)
     lo, hi = (1, body - 1) if start < body else (body, len(text))
-    left = m.rfind(". ", lo, start)
-    while left >= 0 and text[left + 2].islower():  # "i.p. administered"
-        left = m.rfind(". ", lo, left)
+    i = bisect_right(ends, start - 2)  # ends[:i] close before start
+    left = ends[i - 1] if i and ends[i - 1] >= lo else -1
     key = left if left >= 0 else lo - 2
     sentence = sentences.get(key)
     if sentence is None:
-        right = m.find(". ", start, hi)
-        while right >= 0 and text[right + 2 : right + 3].islower():
-            right = m.find(". ", right + 2, hi)
-        sentence = sentences[key] = text[lo if left < 0 else left + 2 : hi if right < 0 else
-                                         right + 1].strip()
+        right = ends[bisect_left(ends, start)]
+        sentence = sentences[key] = text[lo if left < 0 else left + 2 : hi if right > hi - 2
+                                         else right + 1].strip()
     return sentence
+
+
+def _sentence_ends(text: str, m: str) -> list[int]:
+    """Offsets of every '. ' not followed by a lower-case letter ("i.p. administered" goes
+    on), then len(m) as a sentinel: one pass, then each sentence is two bisections."""
+    ends: list[int] = []
+    find = m.find
+    at = find(". ")
+    while at >= 0:
+        if not text[at + 2 : at + 3].islower():
+            ends.append(at)
+        at = find(". ", at + 2)
+    ends.append(len(m))
+    return ends
 
 
 def _phrase(item: _Hit) -> str:
@@ -595,6 +621,8 @@ class Classifier:
         self._intercepts = tuple(self.intercepts[t] for t in TOPICS)
         self._dense, self._reach = _dense_weights(self._weights)
         self._thresholds = tuple(self.thresholds[t] for t in TOPICS)
+        self._shown_at_one = [tuple((t, (w, f)) for t, w in pairs if w >= MIN_EVIDENCE)
+                              for f, pairs in enumerate(self._weights)]
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -706,18 +734,21 @@ class Classifier:
         return [s0, s1, s2, s3]
 
     def _shown(self, acc: _Acc) -> tuple[list[tuple[float, int]], ...]:
-        """Per topic, the contributions large enough to be shown, as (contribution, feature);
-        a feature whose largest weight times its value is under MIN_EVIDENCE is passed over."""
-        weights, reach = self._weights, self._reach
+        """Per topic, the contributions large enough to be shown, as (contribution, feature).
+        At value 1.0 (nearly always) they are the precomputed weights; otherwise a feature
+        whose largest weight times its value is under MIN_EVIDENCE is passed over."""
+        weights, reach, at_one = self._weights, self._reach, self._shown_at_one
         shown: tuple[list[tuple[float, int]], ...] = ([], [], [], [])
         for feature, item in acc.items():
             value = item[0]
-            if reach[feature] * value < MIN_EVIDENCE:
-                continue
-            for topic, w in weights[feature]:
-                contribution = w * value
-                if contribution >= MIN_EVIDENCE:
-                    shown[topic].append((contribution, feature))
+            if value == 1.0:
+                for topic, pair in at_one[feature]:
+                    shown[topic].append(pair)
+            elif reach[feature] * value >= MIN_EVIDENCE:
+                for topic, w in weights[feature]:
+                    contribution = w * value
+                    if contribution >= MIN_EVIDENCE:
+                        shown[topic].append((contribution, feature))
         return shown
 
     def _evidence(self, acc: _Acc) -> dict[str, list[Evidence]]:
