@@ -68,8 +68,9 @@ _NUMBER_CHARS = frozenset("0123456789.,-–")
 # (whole-word features, prefix features, amount features, cue flags).
 Special = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]
 Entry = tuple[int, int, int, Special | None]
-# Per feature, its best occurrence: [zone weight, source, context, start, end, display]
-_Hit = list[Any]
+# Per feature, its best occurrence: (zone weight, source, context, start, end, display); a
+# tuple (one allocation, from a free list) replaced on the rare better occurrence
+_Hit = tuple[float, str, "_Ctx", int, int, int]
 _Acc = dict[int, _Hit]
 # text, matched text, abstract start, sentences cut so far, sentence ends (found when first needed)
 _Ctx = tuple[str, str, int, dict[int, str], list[int]]
@@ -420,10 +421,8 @@ class Extractor:
                 continue
             start = stop - length
             weight = hedged if start <= limit and find(". ", hedge_end, start) < 0 else body
-            if item is None:
-                acc[feature] = [weight, "abstract", ctx, start, stop - 1, 0]
-            elif weight > item[0]:
-                item[0], item[1], item[3], item[4] = weight, "abstract", start, stop - 1
+            if item is None or weight > item[0]:
+                acc[feature] = (weight, "abstract", ctx, start, stop - 1, 0)
 
     def _scan_items(self, items: Iterable[tuple[str, str]], source: str, weight: float,
                     acc: _Acc) -> None:
@@ -453,11 +452,8 @@ def _add(acc: _Acc, m: str, entry: Entry, weight: float, source: str, ctx: _Ctx,
     if special is None:  # the common case, _keep inlined
         feature = entry[2]
         item = acc.get(feature)
-        if item is None:
-            acc[feature] = [weight, source, ctx, start, end, 0]
-        elif weight > item[0]:
-            item[0], item[1], item[2], item[3], item[4], item[5] = (weight, source, ctx, start,
-                                                                    end, 0)
+        if item is None or weight > item[0]:
+            acc[feature] = (weight, source, ctx, start, end, 0)
         return
     plain, prefix, amount, _ = special  # a key is either whole-word or a prefix
     if plain:
@@ -474,11 +470,8 @@ def _keep(acc: _Acc, features: tuple[int, ...], weight: float, source: str, ctx:
     get = acc.get
     for feature in features:
         item = get(feature)
-        if item is None:
-            acc[feature] = [weight, source, ctx, start, end, display]
-        elif weight > item[0]:
-            item[0], item[1], item[2], item[3], item[4], item[5] = (weight, source, ctx, start,
-                                                                    end, display)
+        if item is None or weight > item[0]:
+            acc[feature] = (weight, source, ctx, start, end, display)
 
 
 def feature_values(acc: _Acc) -> dict[int, float]:
