@@ -117,6 +117,10 @@ class Classification:
     scores: dict[str, float]
     evidence: dict[str, list[Evidence]]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle and copy with the evidence built, not the classifier it would come from."""
+        return {"topics": self.topics, "scores": self.scores, "evidence": self.evidence}
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form: topics, scores, evidence as phrase/sentence/source dicts."""
         return {
