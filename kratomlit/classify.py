@@ -225,7 +225,7 @@ class _KeyTable:
             if prefix or amount or flags or single < 0:
                 special = (tuple(sorted(plain)), tuple(sorted(prefix)), tuple(sorted(amount)),
                            flags)
-                single = -1
+                single = -1 if plain or prefix or amount else _CUE_ONLY
             spaced = key.endswith(" ")
             automaton.add_word(key, (len(key) - 2, 1 if spaced else 0, single, special))
         automaton.make_automaton()
@@ -233,6 +233,7 @@ class _KeyTable:
 
 
 _NEVER: Entry = (0, 0, -1, None)
+_CUE_ONLY = -2  # an entry's feature slot for a key that is a cue and no feature
 
 
 def _is_label(text: str, start: int, end: int) -> bool:
@@ -366,20 +367,24 @@ class Extractor:
         window, hedged = self.zones.hedge_window, self.zones.hedged
         limit = hedge_end + window  # a hit starting after this is not hedged
         for stop, entry in hits:
-            length, back, _, special = entry
+            length, back, feature, special = entry
             start, end = stop - length, stop - back
             if special is not None and special[3]:
                 if special[3] & _HEDGE:
                     hedge_end, limit = end, end + window
                 zones.note(text, m, start, end, special[3])
-                if not (special[0] or special[1] or special[2]):  # a cue only
+                if feature == _CUE_ONLY:
                     if zones.end >= 0:
                         self._flush(acc, zones.end, ctx, pending)
                         return hedge_end
                     continue
             hedge = hedged if start <= limit and m.find(". ", hedge_end, start) < 0 else 1.0
             if start < body_start:
-                _add(acc, m, entry, title_w * hedge, "title", ctx, start, end)
+                weight = title_w * hedge
+                if special is not None:
+                    _add(acc, m, entry, weight, "title", ctx, start, end)
+                elif (item := acc.get(feature)) is None or weight > item[0]:
+                    acc[feature] = (weight, "title", ctx, start, end, 0)
             else:
                 pending.append((start, end, entry, hedge))
             if special is not None and zones.end >= 0:
@@ -416,6 +421,8 @@ class Extractor:
             if feature < 0:  # a cue, prefix, amount or shared key
                 if special is not None and special[3] & _HEDGE:
                     hedge_end, limit = stop, stop + window
+                if feature == _CUE_ONLY:  # the background is settled: only hedges matter
+                    continue
                 start = stop - length
                 weight = hedged if start <= limit and find(". ", hedge_end, start) < 0 else body
                 _add(acc, m, entry, weight, "abstract", ctx, start, stop - entry[1])
