@@ -304,3 +304,20 @@ def test_classifying_imports_no_scientific_stack() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "[]"
+
+
+def test_evidence_built_on_first_read_is_the_same_and_pickles_without_the_classifier(clf):
+    """``classify`` defers cutting evidence out until it is read; read or pickled, it is
+    the evidence an eager build gives, and a pickled result carries no classifier."""
+    import copy
+    import pickle
+
+    title = "Kratom withdrawal treated with buprenorphine"
+    abstract = ("A 34-year-old man took 15 g of kratom powder daily. On stopping he had "
+                "opioid withdrawal symptoms (COWS 14) and was inducted on buprenorphine.")
+    read, pickled, copied = (clf.classify(title, abstract) for _ in range(3))
+    assert read.evidence and "withdrawal" in read.topics
+    restored = pickle.loads(pickle.dumps(pickled))
+    assert "_build" not in restored.__dict__ and "_build" not in pickled.__dict__
+    assert restored.evidence == read.evidence == copy.deepcopy(copied).evidence
+    assert restored == read and restored.to_dict() == read.to_dict()
