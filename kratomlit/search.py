@@ -230,7 +230,8 @@ AHEAD = 3  # batches requested beyond the one being stored
 # the failing request is retried and nothing else is sent meanwhile.
 IN_FLIGHT = 3
 WORKER_FROM = 2  # the parse worker starts with the 3rd batch: small searches never wait for it
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
+M_ARENA_MAX = -8
 
 
 def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
@@ -394,11 +395,16 @@ def _big_buffers_to_os() -> None:
     way to and from the worker) with mmap and give them back when freed. By default glibc
     raises that threshold after the first such buffer is freed, and from then on keeps
     several threads' worth of 10 MB answers in its heaps: a 12,000-record search peaked at
-    300 MB instead of 220. Elsewhere (or if it fails) nothing changes."""
+    300 MB instead of 220. And at most two malloc arenas: each fetching thread would
+    otherwise grow its own to the size of the answers it held (12,000 records with three
+    requests in flight: 275 MB, 242 with two arenas). Elsewhere (or if it fails) nothing
+    changes."""
     if sys.platform != "linux":
         return
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20)
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)
+        libc.mallopt(M_ARENA_MAX, 2)
 
 
 def _worker_init(parent: int) -> None:
