@@ -98,6 +98,7 @@ class State:
     redirect_to: str = ""  # base URL (…/eutils/) that redirect faults point to
     redirect_all: str = ""  # a redirect status sent for every request ("" = none)
     trickle_s: float = 1.0  # seconds between the bytes of a "trickle" answer
+    failing_pmids: set[int] = field(default_factory=set)  # an EFetch naming one: HTTP 500
 
     def add_docs(self, docs: Iterable[Doc], term: str | None = None) -> list[int]:
         pmids = []
@@ -202,6 +203,9 @@ class Handler(BaseHTTPRequestHandler):
         with state.lock:
             fault = state.faults.get(endpoint, [None]).pop(0) if state.faults.get(endpoint) \
                 else None
+        if fault is None and endpoint == "efetch" and state.failing_pmids and \
+                state.failing_pmids & {int(i) for i in params.get("id", "").split(",") if i}:
+            fault = "500"  # one batch fails on every try, the others do not
         entry = Logged(arrived, endpoint, self.command, params, 0)  # status once answered
         state.log.append(entry)
         redirect = fault if fault in REDIRECTS else state.redirect_all

@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import requests
 
 from kratomlit import eutils
 from kratomlit.search import IN_FLIGHT
@@ -141,6 +142,30 @@ def test_persistent_faults_fail_clearly_keep_what_was_stored_and_rerun_completes
     assert again.exit_code == 0, again.stderr
     assert sorted(library_pmids(env)) == sorted(truth)
     assert json.loads(again.stdout)["new"] == N_DOCS - len(held)
+
+
+def test_a_batch_failing_for_good_keeps_the_later_batches_that_arrived(cli, matrix, env,
+                                                                       monkeypatch):
+    """The first of three batches fails on every try while the other two, fetched beside
+    it, arrive: they are stored before the error is raised, nothing more is sent, and a
+    re-run fetches only the failed batch."""
+    monkeypatch.setenv("KRATOMLIT_MAX_TRIES", "2")
+    matrix.state.page_cap = None
+    listed = requests.get(matrix.url + "esearch.fcgi", timeout=10, params={
+        "db": "pubmed", "term": TERM, "retmax": 9999}).text  # the order a search fetches in
+    first_batch = [int(p) for p in re.findall(r"<Id>(\d+)</Id>", listed)[:500]]
+    matrix.state.failing_pmids = {first_batch[0]}
+    result = cli("search", TERM)
+    assert result.exit_code == 3 and "HTTP 500" in result.stderr
+    truth, held = matrix.state.truth(TERM), set(library_pmids(env))
+    fetched = matrix.state.requests("efetch")
+    arrived = {int(p) for e in fetched if e.status == 200 for p in e.params["id"].split(",")}
+    assert held == arrived and held and not held & set(first_batch)  # batches 2, 3 kept
+    assert len([e for e in fetched if e.status == 500]) == 2  # max_tries, then nothing
+    matrix.state.failing_pmids = set()
+    again = cli("search", TERM, "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["new"] == len(truth - held)
+    assert sorted(library_pmids(env)) == sorted(truth)
 
 
 def test_count_growing_between_pages_lists_everything_once(cli, matrix, env):
