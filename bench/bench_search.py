@@ -451,7 +451,7 @@ def parse_bench(bodies: list[bytes], work: Path, rounds: int) -> dict[str, Any]:
 
 def pipeline(bodies: list[bytes], work: Path) -> int:
     """Parse in ``search``'s worker process (started here, its start-up included) while
-    this process stores, two answers ahead: the search's own pipeline without the
+    this process stores, ``AHEAD`` answers ahead: the search's own pipeline without the
     network."""
     from collections import deque
 
@@ -646,14 +646,20 @@ LEGEND = [
 ]
 
 
+def _ahead() -> int:
+    from kratomlit.search import AHEAD
+
+    return AHEAD
+
+
 def parse_markdown(p: dict[str, Any]) -> list[str]:
     if not p:
         return []
     rows = [("`Bio.Entrez.read(validate=False)` alone", "entrez"),
             ("`parse_pubmed_xml`", "parse"),
             ("`parse_pubmed_xml` + `Library.save_batch` (new SQLite file)", "parse_store"),
-            ("parse in `search`'s worker process + `save_batch` here, 2 answers ahead "
-             "(CPU: storing process only)", "pipeline")]
+            ("parse in `search`'s worker process + `save_batch` here, "
+             f"{_ahead()} answers ahead (CPU: storing process only)", "pipeline")]
     return [
         "### Parse and store throughput", "",
         f"{p['records']} records in {p['batches']} EFetch batches of {BATCH_SIZE} "
