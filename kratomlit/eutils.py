@@ -408,8 +408,8 @@ class EUtilsClient:
     def _call(self, endpoint: str, params: dict[str, Any], method: str,
               read: Callable[[bytes], T], in_band_tries: int, refresh: bool = False,
               turns: RetryTurns | None = None) -> T:
-        if turns is None:
-            return self._tries(endpoint, params, method, read, in_band_tries, refresh, None)
+        """``turns`` is shared by requests sent together; alone, a request has its own."""
+        turns = turns or RetryTurns()
         try:
             result = self._tries(endpoint, params, method, read, in_band_tries, refresh, turns)
         except BaseException as exc:
@@ -420,7 +420,7 @@ class EUtilsClient:
 
     def _tries(self, endpoint: str, params: dict[str, Any], method: str,
                read: Callable[[bytes], T], in_band_tries: int, refresh: bool,
-               turns: RetryTurns | None) -> T:
+               turns: RetryTurns) -> T:
         url = self.base_url + endpoint
         payload = {**params, **self.identity}
         last, in_band, last_in_band = "", 0, False
@@ -439,8 +439,7 @@ class EUtilsClient:
                 wait = max(self._backoff(attempt), exc.retry_after)
             log.warning("%s failed (try %d of %d): %s", endpoint, attempt, limit,
                         self.redact(last))
-            if turns is not None:
-                turns.failed()
+            turns.failed()
             if attempt >= limit:  # limit <= max_tries, so every later try is a retry
                 break
             self._tally("retries")
@@ -455,11 +454,9 @@ class EUtilsClient:
 
     def _attempt_in_turn(self, url: str, method: str, payload: dict[str, Any],
                          read: Callable[[bytes], T], refresh: bool,
-                         turns: RetryTurns | None) -> T:
-        """One try; with ``turns``, sent only while no other request is failing (a try
+                         turns: RetryTurns) -> T:
+        """One try, sent only while no other request of ``turns`` is failing (a try
         refused at the wire waits its turn and goes through the limiter again)."""
-        if turns is None:
-            return self._attempt(url, method, payload, read, refresh)
         while True:
             turns.wait()
             try:
