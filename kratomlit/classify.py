@@ -36,7 +36,7 @@ from typing import Any
 
 import ahocorasick
 
-from kratomlit.models import TOPICS, Evidence
+from kratomlit.models import TOPICS, Evidence, built
 
 CODE_VERSION = "2.0"  # bump whenever feature extraction or scoring changes what comes out
 MODEL_FORMAT = "kratomlit-topic-model"
@@ -542,11 +542,8 @@ def _phrase(item: _Hit) -> str:
 
 def evidence_for(item: _Hit) -> Evidence:
     """Evidence for one matched key's best occurrence."""
-    shown = _new(Evidence)  # Evidence(...) minus the frozen-dataclass __init__ cost
-    fields = shown.__dict__
-    fields["phrase"], fields["sentence"], fields["source"] = (
-        _phrase(item), _sentence(item[2], item[3]), item[1])
-    return shown
+    return built(Evidence, phrase=_phrase(item), sentence=_sentence(item[2], item[3]),
+                 source=item[1])
 
 
 def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
@@ -570,9 +567,6 @@ def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
                 break
             spans.append((ctx, start, end))
     return listed
-
-
-_new = object.__new__
 
 
 # -- the model --------------------------------------------------------------------------------
@@ -709,11 +703,9 @@ class Classifier:
             scores[topic] = score
             if score >= threshold:
                 topics.append(topic)
-        result = _new(Classification)  # Classification(...) minus the frozen __init__
-        fields = result.__dict__
-        fields["topics"], fields["scores"] = topics, scores
-        fields["_build"] = partial(self._evidence, acc)  # evidence: on first access
-        return result
+        # evidence is built on first access (_Deferred), from _build
+        return built(Classification, topics=topics, scores=scores,
+                     _build=partial(self._evidence, acc))
 
     def _dot(self, acc: _Acc) -> list[float]:
         """Per-topic log-odds, summed in the order features were found (so the floats do not

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from kratomlit.models import Dose
+from kratomlit.models import Dose, built
 from kratomlit.sample_size import lowered_text, number_starts
 
 _NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
@@ -478,14 +478,9 @@ def _make(text: str, low: str, start: int, unit_end: int, end: int, nums: str, u
         pairs = [(round(a * scale, 6), round(b * scale, 6)) for a, b in pairs]
     out = []
     for low_value, high_value in pairs:
-        dose = _new(Dose)  # Dose(...) minus the frozen-dataclass __init__ cost
-        dose.__dict__.update(text=shown, low=low_value, high=high_value, unit=unit, per=per,
-                             substance=substance, sentence=sentence)
-        out.append((start, dose))
+        out.append((start, built(Dose, text=shown, low=low_value, high=high_value, unit=unit,
+                                 per=per, substance=substance, sentence=sentence)))
     return out
-
-
-_new = object.__new__
 
 
 def kratom_g_per_day(doses: list[Dose]) -> tuple[float, float] | None:

@@ -34,7 +34,7 @@ from kratomlit.doses import (
     find_doses,
     kratom_g_per_day,
 )
-from kratomlit.models import DESIGNS, Evidence, Extraction
+from kratomlit.models import DESIGNS, Evidence, Extraction, built
 from kratomlit.sample_size import NUMBER_WORDS, PEOPLE_WORDS, lowered_text, sample_size
 
 HUMAN_DESIGNS = frozenset({"rct", "clinical", "observational", "case", "qualitative"})
@@ -292,11 +292,9 @@ class Extractor:
                (anchors[0] and design in HUMAN_DESIGNS) else text)
         n = self._n(design, text, body, bg_end, anchors[0], anchors[3], low)
         doses = find_doses(text, anchors[1], anchors[2], substances, lowered=low)
-        result = _new(Extraction)  # Extraction(...) minus the frozen-dataclass __init__ cost
-        result.__dict__.update(design=design, design_confidence=confidence,
-                               design_evidence=evidence, n=n, doses=doses,
-                               kratom_g_per_day=kratom_g_per_day(doses))
-        return result
+        return built(Extraction, design=design, design_confidence=confidence,
+                     design_evidence=evidence, n=n, doses=doses,
+                     kratom_g_per_day=kratom_g_per_day(doses))
 
     def _hits(self, text: str, body: int) -> tuple[list[tuple[int, int, _Entry]], int,
                                                    list[list[int]], list[tuple[int, int]]]:
@@ -423,10 +421,8 @@ def _evidence(text: str, body: int, where: Any) -> Evidence:
     if isinstance(where, Evidence):
         return where
     start, end, source = where
-    shown = _new(Evidence)  # Evidence(...) minus the frozen-dataclass __init__ cost
-    shown.__dict__.update(phrase=text[start:end + 1], sentence=_sentence(text, start, body),
-                          source=source)
-    return shown
+    return built(Evidence, phrase=text[start:end + 1], sentence=_sentence(text, start, body),
+                 source=source)
 
 
 def _sentence(text: str, start: int, body: int) -> str:
@@ -435,9 +431,6 @@ def _sentence(text: str, start: int, body: int) -> str:
     left = text.rfind(". ", lo, start)
     right = text.find(". ", start, hi)
     return text[lo if left < 0 else left + 2 : hi if right < 0 else right + 1].strip()
-
-
-_new = object.__new__
 
 
 def default_lexicon_path() -> Path:

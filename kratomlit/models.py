@@ -11,7 +11,7 @@ record and cost two thirds of storing it). This module imports nothing heavy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, TypeVar
 
 TOPICS: tuple[str, ...] = ("mechanism", "withdrawal", "safety", "dosing")
 # study designs, as ../shared/topics/DESIGN.md defines them (extract.py decides one per record)
@@ -166,6 +166,18 @@ class ParsedBatch:
 
     records: list[Record]
     deleted: list[int]
+
+
+_T = TypeVar("_T")
+
+
+def built(cls: type[_T], **fields: Any) -> _T:
+    """``cls(**fields)`` for a frozen dataclass, without its ``__init__``, which sets each
+    field through ``object.__setattr__``: a third of making one on the classifier's and
+    extractor's hot paths. No defaults, no checks: the caller gives every field."""
+    made = object.__new__(cls)
+    made.__dict__.update(fields)
+    return made
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kratomlit.models import built
+
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
           "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
           "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
@@ -109,7 +111,6 @@ _NO_NUMBER = frozenset(c for c in map(chr, range(33, 127))
 _PART_OF = re.compile(r"\bof\s+(?:the\s+)?(?:\d|(?:" + _WORD_ALT + r")\b)", re.IGNORECASE)
 
 
-_new = object.__new__
 MAX_PEOPLE = 10**10  # more than there are people: not a count of them (and stored JSON
 # keeps to integers orjson reads exactly, see store.core.loads)
 
@@ -318,9 +319,7 @@ def _score(text: str, low: str, m: re.Match[str], body_start: int, background_en
         score += 0.5  # the title names the sample ("... from ten cases")
     elif m.start() < background_end:
         score -= 2.5
-    count = _new(Count)  # Count(...) minus the frozen-dataclass __init__ cost
-    count.__dict__.update(value=value, score=score, start=m.start(), text=m.group(0).strip())
-    return count
+    return built(Count, value=value, score=score, start=m.start(), text=m.group(0).strip())
 
 
 def sample_size(text: str, body_start: int, background_end: int,
