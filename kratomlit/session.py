@@ -2,9 +2,11 @@
 in front of a guarded transport.
 
 Order matters: ``CacheMixin`` answers cache hits before ``LimiterMixin`` is asked for a
-token, so only real network requests count against NCBI's limit. The limiter's bucket is
-a SQLite file in ``KRATOMLIT_HOME`` guarded by a file lock, because NCBI counts requests
-per IP: a cron refresh and an analyst's search running side by side share one budget.
+token, so only real network requests count against NCBI's limit; between them,
+``transport.ConnectFirst`` opens a request's connection before it waits for its token.
+The limiter's bucket is a SQLite file in ``KRATOMLIT_HOME`` guarded by a file lock,
+because NCBI counts requests per IP: a cron refresh and an analyst's search running side
+by side share one budget.
 The limiter only spaces requests; what to do about a 429 (back off, honour
 ``Retry-After``) is the client's one retry policy, so the limiter's own 429 penalty is off.
 
@@ -31,11 +33,16 @@ from requests_ratelimiter import LimiterMixin
 from kratomlit import __version__
 from kratomlit.config import Settings
 from kratomlit.errors import StorageError
-from kratomlit.transport import guard
+from kratomlit.transport import ConnectFirst, guard
 
-# NCBI counts requests per second as they arrive; a 20% longer window absorbs up to 200 ms
-# of jitter (a busy CPU, a slow connection) between taking a token and the request arriving.
-RATE_WINDOW_MS = 1200
+# NCBI counts requests per second as they arrive. The limiter counts them per second as
+# they leave, and waits BUFFER_MS more when it must wait: a margin for the time between
+# taking a token and the request arriving that differs from one request to another (a
+# busy CPU delaying a thread, network jitter). A new connection's TCP and TLS handshakes
+# (a round trip or two, 100-400 ms to NCBI from afar) would need far more, so each
+# request's connection is opened before it takes its token (``ConnectFirst``).
+RATE_WINDOW_MS = 1000
+BUFFER_MS = 100
 ESEARCH_EXPIRY = timedelta(hours=1)  # search results change daily; stay fresh within a session
 IGNORED_PARAMS = ["api_key", "email", "tool"]  # never part of a cache key, never stored
 
@@ -60,8 +67,9 @@ def _strip_query(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-class CachedLimiterSession(CacheMixin, LimiterMixin, requests.Session):
-    """requests.Session with a requests-cache cache in front of a requests-ratelimiter limiter."""
+class CachedLimiterSession(CacheMixin, ConnectFirst, LimiterMixin, requests.Session):
+    """requests.Session with a requests-cache cache in front of a requests-ratelimiter
+    limiter; a request that gets past the cache has its connection opened first."""
 
 
 def make_limiter(settings: Settings) -> Limiter:
@@ -74,7 +82,7 @@ def make_limiter(settings: Settings) -> Limiter:
         db_path=str(settings.ratelimit_path),
         use_file_lock=True,
     )
-    return Limiter(bucket, buffer_ms=50)
+    return Limiter(bucket, buffer_ms=BUFFER_MS)
 
 
 def make_session(settings: Settings) -> CachedLimiterSession:
