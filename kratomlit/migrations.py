@@ -167,6 +167,16 @@ def m006_extractions(db: sqlite3.Connection) -> None:
     """)
 
 
+@migration
+def m007_live_records_index(db: sqlite3.Connection) -> None:
+    """The PMIDs of records PubMed has not deleted, as an index. ``deleted_at`` is the last
+    column of ``records``, after the record's XML (19 KB on average, mostly in overflow
+    pages): a query filtering on it walked every record's XML, so counting or scanning the
+    live records cost time and I/O in proportion to the XML held (40,000 records: 0.25 s
+    hot, a gigabyte read cold, for the labelling check after each search)."""
+    db.execute("CREATE INDEX records_live ON records (pmid) WHERE deleted_at IS NULL")
+
+
 def _script(db: sqlite3.Connection, sql: str) -> None:
     """Run statements one by one: ``executescript`` would commit the open transaction."""
     for statement in sql.split(";"):

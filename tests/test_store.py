@@ -27,6 +27,24 @@ def test_migrations_create_schema_once(tmp_path):
     assert {"pmid", "data", "raw_xml", "first_stored", "last_fetched", "deleted_at"} <= cols
 
 
+def test_live_records_are_found_without_reading_their_xml(tmp_path):
+    """Counting and paging the records PubMed has not deleted (after every search, for
+    the labels) use the ``records_live`` index, not a walk through every record's XML."""
+    with Library(tmp_path / "lib.db") as lib:
+        lib.records.save_batch(None, [Record(pmid=p, title="t", raw_xml="<x/>" * 3000)
+                                      for p in (1, 2, 3)], deleted=[2])
+        assert lib.records.count() == 2
+        assert [r.pmid for r in lib.labels.to_label("v1")] == [1, 3]
+        plans = [" ".join(str(c) for c in row) for sql, args in (
+            ("SELECT count(*) FROM records WHERE deleted_at IS NULL", ()),
+            ("SELECT r.pmid, r.data FROM records r LEFT JOIN labels t ON t.pmid = r.pmid "
+             "WHERE r.deleted_at IS NULL AND r.pmid > ? AND (t.version IS NULL OR "
+             "t.version != ?) ORDER BY r.pmid LIMIT 1000", (-1, "v1")))
+            for row in lib.db.execute(f"EXPLAIN QUERY PLAN {sql}", args)]
+    assert "INDEX records_live" in plans[0]
+    assert "USING INDEX records_live" in " ".join(plans[1:])
+
+
 def test_a_failing_batch_leaves_nothing_behind(tmp_path):
     with Library(tmp_path / "lib.db") as lib:
         search = lib.runs.get_search("kratom")
