@@ -22,6 +22,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ from kratomlit.sample_size import NUMBER_WORDS, PEOPLE_WORDS, lowered_text, samp
 HUMAN_DESIGNS = frozenset({"rct", "clinical", "observational", "case", "qualitative"})
 CODE_VERSION = "1.3"  # bump whenever code changes what comes out
 _MAX_EVIDENCE = 6
+_VALUE = itemgetter(0)  # an evidence candidate's contribution
+_new = object.__new__  # Evidence without the frozen dataclass __init__ (see models.built)
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _NOTHING: frozenset[str] = frozenset()
 _STANDINS = (("µ", "u"), ("μ", "u"), ("\u2010", "-"), ("\u2011", "-"), ("\u2013", "-"),
@@ -278,15 +281,14 @@ class Extractor:
         sums = [0.0] * len(DESIGNS)
         found: list[tuple[float, int, Any]] = []
         self._score_text(text, body, bg_end, hits, sums, found)
-        self._score_headings(publication_types, self._pubtypes, "publication_types", sums,
-                             found)
-        self._score_headings([h.split("/")[0].strip(" *") for h in mesh], self._mesh, "mesh",
-                             sums, found)
+        if publication_types:  # most callers give no headings: skip the calls
+            self._score_headings(publication_types, self._pubtypes, "publication_types",
+                                 sums, found)
+        if mesh:
+            self._score_headings([h.split("/")[0].strip(" *") for h in mesh], self._mesh,
+                                 "mesh", sums, found)
         design, confidence = self._decide(sums)
-        index = DESIGNS.index(design)
-        mine = [f for f in found if f[1] == index]
-        mine.sort(key=_strongest_first)  # stable: equal values keep text order
-        evidence = [_evidence(text, body, f[2]) for f in mine[:_MAX_EVIDENCE]]
+        evidence = _evidence(text, body, found, DESIGNS.index(design))
         # shared by the n and dose patterns; neither reads it when no anchor is found
         low = (lowered_text(text) if anchors[1] or anchors[2] or
                (anchors[0] and design in HUMAN_DESIGNS) else text)
@@ -372,7 +374,7 @@ class Extractor:
         best = sums[winner]
         if best < self._scoring.floor:
             return "review", 0.3  # no study of any kind described: commentary or overview
-        second = max(max(sums[:winner] + sums[winner + 1:]), 0.0)
+        second = max(sorted(sums)[-2], 0.0)  # the winner is a largest sum: the next one
         strength = 1.0 - math.exp(-best / 4.0)
         margin = (best - second) / best
         return DESIGNS[winner], round(min(0.99, strength * (0.5 + 0.5 * margin)), 2)
@@ -411,26 +413,36 @@ def _precedence(sums: list[float], bar: float) -> tuple[list[float], int]:
     return sums, best
 
 
-def _strongest_first(item: tuple[float, int, Any]) -> float:
-    """Sort key for evidence candidates: the largest contribution first."""
-    return -item[0]
+def _evidence(text: str, body: int, found: list[tuple[float, int, Any]],
+              index: int) -> list[Evidence]:
+    """The design's strongest few phrases (text order on a tie) as Evidence; a sentence
+    that holds several of them (often the title) is cut once."""
+    mine = [f for f in found if f[1] == index]
+    mine.sort(key=_VALUE, reverse=True)  # stable, also reversed: ties keep text order
+    cut: dict[tuple[int, int], str] = {}
+    out = []
+    for _, _, where in mine[:_MAX_EVIDENCE]:
+        if where.__class__ is Evidence:  # a heading's, ready made
+            out.append(where)
+            continue
+        start, end, source = where
+        span = _sentence_span(text, start, body)
+        sentence = cut.get(span)
+        if sentence is None:
+            sentence = cut[span] = text[span[0] : span[1]].strip()
+        evidence = _new(Evidence)
+        evidence.__dict__.update(phrase=text[start : end + 1], sentence=sentence,
+                                 source=source)
+        out.append(evidence)
+    return out
 
 
-def _evidence(text: str, body: int, where: Any) -> Evidence:
-    """Evidence for a text hit (start, end, source), or a heading's ready Evidence."""
-    if isinstance(where, Evidence):
-        return where
-    start, end, source = where
-    return built(Evidence, phrase=text[start:end + 1], sentence=_sentence(text, start, body),
-                 source=source)
-
-
-def _sentence(text: str, start: int, body: int) -> str:
-    """The sentence around ``start`` (the title when it is in the title)."""
+def _sentence_span(text: str, start: int, body: int) -> tuple[int, int]:
+    """Where the sentence around ``start`` stands (the title when it is in the title)."""
     lo, hi = (1, body - 1) if start < body else (body, len(text))
     left = text.rfind(". ", lo, start)
     right = text.find(". ", start, hi)
-    return text[lo if left < 0 else left + 2 : hi if right < 0 else right + 1].strip()
+    return lo if left < 0 else left + 2, hi if right < 0 else right + 1
 
 
 def default_lexicon_path() -> Path:
