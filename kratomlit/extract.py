@@ -97,6 +97,8 @@ _Weight = tuple[int, int, bool, float]
 # substance span.
 _Entry = tuple[frozenset[str], int, str, tuple[_Weight, ...], bool, tuple[int, ...],
                tuple[int, int] | None]
+# A phrase hit: start, end, the phrase's weights.
+_Hit = tuple[int, int, tuple[_Weight, ...]]
 # Anchor kinds (last entry field): spots the n and dose regexes look at, so that they need not
 # scan the whole text (one automaton pass is several times cheaper than one regex pass).
 _PEOPLE, _UNIT, _COUNTED, _NUMBER_WORD = 1, 2, 4, 8
@@ -298,10 +300,10 @@ class Extractor:
                      design_evidence=evidence, n=n, doses=doses,
                      kratom_g_per_day=kratom_g_per_day(doses))
 
-    def _hits(self, text: str, body: int) -> tuple[list[tuple[int, int, _Entry]], int,
-                                                   list[list[int]], list[tuple[int, int]]]:
-        """Every phrase hit (start, end, entry), where the abstract's background ends, the
-        anchors for n and doses by kind, and the (start, end) of substance names."""
+    def _hits(self, text: str, body: int) -> tuple[list[_Hit], int, list[list[int]],
+                                                   list[tuple[int, int]]]:
+        """Every weighted phrase hit (start, end, weights), where the abstract's background
+        ends, the anchors for n and doses by kind, and the (start, end) of substance names."""
         m = _matchable(text)
         hits = []
         bg_end = -1
@@ -312,22 +314,22 @@ class Extractor:
             if m[end + 1] in stop:
                 continue
             start = end - length
-            if span:
-                substances.append((start + span[0], start + span[1]))
+            if weights:  # a cue without weights only ends the background
+                hits.append((start, end, weights))
+            if cue and bg_end < 0 and start >= body:
+                bg_end = max(text.rfind(". ", body, start) + 2, body)
             if slots:
                 for slot in slots:
                     anchors[slot].append(start)
-            if weights or cue:
-                hits.append((start, end, entry))
-                if cue and bg_end < 0 and start >= body:
-                    bg_end = max(text.rfind(". ", body, start) + 2, body)
+            if span:
+                substances.append((start + span[0], start + span[1]))
         if bg_end < 0:
             first = text.find(". ", body)
             bg_end = body if first < 0 or not text[first + 2:].strip() else first + 2
         return hits, bg_end, anchors, substances
 
     def _score_text(self, text: str, body: int, bg_end: int,
-                    hits: list[tuple[int, int, _Entry]], sums: list[float],
+                    hits: list[_Hit], sums: list[float],
                     found: list[tuple[float, int, Any]]) -> None:
         """Add each hit's weights to its designs; remember where shown phrases stood.
 
@@ -337,10 +339,7 @@ class Extractor:
         sc = self._scoring
         seen: set[int] = set()
         title_mult, body_mult, bg_mult, repeat = sc.title, sc.body, sc.background, sc.repeat
-        for start, end, entry in hits:
-            weights = entry[3]
-            if not weights:
-                continue
+        for start, end, weights in hits:
             if start < body:
                 mult, source = title_mult, "title"
             elif start < bg_end:
