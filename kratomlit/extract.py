@@ -42,7 +42,6 @@ HUMAN_DESIGNS = frozenset({"rct", "clinical", "observational", "case", "qualitat
 CODE_VERSION = "1.3"  # bump whenever code changes what comes out
 _MAX_EVIDENCE = 6
 _VALUE = itemgetter(0)  # an evidence candidate's contribution
-_new = object.__new__  # Evidence without the frozen dataclass __init__ (see models.built)
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _NOTHING: frozenset[str] = frozenset()
 _STANDINS = (("µ", "u"), ("μ", "u"), ("\u2010", "-"), ("\u2011", "-"), ("\u2013", "-"),
@@ -429,10 +428,8 @@ def _evidence(text: str, body: int, found: list[tuple[float, int, Any]],
         sentence = cut.get(span)
         if sentence is None:
             sentence = cut[span] = text[span[0] : span[1]].strip()
-        evidence = _new(Evidence)
-        evidence.__dict__.update(phrase=text[start : end + 1], sentence=sentence,
-                                 source=source)
-        out.append(evidence)
+        out.append(built(Evidence, phrase=text[start : end + 1], sentence=sentence,
+                         source=source))
     return out
 
 
