@@ -169,9 +169,9 @@ def candidates(text: str, body_start: int, background_end: int,
         return out
     match = _CANDIDATE.match
     for start in starts:  # a plain loop: filter() over a generator costs more per start
-        m = match(low, start)
-        if m is not None:
-            count = _score(text, low, m, body_start, background_end, _lead_before(text, start))
+        at = match(low, start)
+        if at is not None:
+            count = _score(text, low, at, body_start, background_end, _lead_before(text, start))
             if count is not None:
                 out.append(count)
     return out
