@@ -22,6 +22,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from kratomlit.sample_size import NUMBER_WORDS, PEOPLE_WORDS, lowered_text, samp
 HUMAN_DESIGNS = frozenset({"rct", "clinical", "observational", "case", "qualitative"})
 CODE_VERSION = "1.3"  # bump whenever code changes what comes out
 _MAX_EVIDENCE = 6
+_VALUE = itemgetter(0)  # an evidence candidate's contribution
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _NOTHING: frozenset[str] = frozenset()
 _STANDINS = (("µ", "u"), ("μ", "u"), ("\u2010", "-"), ("\u2011", "-"), ("\u2013", "-"),
@@ -94,6 +96,8 @@ _Weight = tuple[int, int, bool, float]
 # substance span.
 _Entry = tuple[frozenset[str], int, str, tuple[_Weight, ...], bool, tuple[int, ...],
                tuple[int, int] | None]
+# A phrase hit: start, end, the phrase's weights.
+_Hit = tuple[int, int, tuple[_Weight, ...]]
 # Anchor kinds (last entry field): spots the n and dose regexes look at, so that they need not
 # scan the whole text (one automaton pass is several times cheaper than one regex pass).
 _PEOPLE, _UNIT, _COUNTED, _NUMBER_WORD = 1, 2, 4, 8
@@ -278,15 +282,14 @@ class Extractor:
         sums = [0.0] * len(DESIGNS)
         found: list[tuple[float, int, Any]] = []
         self._score_text(text, body, bg_end, hits, sums, found)
-        self._score_headings(publication_types, self._pubtypes, "publication_types", sums,
-                             found)
-        self._score_headings([h.split("/")[0].strip(" *") for h in mesh], self._mesh, "mesh",
-                             sums, found)
+        if publication_types:  # most callers give no headings: skip the calls
+            self._score_headings(publication_types, self._pubtypes, "publication_types",
+                                 sums, found)
+        if mesh:
+            self._score_headings([h.split("/")[0].strip(" *") for h in mesh], self._mesh,
+                                 "mesh", sums, found)
         design, confidence = self._decide(sums)
-        index = DESIGNS.index(design)
-        mine = [f for f in found if f[1] == index]
-        mine.sort(key=_strongest_first)  # stable: equal values keep text order
-        evidence = [_evidence(text, body, f[2]) for f in mine[:_MAX_EVIDENCE]]
+        evidence = _evidence(text, body, found, DESIGNS.index(design))
         # shared by the n and dose patterns; neither reads it when no anchor is found
         low = (lowered_text(text) if anchors[1] or anchors[2] or
                (anchors[0] and design in HUMAN_DESIGNS) else text)
@@ -296,10 +299,10 @@ class Extractor:
                      design_evidence=evidence, n=n, doses=doses,
                      kratom_g_per_day=kratom_g_per_day(doses))
 
-    def _hits(self, text: str, body: int) -> tuple[list[tuple[int, int, _Entry]], int,
-                                                   list[list[int]], list[tuple[int, int]]]:
-        """Every phrase hit (start, end, entry), where the abstract's background ends, the
-        anchors for n and doses by kind, and the (start, end) of substance names."""
+    def _hits(self, text: str, body: int) -> tuple[list[_Hit], int, list[list[int]],
+                                                   list[tuple[int, int]]]:
+        """Every weighted phrase hit (start, end, weights), where the abstract's background
+        ends, the anchors for n and doses by kind, and the (start, end) of substance names."""
         m = _matchable(text)
         hits = []
         bg_end = -1
@@ -310,22 +313,22 @@ class Extractor:
             if m[end + 1] in stop:
                 continue
             start = end - length
-            if span:
-                substances.append((start + span[0], start + span[1]))
+            if weights:  # a cue without weights only ends the background
+                hits.append((start, end, weights))
+            if cue and bg_end < 0 and start >= body:
+                bg_end = max(text.rfind(". ", body, start) + 2, body)
             if slots:
                 for slot in slots:
                     anchors[slot].append(start)
-            if weights or cue:
-                hits.append((start, end, entry))
-                if cue and bg_end < 0 and start >= body:
-                    bg_end = max(text.rfind(". ", body, start) + 2, body)
+            if span:
+                substances.append((start + span[0], start + span[1]))
         if bg_end < 0:
             first = text.find(". ", body)
             bg_end = body if first < 0 or not text[first + 2:].strip() else first + 2
         return hits, bg_end, anchors, substances
 
     def _score_text(self, text: str, body: int, bg_end: int,
-                    hits: list[tuple[int, int, _Entry]], sums: list[float],
+                    hits: list[_Hit], sums: list[float],
                     found: list[tuple[float, int, Any]]) -> None:
         """Add each hit's weights to its designs; remember where shown phrases stood.
 
@@ -335,10 +338,7 @@ class Extractor:
         sc = self._scoring
         seen: set[int] = set()
         title_mult, body_mult, bg_mult, repeat = sc.title, sc.body, sc.background, sc.repeat
-        for start, end, entry in hits:
-            weights = entry[3]
-            if not weights:
-                continue
+        for start, end, weights in hits:
             if start < body:
                 mult, source = title_mult, "title"
             elif start < bg_end:
@@ -372,7 +372,7 @@ class Extractor:
         best = sums[winner]
         if best < self._scoring.floor:
             return "review", 0.3  # no study of any kind described: commentary or overview
-        second = max(max(sums[:winner] + sums[winner + 1:]), 0.0)
+        second = max(sorted(sums)[-2], 0.0)  # the winner is a largest sum: the next one
         strength = 1.0 - math.exp(-best / 4.0)
         margin = (best - second) / best
         return DESIGNS[winner], round(min(0.99, strength * (0.5 + 0.5 * margin)), 2)
@@ -411,26 +411,34 @@ def _precedence(sums: list[float], bar: float) -> tuple[list[float], int]:
     return sums, best
 
 
-def _strongest_first(item: tuple[float, int, Any]) -> float:
-    """Sort key for evidence candidates: the largest contribution first."""
-    return -item[0]
+def _evidence(text: str, body: int, found: list[tuple[float, int, Any]],
+              index: int) -> list[Evidence]:
+    """The design's strongest few phrases (text order on a tie) as Evidence; a sentence
+    that holds several of them (often the title) is cut once."""
+    mine = [f for f in found if f[1] == index]
+    mine.sort(key=_VALUE, reverse=True)  # stable, also reversed: ties keep text order
+    cut: dict[tuple[int, int], str] = {}
+    out = []
+    for _, _, where in mine[:_MAX_EVIDENCE]:
+        if where.__class__ is Evidence:  # a heading's, ready made
+            out.append(where)
+            continue
+        start, end, source = where
+        span = _sentence_span(text, start, body)
+        sentence = cut.get(span)
+        if sentence is None:
+            sentence = cut[span] = text[span[0] : span[1]].strip()
+        out.append(built(Evidence, phrase=text[start : end + 1], sentence=sentence,
+                         source=source))
+    return out
 
 
-def _evidence(text: str, body: int, where: Any) -> Evidence:
-    """Evidence for a text hit (start, end, source), or a heading's ready Evidence."""
-    if isinstance(where, Evidence):
-        return where
-    start, end, source = where
-    return built(Evidence, phrase=text[start:end + 1], sentence=_sentence(text, start, body),
-                 source=source)
-
-
-def _sentence(text: str, start: int, body: int) -> str:
-    """The sentence around ``start`` (the title when it is in the title)."""
+def _sentence_span(text: str, start: int, body: int) -> tuple[int, int]:
+    """Where the sentence around ``start`` stands (the title when it is in the title)."""
     lo, hi = (1, body - 1) if start < body else (body, len(text))
     left = text.rfind(". ", lo, start)
     right = text.find(". ", start, hi)
-    return text[lo if left < 0 else left + 2 : hi if right < 0 else right + 1].strip()
+    return lo if left < 0 else left + 2, hi if right < 0 else right + 1
 
 
 def default_lexicon_path() -> Path:

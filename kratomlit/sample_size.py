@@ -161,22 +161,20 @@ def candidates(text: str, body_start: int, background_end: int,
         return []  # no number stands before any people noun
     out = []
     low = lowered if lowered is not None else lowered_text(text)
-    matches = (_CANDIDATE.finditer(low) if starts is None else
-               filter(None, (_CANDIDATE.match(low, s) for s in starts)))
-    for m in matches:
-        lead = _lead_before(text, m.start()) if starts is not None else None
-        count = _score(text, low, m, body_start, background_end, lead)
-        if count is not None:
-            out.append(count)
+    if starts is None:
+        for m in _CANDIDATE.finditer(low):
+            count = _score(text, low, m, body_start, background_end, None)
+            if count is not None:
+                out.append(count)
+        return out
+    match = _CANDIDATE.match
+    for start in starts:  # a plain loop: filter() over a generator costs more per start
+        at = match(low, start)
+        if at is not None:
+            count = _score(text, low, at, body_start, background_end, _lead_before(text, start))
+            if count is not None:
+                out.append(count)
     return out
-
-
-def _has_word_number(text: str, p: int, words: Sequence[int] | None) -> bool:
-    """Whether a number word ("one" ... "ninety") stands in the 45 characters before p."""
-    if words is None:
-        return True
-    i = bisect_left(words, p - 45)
-    return i < len(words) and words[i] < p
 
 
 def _starts(text: str, anchors: Sequence[int], words: Sequence[int] | None) -> list[int]:
@@ -196,8 +194,12 @@ def _starts(text: str, anchors: Sequence[int], words: Sequence[int] | None) -> l
                 starts.add(found.start())
         else:
             lo = p - 45 if p > 45 else 0
-            if digit(text, lo, p) or _has_word_number(text, p, words):
+            if digit(text, lo, p) or words is None:
                 starts.update(number_starts(text, lo, p, 5))
+            else:  # a number word ("one" ... "ninety") in the 45 characters before p?
+                i = bisect_left(words, lo)
+                if i < len(words) and words[i] < p:
+                    starts.update(number_starts(text, lo, p, 5))
     return sorted(starts)
 
 
@@ -221,7 +223,7 @@ def number_starts(text: str, lo: int, hi: int, last: int) -> list[int]:
 
 def _lead_before(text: str, start: int) -> str | None:
     """The cue just before a count ("a total of", "recruited" ...), if any."""
-    window = text[max(0, start - 40) : start].lower()
+    window = text[start - 40 if start > 40 else 0 : start].lower()
     if not window.rstrip().endswith(_LEAD_ENDS):
         return None  # the usual case: no cue's last word ends the window
     before = " ".join(window.split())
@@ -261,7 +263,7 @@ def _own_cases(low: str, m: re.Match[str]) -> bool:
 
 def _bad_before(text: str, start: int) -> bool:
     """An age, mean, p-value or part of a whole stands just before the number."""
-    window = text[max(0, start - 25) : start].lower()
+    window = text[start - 25 if start > 25 else 0 : start].lower()
     if not window.rstrip().endswith(_BAD_ENDS):
         return False  # the usual case: no cue's last word ends the window
     words = window.split()
