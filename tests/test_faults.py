@@ -155,6 +155,7 @@ def test_a_batch_failing_for_good_keeps_the_later_batches_that_arrived(cli, matr
         "db": "pubmed", "term": TERM, "retmax": 9999}).text  # the order a search fetches in
     first_batch = [int(p) for p in re.findall(r"<Id>(\d+)</Id>", listed)[:500]]
     matrix.state.failing_pmids = {first_batch[0]}
+    matrix.state.delays["efetch"] = 0.5  # each answer takes a while: the three go out together
     result = cli("search", TERM)
     assert result.exit_code == 3 and "HTTP 500" in result.stderr
     truth, held = matrix.state.truth(TERM), set(library_pmids(env))
@@ -162,7 +163,7 @@ def test_a_batch_failing_for_good_keeps_the_later_batches_that_arrived(cli, matr
     arrived = {int(p) for e in fetched if e.status == 200 for p in e.params["id"].split(",")}
     assert held == arrived and held and not held & set(first_batch)  # batches 2, 3 kept
     assert len([e for e in fetched if e.status == 500]) == 2  # max_tries, then nothing
-    matrix.state.failing_pmids = set()
+    matrix.state.failing_pmids, matrix.state.delays = set(), {}
     again = cli("search", TERM, "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["new"] == len(truth - held)
     assert sorted(library_pmids(env)) == sorted(truth)
@@ -387,4 +388,6 @@ def test_read_only_library_is_a_storage_error_and_unchanged(cli, matrix, env):
     assert "Traceback" not in result.stderr and db.read_bytes() == before
     assert len(library_pmids(env)) == 3
     again = cli("search", TERM)  # writable again: the run completes
+    print("AGAIN", again.exit_code, again.stderr)
+    print("LOG", (Path(env["KRATOMLIT_HOME"]) / "logs" / "kratomlit.log").read_text()[-5000:])
     assert again.exit_code == 0 and sorted(library_pmids(env)) == sorted(matrix.state.truth(TERM))
