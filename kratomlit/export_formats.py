@@ -448,10 +448,25 @@ def _line(value: Any) -> str:
         return ""
     text = str(value)
     # printable: no whitespace but ' ' (str.split's whitespace is Cc/Zs/Zl/Zp), so text
-    # without doubled, leading or trailing spaces is already one clean line
-    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
-        return text
+    # without doubled, leading or trailing spaces is already one clean line; so is a
+    # structured abstract once its single line feeds are spaces (no split into words)
+    flat = text if text.isprintable() else text.replace("\n", " ")
+    if flat.isprintable() and "  " not in flat and flat[:1] != " " and flat[-1:] != " ":
+        return flat
     return " ".join(text.split())
+
+
+def _lines(items: list[Any]) -> list[Any]:
+    """``_line`` of each item; one check of them all, joined, when all are clean text (the
+    usual case: a '|' between them keeps each one's spaces apart)."""
+    try:
+        text = "|".join(items)
+    except TypeError:  # not all text
+        return [_line(item) for item in items]
+    if (text.isprintable() and "  " not in text and "| " not in text and " |" not in text
+            and text[:1] != " " and text[-1:] != " "):
+        return items
+    return [_line(item) for item in items]
 
 
 def ris_date(pub_date: str, year: int | None) -> str:
@@ -473,13 +488,13 @@ def ris_entry(row: Row) -> dict[str, Any]:
     notes += [f"RETRACTED: {_line(SEP.join(row['corrections']))}"] if row["retracted"] else []
     entry = {
         "type_of_reference": "JOUR", "title": _line(row["title"]),
-        "authors": [_ris_author(_line(a)) for a in row["authors"]],
+        "authors": [_ris_author(a) for a in _lines(row["authors"])],
         "year": str(row["year"] or ""), "date": ris_date(row["pub_date"], row["year"]),
         "secondary_title": _line(row["journal"]), "journal_name": _line(row["journal_iso"]),
         "volume": _line(row["volume"]), "number": _line(row["issue"]), "start_page": start,
         "end_page": end, "abstract": _line(row["abstract"]), "doi": _line(row["doi"]),
         "accession_number": str(row["pmid"]), "language": _line(SEP.join(row["language"])),
-        "keywords": [_line(k) for k in [*row["keywords"], *row["mesh"]] if _line(k)],
+        "keywords": [k for k in _lines([*row["keywords"], *row["mesh"]]) if k],
         "urls": [row["url"]], "notes": notes,
     }
     return {k: v for k, v in entry.items() if v}
@@ -489,19 +504,63 @@ class _PlainRisWriter(rispy.RisWriter):
     """rispy's writer without its "1." line before each record: importers that detect RIS
     by an early ``TY  -`` line (Zotero) or read strict tag lines expect none."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.rules = {label: self._rule(tag) for label, tag in self._rev_mapping.items()}
+
     def set_header(self, count: int) -> str:
         return ""
 
     def _format_line(self, tag: str, value: Any = "") -> str:
         return f"{tag}  - {value}"  # PATTERN.format(tag=tag, value=value), without format()
 
+    def _rule(self, tag: str) -> tuple[str, str]:
+        """``(line start, how)``: how ``_format_reference`` writes a label's value, checked
+        in its order: ``skip``, ``list`` (a line per item), ``other`` (unknown tags: its
+        own code), a delimiter to join a list with, or ``""`` (one line)."""
+        start = self._format_line(tag)
+        if tag == self.START_TAG or tag in self.ignore:
+            return start, "skip"
+        if tag in self.list_tags:
+            return start, "list"
+        if tag == self.UNKNOWN_TAG:
+            return start, "other"
+        return start, self.delimiter_map.get(tag, "")
+
+    def reference(self, ref: Mapping[str, Any]) -> str:
+        """One reference's lines as ``formats`` writes them, in one pass: rispy's per-line
+        generator and lookups were half of a RIS export. Labels it warns about or treats
+        specially (unknown tags, lists without ``enforce_list_tags``) use its code."""
+        if not self.enforce_list_tags:
+            return "\n".join(self._format_reference(ref, 1, 1))
+        lines = [f"{self.START_TAG}  - {self._get_reference_type(ref)}"]
+        for label, value in ref.items():
+            start, how = self.rules.get(label, ("", "other"))
+            if how == "":
+                lines.append(f"{start}{value}")
+            elif how == "list":
+                for item in value:
+                    lines.append(f"{start}{item}")
+            elif how == "other":
+                return "\n".join(self._format_reference(ref, 1, 1))
+            elif how != "skip":
+                lines.append(f"{start}{how.join(value)}")
+        lines.append(self._format_line(self.END_TAG))
+        return "\n".join(lines)
+
 
 class RisWriter(TextWriter):
     """RIS for Zotero, EndNote, Rayyan and ASReview; TI (not T1, which ASReview misses)."""
 
+    def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+        super().__init__(path, options, about)
+        self.ris = _PlainRisWriter()
+
     def write(self, rows: Sequence[Row]) -> None:
-        text = rispy.dumps([ris_entry(r) for r in rows], implementation=_PlainRisWriter)
-        self.fh.write(text.rstrip("\n") + "\n\n")
+        """``rispy.dumps`` of the chunk's entries (references one blank line apart) with
+        the trailing line feeds made two, each reference formatted in one pass."""
+        reference = self.ris.reference
+        self.fh.write("\n\n".join([reference(ris_entry(r)) for r in rows]) + "\n\n")
 
 
 _BRACES = re.compile(r"[{}]")
