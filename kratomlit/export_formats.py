@@ -27,7 +27,7 @@ import rispy
 
 from kratomlit.cells import (
     EXCEL_CELL_MAX,
-    FORMULA_START,
+    FORMULA_FIRST,
     escape_cell,
     excel_len,
     excel_parts,
@@ -150,7 +150,7 @@ class CsvWriter(TextWriter):
         for col, flat in self.flat:
             value = flat(row[col])
             if isinstance(value, str):
-                if value.startswith(FORMULA_START):
+                if value[:1] in FORMULA_FIRST:
                     value = "'" + value  # escape_cell
                 if len(value) > EXCEL_CELL_MAX // 2 and excel_len(value) > EXCEL_CELL_MAX:
                     self.too_long += 1
