@@ -103,9 +103,10 @@ def read_chunks(library: Library, query: ExportQuery, size: int = CHUNK
                 ) -> Iterator[list[LibraryRecord]]:
     """Records matching ``query`` in PMID order, ``size`` at a time, with the searches
     that found them and their labels. Pages by PMID (keyset), so memory stays flat however
-    large the library is."""
+    large the library is. The record's JSON comes as UTF-8 bytes, which orjson reads as
+    they are: no ``str`` made and encoded back (half of SQLite's share of the read)."""
     sql = (
-        "SELECT r.pmid, r.data, r.first_stored, (SELECT json_group_array(x) FROM ("
+        "SELECT r.pmid, CAST(r.data AS BLOB), r.first_stored, (SELECT json_group_array(x) FROM ("
         "SELECT COALESCE(s.name, s.term) AS x FROM hits h JOIN searches s ON "
         "s.id = h.search_id WHERE h.pmid = r.pmid ORDER BY s.id)), "
         "l.version, l.topics, l.scores, l.evidence, e.version, e.data FROM records r "
@@ -135,7 +136,7 @@ def paged_rows(library: Library, query: ExportQuery, sql: str, size: int = CHUNK
         yield rows
 
 
-def _library_record(pmid: int, data: str, first_stored: str, searches: str,
+def _library_record(pmid: int, data: bytes, first_stored: str, searches: str,
                     version: str | None, topics: str | None, scores: str | None,
                     evidence: str | None, extractor: str | None, extracted: str | None
                     ) -> LibraryRecord:
@@ -333,12 +334,12 @@ def selected_chunks(library: Library, query: ExportQuery, options: ExportOptions
     ``reader`` may read less of each record (``list`` needs no abstract or evidence)."""
     filtering = bool(options.topics) or options.min_score is not None
     for records in reader(library, query, CHUNK):
-        if filtering:
+        if filtering:  # otherwise every record passes: no call to ``wanted`` for each
             tally.unlabelled += sum(r.labels is None for r in records)
-        kept = [r for r in records if wanted(r.labels, options)]
+            records = [r for r in records if wanted(r.labels, options)]
+        if records:
+            yield records
         del records
-        if kept:
-            yield kept
 
 
 def wanted(labels: Labels | None, options: ExportOptions) -> bool:

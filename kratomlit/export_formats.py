@@ -21,22 +21,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import rispy
-import xlsxwriter
-import xlsxwriter.workbook
-from bibtexparser.bibdatabase import BibDatabase
-from bibtexparser.bwriter import BibTexWriter, SortingStrategy
-from xlsxwriter.exceptions import FileCreateError
-from xlsxwriter.utility import xl_col_to_name
-from xlsxwriter.xmlwriter import XMLwriter
 
 from kratomlit.cells import (
     EXCEL_CELL_MAX,
-    FORMULA_START,
+    FORMULA_FIRST,
     escape_cell,
     excel_len,
     excel_parts,
@@ -44,6 +35,9 @@ from kratomlit.cells import (
 )
 from kratomlit.errors import ExportError
 from kratomlit.models import COLUMNS, SEP, ExportOptions
+
+if TYPE_CHECKING:  # pyarrow, XlsxWriter and bibtexparser: imported by the writers using them
+    import pyarrow as pa
 
 XLSX_MAX_ROWS = 1_048_576
 CONTINUED = "continued"  # XLSX only: which cells of a row go on in the 'overflow' sheet
@@ -77,14 +71,6 @@ def flatteners(columns: Sequence[str]) -> list[tuple[str, Flattener]]:
     export, not once per cell)."""
     return [(c, _FLATTEN.get(COLUMNS[c].kind if c in COLUMNS else "", _joined))
             for c in columns]
-
-
-EVIDENCE_STRUCT = pa.struct([("topic", pa.string()), ("assigned", pa.bool_()),
-                             ("phrase", pa.string()), ("sentence", pa.string()),
-                             ("source", pa.string())])
-DOSE_STRUCT = pa.struct([("text", pa.string()), ("low", pa.float64()), ("high", pa.float64()),
-                         ("unit", pa.string()), ("per", pa.string()),
-                         ("substance", pa.string()), ("sentence", pa.string())])
 
 
 class Writer(ABC):
@@ -164,7 +150,7 @@ class CsvWriter(TextWriter):
         for col, flat in self.flat:
             value = flat(row[col])
             if isinstance(value, str):
-                if value.startswith(FORMULA_START):
+                if value[:1] in FORMULA_FIRST:
                     value = "'" + value  # escape_cell
                 if len(value) > EXCEL_CELL_MAX // 2 and excel_len(value) > EXCEL_CELL_MAX:
                     self.too_long += 1
@@ -202,10 +188,19 @@ class JsonlWriter(TextWriter):
 
 def arrow_schema(columns: Sequence[str]) -> pa.Schema:
     """The fixed Parquet schema: every column typed and described, even when empty."""
+    import pyarrow as pa  # here, not at the top: a fifth of a second other formats skip
+
+    evidence = pa.struct([("topic", pa.string()), ("assigned", pa.bool_()),
+                          ("phrase", pa.string()), ("sentence", pa.string()),
+                          ("source", pa.string())])
+    doses = pa.struct([("text", pa.string()), ("low", pa.float64()), ("high", pa.float64()),
+                       ("unit", pa.string()), ("per", pa.string()),
+                       ("substance", pa.string()), ("sentence", pa.string())])
+
     def kind(col: str) -> pa.DataType:
         return {"int": pa.int64() if col == "pmid" else pa.int32(), "float": pa.float64(),
                 "bool": pa.bool_(), "list": pa.list_(pa.string()),
-                "nested": pa.list_(EVIDENCE_STRUCT), "doses": pa.list_(DOSE_STRUCT),
+                "nested": pa.list_(evidence), "doses": pa.list_(doses),
                 "range": pa.list_(pa.float64()), "str": pa.string()}[COLUMNS[col].kind]
 
     return pa.schema([pa.field(c, kind(c), metadata={"description": COLUMNS[c].description})
@@ -216,15 +211,19 @@ class ParquetWriter(Writer):
     """Parquet with a fixed schema; one row group per chunk."""
 
     def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         super().__init__(path, options, about)
         schema = arrow_schema(self.columns).with_metadata(
             {"kratomlit": json.dumps(dict(about), ensure_ascii=False)})
         self.schema = schema
+        self.table = pa.Table.from_pydict
         self.pq = pq.ParquetWriter(path, schema, compression="zstd")
 
     def write(self, rows: Sequence[Row]) -> None:
-        table = pa.Table.from_pydict({c: [r[c] for r in rows] for c in self.columns},
-                                     schema=self.schema)  # by column: no dict per row
+        table = self.table({c: [r[c] for r in rows] for c in self.columns},
+                           schema=self.schema)  # by column: no dict per row
         self.pq.write_table(table)
 
     def close(self) -> None:
@@ -234,8 +233,7 @@ class ParquetWriter(Writer):
 # ---- XLSX -------------------------------------------------------------------------------
 
 # Text XlsxWriter rewrites before writing it inline: control characters, literal _xHHHH_
-# escapes, U+FFFE/U+FFFF (its ``_escape_control_characters``)
-_escape_control_characters = XMLwriter._escape_control_characters
+# escapes, U+FFFE/U+FFFF (its ``XMLwriter._escape_control_characters``)
 _XLSX_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
 
 
@@ -249,6 +247,8 @@ class XlsxRows:
     type, text the cell limit would cut) is left to the caller."""
 
     def __init__(self, sheet: Any, width: int):
+        from xlsxwriter.utility import xl_col_to_name
+
         self.sheet = sheet
         self.names = [xl_col_to_name(c) for c in range(width)]
 
@@ -288,6 +288,8 @@ class XlsxRows:
 def _fast_zip() -> Iterator[None]:
     """XlsxWriter's zip at deflate level 1 instead of zlib's default 6: a third of an XLSX
     export was compressing; the file is ~35% larger (bench data), its parts the same."""
+    import xlsxwriter.workbook
+
     original = xlsxwriter.workbook.ZipFile
     xlsxwriter.workbook.ZipFile = functools.partial(original, compresslevel=1)  # type: ignore
     try:
@@ -312,7 +314,9 @@ def _inline(ref: str, text: str) -> str:
     that looks like ``<r>…</r>``, which is escaped like any other: see ``xlsx_text``)."""
     # text with none of them is printable (controls and U+FFFE/F are not) or holds '_x'
     if ("_x" in text or not text.isprintable()) and _XLSX_CONTROL.search(text):
-        text = _escape_control_characters(text)
+        from xlsxwriter.xmlwriter import XMLwriter  # rare: imported only when needed
+
+        text = XMLwriter._escape_control_characters(text)
     space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
     if "&" in text or "<" in text or ">" in text:
         text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -333,6 +337,8 @@ class XlsxWriter(Writer):
     a cut text never looks complete."""
 
     def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+        import xlsxwriter  # here, not at the top: other formats skip importing it
+
         super().__init__(path, options, about)
         self.book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
         self.bold = self.book.add_format({"bold": True})
@@ -413,6 +419,8 @@ class XlsxWriter(Writer):
             self.info.write_string(n, 1, xlsx_text(text))
 
     def _close_book(self) -> None:
+        from xlsxwriter.exceptions import FileCreateError
+
         if not self.closed:
             self.closed = True
             try:
@@ -448,10 +456,25 @@ def _line(value: Any) -> str:
         return ""
     text = str(value)
     # printable: no whitespace but ' ' (str.split's whitespace is Cc/Zs/Zl/Zp), so text
-    # without doubled, leading or trailing spaces is already one clean line
-    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
-        return text
+    # without doubled, leading or trailing spaces is already one clean line; so is a
+    # structured abstract once its single line feeds are spaces (no split into words)
+    flat = text if text.isprintable() else text.replace("\n", " ")
+    if flat.isprintable() and "  " not in flat and flat[:1] != " " and flat[-1:] != " ":
+        return flat
     return " ".join(text.split())
+
+
+def _lines(items: list[Any]) -> list[Any]:
+    """``_line`` of each item; one check of them all, joined, when all are clean text (the
+    usual case: a '|' between them keeps each one's spaces apart)."""
+    try:
+        text = "|".join(items)
+    except TypeError:  # not all text
+        return [_line(item) for item in items]
+    if (text.isprintable() and "  " not in text and "| " not in text and " |" not in text
+            and text[:1] != " " and text[-1:] != " "):
+        return items
+    return [_line(item) for item in items]
 
 
 def ris_date(pub_date: str, year: int | None) -> str:
@@ -473,13 +496,13 @@ def ris_entry(row: Row) -> dict[str, Any]:
     notes += [f"RETRACTED: {_line(SEP.join(row['corrections']))}"] if row["retracted"] else []
     entry = {
         "type_of_reference": "JOUR", "title": _line(row["title"]),
-        "authors": [_ris_author(_line(a)) for a in row["authors"]],
+        "authors": [_ris_author(a) for a in _lines(row["authors"])],
         "year": str(row["year"] or ""), "date": ris_date(row["pub_date"], row["year"]),
         "secondary_title": _line(row["journal"]), "journal_name": _line(row["journal_iso"]),
         "volume": _line(row["volume"]), "number": _line(row["issue"]), "start_page": start,
         "end_page": end, "abstract": _line(row["abstract"]), "doi": _line(row["doi"]),
         "accession_number": str(row["pmid"]), "language": _line(SEP.join(row["language"])),
-        "keywords": [_line(k) for k in [*row["keywords"], *row["mesh"]] if _line(k)],
+        "keywords": [k for k in _lines([*row["keywords"], *row["mesh"]]) if k],
         "urls": [row["url"]], "notes": notes,
     }
     return {k: v for k, v in entry.items() if v}
@@ -489,19 +512,63 @@ class _PlainRisWriter(rispy.RisWriter):
     """rispy's writer without its "1." line before each record: importers that detect RIS
     by an early ``TY  -`` line (Zotero) or read strict tag lines expect none."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.rules = {label: self._rule(tag) for label, tag in self._rev_mapping.items()}
+
     def set_header(self, count: int) -> str:
         return ""
 
     def _format_line(self, tag: str, value: Any = "") -> str:
         return f"{tag}  - {value}"  # PATTERN.format(tag=tag, value=value), without format()
 
+    def _rule(self, tag: str) -> tuple[str, str]:
+        """``(line start, how)``: how ``_format_reference`` writes a label's value, checked
+        in its order: ``skip``, ``list`` (a line per item), ``other`` (unknown tags: its
+        own code), a delimiter to join a list with, or ``""`` (one line)."""
+        start = self._format_line(tag)
+        if tag == self.START_TAG or tag in self.ignore:
+            return start, "skip"
+        if tag in self.list_tags:
+            return start, "list"
+        if tag == self.UNKNOWN_TAG:
+            return start, "other"
+        return start, self.delimiter_map.get(tag, "")
+
+    def reference(self, ref: Mapping[str, Any]) -> str:
+        """One reference's lines as ``formats`` writes them, in one pass: rispy's per-line
+        generator and lookups were half of a RIS export. Labels it warns about or treats
+        specially (unknown tags, lists without ``enforce_list_tags``) use its code."""
+        if not self.enforce_list_tags:
+            return "\n".join(self._format_reference(ref, 1, 1))
+        lines = [f"{self.START_TAG}  - {self._get_reference_type(ref)}"]
+        for label, value in ref.items():
+            start, how = self.rules.get(label, ("", "other"))
+            if how == "":
+                lines.append(f"{start}{value}")
+            elif how == "list":
+                for item in value:
+                    lines.append(f"{start}{item}")
+            elif how == "other":
+                return "\n".join(self._format_reference(ref, 1, 1))
+            elif how != "skip":
+                lines.append(f"{start}{how.join(value)}")
+        lines.append(self._format_line(self.END_TAG))
+        return "\n".join(lines)
+
 
 class RisWriter(TextWriter):
     """RIS for Zotero, EndNote, Rayyan and ASReview; TI (not T1, which ASReview misses)."""
 
+    def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+        super().__init__(path, options, about)
+        self.ris = _PlainRisWriter()
+
     def write(self, rows: Sequence[Row]) -> None:
-        text = rispy.dumps([ris_entry(r) for r in rows], implementation=_PlainRisWriter)
-        self.fh.write(text.rstrip("\n") + "\n\n")
+        """``rispy.dumps`` of the chunk's entries (references one blank line apart) with
+        the trailing line feeds made two, each reference formatted in one pass."""
+        reference = self.ris.reference
+        self.fh.write("\n\n".join([reference(ris_entry(r)) for r in rows]) + "\n\n")
 
 
 _BRACES = re.compile(r"[{}]")
@@ -553,35 +620,19 @@ def bibtex_entry(row: Row) -> dict[str, str]:
     return {"ENTRYTYPE": "article", "ID": bibtex_key(row), **entry}
 
 
-class _EntryWriter(BibTexWriter):
-    """bibtexparser 1.x's writer, each entry formatted in one pass for the settings used
-    here (fields alphabetical, unaligned, no trailing comma): the same text
-    (tests/test_export_parity.py) in about half the time. Other settings: its own code."""
-
-    def _entry_to_bibtex(self, entry: dict[str, str]) -> str:
-        if (self.display_order or self.align_values is not False or self.comma_first
-                or self.add_trailing_comma or self.align_multiline_values
-                or self.display_order_sorting != SortingStrategy.ALPHABETICAL_ASC):
-            return str(super()._entry_to_bibtex(entry))
-        indent = self.indent
-        fields = "".join([f",\n{indent}{k} = {{{entry[k]}}}" for k in sorted(entry)
-                          if k != "ENTRYTYPE" and k != "ID"])
-        return f"@{entry['ENTRYTYPE']}{{{entry['ID']}{fields}\n}}\n"
-
-
 class BibtexWriter(TextWriter):
     """BibTeX via bibtexparser 1.x's writer, in PMID order."""
 
     def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+        from kratomlit.export_bibtex import EntryWriter  # bibtexparser: imported when used
+
         super().__init__(path, options, about)
-        self.bib = _EntryWriter()
+        self.bib = EntryWriter()
         self.bib.order_entries_by = None
         self.bib.indent = "  "
 
     def write(self, rows: Sequence[Row]) -> None:
-        db = BibDatabase()
-        db.entries = [bibtex_entry(r) for r in rows]
-        self.fh.write(self.bib.write(db))
+        self.fh.write(self.bib.entries_text([bibtex_entry(r) for r in rows]))
 
 
 WRITERS: dict[str, type[Writer]] = {

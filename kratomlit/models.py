@@ -22,6 +22,7 @@ PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 RETRACTION_TYPES = ("RetractionIn", "RetractionOf", "ErratumIn", "ErratumFor",
                     "ExpressionOfConcernIn", "ExpressionOfConcernFor")
 SEP = "; "  # how list cells are joined in CSV, TSV and XLSX
+_URL_HEAD, _URL_TAIL = PUBMED_URL.split("{pmid}")
 
 
 class Author(TypedDict):
@@ -73,8 +74,13 @@ def mesh_heading(m: MeshHeading) -> str:
     quals = m["qualifiers"]
     if not quals:  # the usual case, one string and no joins
         return m["descriptor"] + "*" if m["major"] else m["descriptor"]
+    if len(quals) == 1:  # the next most usual: no join, no scan (half the time)
+        q = quals[0]
+        if q["major"]:
+            return m["descriptor"] + "/" + q["name"] + "*"
+        return (m["descriptor"] + "*/" if m["major"] else m["descriptor"] + "/") + q["name"]
     text = "".join([f"/{q['name']}*" if q["major"] else f"/{q['name']}" for q in quals])
-    star = "*" if m["major"] and not any(q["major"] for q in quals) else ""
+    star = "*" if m["major"] and not any([q["major"] for q in quals]) else ""
     return f"{m['descriptor']}{star}{text}"
 
 
@@ -112,8 +118,10 @@ class Record:
     @property
     def retracted(self) -> bool:
         """True when PubMed links a retraction notice or types the record as retracted."""
-        return any(c["type"] == "RetractionIn" for c in self.corrections) or (
-            "Retracted Publication" in self.publication_types)
+        for c in self.corrections:  # a loop: most records have none, and no generator
+            if c["type"] == "RetractionIn":
+                return True
+        return "Retracted Publication" in self.publication_types
 
     @property
     def author_names(self) -> list[str]:
@@ -133,7 +141,7 @@ class Record:
 
     @property
     def url(self) -> str:
-        return PUBMED_URL.format(pmid=self.pmid)
+        return f"{_URL_HEAD}{self.pmid}{_URL_TAIL}"  # PUBMED_URL, without format()
 
     @property
     def mesh_headings(self) -> list[str]:
@@ -151,13 +159,22 @@ class Record:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
         """The inverse of ``to_dict`` (the library's JSON column); unknown keys are dropped
-        so a library written by a later kratomlit still reads."""
-        if data.keys() <= _RECORD_FIELDS:  # the usual case: no copy
+        so a library written by a later kratomlit still reads. ``data`` may become the
+        record's own ``__dict__``: a dict with exactly the stored fields, in field order
+        (as ``to_dict`` writes them), needs no ``__init__``, which was most of the cost."""
+        if tuple(data) == _STORED_ORDER:  # the usual case: the dict is the record
+            data["raw_xml"] = ""
+            made = object.__new__(cls)
+            made.__dict__ = data
+            return made
+        if data.keys() <= _RECORD_FIELDS:
             return cls(**data)
         return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELDS})
 
 
 _RECORD_FIELDS = frozenset(Record.__dataclass_fields__)
+# the fields as the library stores them (``to_dict``: every field but raw_xml, in order)
+_STORED_ORDER = tuple(f for f in Record.__dataclass_fields__ if f != "raw_xml")
 
 
 @dataclass
@@ -415,9 +432,11 @@ def export_row(item: LibraryRecord) -> dict[str, Any]:
         for key, topic in _SCORE_KEYS:
             row[key] = scores.get(topic)
         row["classifier_version"] = labels.version
-        for key, topic in _EVIDENCE_KEYS:
-            row[key] = labels.evidence_phrases(topic)
-        row["evidence"] = evidence_objects(labels)
+        assigned, evidence = labels.topics, labels.evidence
+        for key, topic in _EVIDENCE_KEYS:  # evidence_phrases, inline: most have none
+            found = evidence.get(topic) if topic in assigned else None
+            row[key] = list(dict.fromkeys([e.phrase for e in found])) if found else []
+        row["evidence"] = evidence_objects(labels) if evidence else []
     row.update(extraction_cells(item.extraction, item.extractor_version))
     return row
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from kratomlit.models import Evidence, Labels, Record
+from kratomlit.models import Evidence, Labels, Record, built
 from kratomlit.store.core import Database, dumps, loads, now_iso
 from kratomlit.store.records import outdated
 
@@ -15,8 +15,9 @@ def labels_from_row(version: str | None, topics: str | None, scores: str | None,
     if version is None:
         return None
     found = loads(evidence or "{}")
-    return Labels(version, loads(topics or "[]"), loads(scores or "{}"),
-                  {t: [Evidence.from_dict(e) for e in ev] for t, ev in found.items()})
+    return built(Labels, version=version, topics=loads(topics or "[]"),
+                 scores=loads(scores or "{}"),
+                 evidence={t: [Evidence.from_dict(e) for e in ev] for t, ev in found.items()})
 
 
 class LabelStore:

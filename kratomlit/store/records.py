@@ -10,7 +10,7 @@ from kratomlit.models import Record
 from kratomlit.store.core import Database, dumps, loads, now_iso
 
 
-def record_from_json(data: str) -> Record:
+def record_from_json(data: str | bytes) -> Record:
     """A record from the library's ``records.data`` column."""
     return Record.from_dict(loads(data))
 
