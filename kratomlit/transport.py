@@ -16,6 +16,7 @@ a TCP and TLS handshake (a round trip or two) that would delay only some request
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -30,8 +31,10 @@ from urllib3.exceptions import (
     HTTPError,
     ProtocolError,
     ReadTimeoutError,
+    SSLError,
 )
 from urllib3.util.connection import is_connection_dropped
+from urllib3.util.ssl_match_hostname import CertificateError
 
 DEADLINE_FACTOR = 4  # a whole request (connect, headers, body) may take 4x --timeout
 DEFAULT_DEADLINE_S = 300.0  # when a caller gives no timeout at all
@@ -181,9 +184,7 @@ class GuardedAdapter(HTTPAdapter):
             except (HTTPError, OSError) as exc:
                 conn.close()
                 pool._put_conn(conn)
-                error = requests.ConnectTimeout if isinstance(exc, ConnectTimeoutError) \
-                    else requests.ConnectionError
-                raise error(exc, request=request) from None
+                raise _connect_error(exc)(exc, request=request) from None
         _WATCH.reserved = (pool, conn)
 
     def send(self, request: requests.PreparedRequest, stream: bool = False,
@@ -252,6 +253,16 @@ class ConnectFirst:
             adapter.connect_first(request, kwargs.get("timeout"), kwargs.get("verify", True),
                                   kwargs.get("cert"), kwargs.get("proxies"))
         return super().send(request, **kwargs)  # type: ignore[misc, no-any-return]
+
+
+def _connect_error(exc: BaseException) -> type[requests.ConnectionError]:
+    """The exception requests' own send raises for a failed connect, so that callers see
+    the same errors whichever of the two opened the connection."""
+    if isinstance(exc, ssl.SSLError | CertificateError | SSLError):
+        return requests.exceptions.SSLError
+    if isinstance(exc, ConnectTimeoutError):
+        return requests.ConnectTimeout
+    return requests.ConnectionError
 
 
 def _release_reserved() -> None:

@@ -118,3 +118,52 @@ def test_a_refused_connection_fails_as_a_connection_error(tmp_path):
     with make_session(_settings(tmp_path)) as session, \
             pytest.raises(requests.ConnectionError, match="refused"):
         session.get(f"http://127.0.0.1:{port}/", timeout=10)
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate (made by openssl)."""
+    import http.server
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                           "-keyout", str(key), "-out", str(cert), "-days", "1",
+                           "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                          capture_output=True)
+    if made.returncode:
+        pytest.skip(f"openssl could not make a test certificate: {made.stderr[-200:]!r}")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_port}/", cert
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_connections_opened_first_are_verified(tls_server, tmp_path):
+    url, cert = tls_server
+    with make_session(_settings(tmp_path)) as session:
+        for _ in range(2):  # the second reuses the verified connection
+            assert session.get(url, timeout=10, verify=str(cert)).content == BODY
+        with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+            session.get(url, timeout=10)  # the default CA bundle does not know this one
