@@ -22,7 +22,20 @@ def main() -> None:
         return
     from kratomlit.cli import main as cli_main
 
+    skip_the_last_collection()
     cli_main()
+
+
+def skip_the_last_collection() -> None:
+    """At exit the interpreter runs the cyclic garbage collector over every object still
+    alive (the libraries, the classifier, the lexicons) before tearing modules down: 60 ms
+    of a command's run, for memory the OS takes back anyway. ``gc.freeze`` at exit moves
+    them out of its sight. Registered first, so it runs after every other exit handler
+    (logging's flush, multiprocessing's clean-up); no file is left unflushed."""
+    import atexit
+    import gc
+
+    atexit.register(gc.freeze)
 
 
 def static_help(args: list[str]) -> str | None:
