@@ -291,9 +291,8 @@ class Labels:
 
     def evidence_phrases(self, topic: str) -> list[str]:
         """Distinct phrases that carried ``topic`` (empty when it was not assigned)."""
-        if topic not in self.topics:
-            return []
-        return list(dict.fromkeys(e.phrase for e in self.evidence.get(topic, [])))
+        found = self.evidence.get(topic) if topic in self.topics else None
+        return list(dict.fromkeys([e.phrase for e in found])) if found else []
 
 
 @dataclass
@@ -432,11 +431,9 @@ def export_row(item: LibraryRecord) -> dict[str, Any]:
         for key, topic in _SCORE_KEYS:
             row[key] = scores.get(topic)
         row["classifier_version"] = labels.version
-        assigned, evidence = labels.topics, labels.evidence
-        for key, topic in _EVIDENCE_KEYS:  # evidence_phrases, inline: most have none
-            found = evidence.get(topic) if topic in assigned else None
-            row[key] = list(dict.fromkeys([e.phrase for e in found])) if found else []
-        row["evidence"] = evidence_objects(labels) if evidence else []
+        for key, topic in _EVIDENCE_KEYS:
+            row[key] = labels.evidence_phrases(topic)
+        row["evidence"] = evidence_objects(labels) if labels.evidence else []
     row.update(extraction_cells(item.extraction, item.extractor_version))
     return row
 
