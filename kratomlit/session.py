@@ -2,11 +2,9 @@
 in front of a guarded transport.
 
 Order matters: ``CacheMixin`` answers cache hits before ``LimiterMixin`` is asked for a
-token, so only real network requests count against NCBI's limit; between them,
-``transport.ConnectFirst`` opens a request's connection before it waits for its token.
-The limiter's bucket is a SQLite file in ``KRATOMLIT_HOME`` guarded by a file lock,
-because NCBI counts requests per IP: a cron refresh and an analyst's search running side
-by side share one budget.
+token, so only real network requests count against NCBI's limit. The limiter's bucket is
+a SQLite file in ``KRATOMLIT_HOME`` guarded by a file lock, because NCBI counts requests
+per IP: a cron refresh and an analyst's search running side by side share one budget.
 The limiter only spaces requests; what to do about a 429 (back off, honour
 ``Retry-After``) is the client's one retry policy, so the limiter's own 429 penalty is off.
 
@@ -33,18 +31,11 @@ from requests_ratelimiter import LimiterMixin
 from kratomlit import __version__
 from kratomlit.config import Settings
 from kratomlit.errors import StorageError
-from kratomlit.transport import ConnectFirst, guard
+from kratomlit.transport import guard
 
-# NCBI counts requests per second as they arrive. The limiter counts 3 (or 10) per 1.2 s
-# as they leave, plus BUFFER_MS when it must wait: a 250 ms margin for the time between
-# taking a token and the request arriving, which differs from one request to another. A
-# busy process delays a thread's send by up to ~200 ms (measured against the simulator:
-# with a 1.0 s window + 100 ms, a 4th request arrived inside one second in 2 of 6 cold
-# searches). A new connection's TCP and TLS handshakes (100-400 ms to NCBI from afar) would
-# need more still, so each request's connection is opened before it takes its token
-# (``ConnectFirst``) and the margin is left for the process's own delays and jitter.
+# NCBI counts requests per second as they arrive; a 20% longer window absorbs up to 200 ms
+# of jitter (a busy CPU, a slow connection) between taking a token and the request arriving.
 RATE_WINDOW_MS = 1200
-BUFFER_MS = 50
 ESEARCH_EXPIRY = timedelta(hours=1)  # search results change daily; stay fresh within a session
 IGNORED_PARAMS = ["api_key", "email", "tool"]  # never part of a cache key, never stored
 
@@ -69,9 +60,8 @@ def _strip_query(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-class CachedLimiterSession(CacheMixin, ConnectFirst, LimiterMixin, requests.Session):
-    """requests.Session with a requests-cache cache in front of a requests-ratelimiter
-    limiter; a request that gets past the cache has its connection opened first."""
+class CachedLimiterSession(CacheMixin, LimiterMixin, requests.Session):
+    """requests.Session with a requests-cache cache in front of a requests-ratelimiter limiter."""
 
 
 def make_limiter(settings: Settings) -> Limiter:
@@ -84,7 +74,7 @@ def make_limiter(settings: Settings) -> Limiter:
         db_path=str(settings.ratelimit_path),
         use_file_lock=True,
     )
-    return Limiter(bucket, buffer_ms=BUFFER_MS)
+    return Limiter(bucket, buffer_ms=50)
 
 
 def make_session(settings: Settings) -> CachedLimiterSession:

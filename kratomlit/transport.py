@@ -6,17 +6,11 @@ answer can exceed ``max_bytes`` once decompressed (a gzip bomb of 2 MB that expa
 deadline (``DEADLINE_FACTOR`` times the timeout), however slowly a server trickles its
 headers or body. Both failures are ``requests`` exceptions, so the client retries them as
 transient faults. Only requests and urllib3 are imported: the CLI's start-up stays light.
-
-``ConnectFirst`` opens (or checks) a request's connection before the rate limiter gives
-it a slot, so that every request reaches NCBI about as long after its slot as any other:
-the limiter's window then needs a margin for scheduling and network jitter only, not for
-a TCP and TLS handshake (a round trip or two) that would delay only some requests.
 """
 
 from __future__ import annotations
 
 import socket
-import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -25,22 +19,12 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    DecodeError,
-    HTTPError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
-from urllib3.util.connection import is_connection_dropped
-from urllib3.util.ssl_match_hostname import CertificateError
+from urllib3.exceptions import DecodeError, HTTPError, ProtocolError, ReadTimeoutError
 
 DEADLINE_FACTOR = 4  # a whole request (connect, headers, body) may take 4x --timeout
 DEFAULT_DEADLINE_S = 300.0  # when a caller gives no timeout at all
 CHUNK = 64 * 1024  # urllib3 decompresses at most this much per read: the cap's overshoot
-# per thread: the watchdog of the request being sent, its check, its reserved connection
-_WATCH = threading.local()
+_WATCH = threading.local()  # the watchdog of the request this thread is sending, its check
 
 
 class NotSent(Exception):
@@ -117,19 +101,11 @@ class _Watchdog:
 
 
 class _WatchedPool:
-    """A connection pool that hands this thread the connection ``ConnectFirst`` opened
-    for it, and tells the current request's watchdog which connection it was given, so the
-    watchdog can shut that connection's socket."""
+    """A connection pool that tells the current request's watchdog which connection it
+    was given, so the watchdog can shut that connection's socket."""
 
     def _get_conn(self, timeout: float | None = None) -> Any:
-        reserved = getattr(_WATCH, "reserved", None)
-        if reserved is not None and reserved[0] is self:
-            _WATCH.reserved = None
-            conn = reserved[1]
-            if is_connection_dropped(conn):  # as the pool checks a connection it hands out
-                conn.close()
-        else:
-            conn = super()._get_conn(timeout)  # type: ignore[misc]
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
         watch = getattr(_WATCH, "current", None)
         if watch is not None:
             watch.conns.append(conn)
@@ -162,41 +138,9 @@ class GuardedAdapter(HTTPAdapter):
         manager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
         return manager
 
-    def connect_first(self, request: requests.PreparedRequest, timeout: Any = None,
-                      verify: Any = True, cert: Any = None, proxies: Any = None) -> None:
-        """Open the connection this thread's next ``send`` of ``request`` will use (or
-        check the pooled one is alive), and keep it for that send. A connection that
-        cannot be opened fails here, as ``send`` would fail. Through a proxy nothing is
-        done: urllib3 sets up the tunnel as it sends."""
-        _release_reserved()
-        try:
-            pool = self.get_connection_with_tls_context(request, verify, proxies=proxies,
-                                                        cert=cert)
-        except Exception:  # noqa: BLE001 - a bad URL or proxy setting: send() reports it
-            return
-        if pool.proxy is not None:
-            return
-        conn = pool._get_conn()
-        if conn.is_closed:
-            conn.timeout = _connect_timeout(timeout, conn.timeout)
-            try:
-                conn.connect()
-            except (HTTPError, OSError) as exc:
-                conn.close()
-                pool._put_conn(conn)
-                raise _connect_error(exc)(exc, request=request) from None
-        _WATCH.reserved = (pool, conn)
-
     def send(self, request: requests.PreparedRequest, stream: bool = False,
              timeout: Any = None, verify: Any = True, cert: Any = None,
              proxies: Any = None) -> requests.Response:
-        try:
-            return self._send(request, timeout, verify, cert, proxies)
-        finally:
-            _release_reserved()  # not used (refused at the wire, another pool): pooled
-
-    def _send(self, request: requests.PreparedRequest, timeout: Any, verify: Any,
-              cert: Any, proxies: Any) -> requests.Response:
         check = getattr(_WATCH, "check", None)
         if check is not None:
             check()
@@ -241,43 +185,6 @@ class GuardedAdapter(HTTPAdapter):
         if watch.expired:  # a body without a length ends at the shutdown: not complete
             raise DeadlineExceeded(_late(watch), request=resp.request)
         return b"".join(chunks)
-
-
-class ConnectFirst:
-    """A ``requests.Session`` mixin, placed after the cache and before the rate limiter:
-    a request that is really sent has its connection opened before it waits for a slot."""
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        adapter = self.get_adapter(request.url or "")  # type: ignore[attr-defined]
-        if isinstance(adapter, GuardedAdapter):
-            adapter.connect_first(request, kwargs.get("timeout"), kwargs.get("verify", True),
-                                  kwargs.get("cert"), kwargs.get("proxies"))
-        return super().send(request, **kwargs)  # type: ignore[misc, no-any-return]
-
-
-def _connect_error(exc: BaseException) -> type[requests.ConnectionError]:
-    """The exception requests' own send raises for a failed connect, so that callers see
-    the same errors whichever of the two opened the connection."""
-    if isinstance(exc, ssl.SSLError | CertificateError | SSLError):
-        return requests.exceptions.SSLError
-    if isinstance(exc, ConnectTimeoutError):
-        return requests.ConnectTimeout
-    return requests.ConnectionError
-
-
-def _release_reserved() -> None:
-    """Give this thread's reserved connection back to its pool, unused."""
-    reserved = getattr(_WATCH, "reserved", None)
-    if reserved is not None:
-        _WATCH.reserved = None
-        pool, conn = reserved
-        pool._put_conn(conn)
-
-
-def _connect_timeout(timeout: Any, default: Any) -> Any:
-    """The connect part of requests' ``timeout`` (seconds or a (connect, read) pair)."""
-    value = timeout[0] if isinstance(timeout, tuple) else timeout
-    return default if value is None else value
 
 
 def deadline_for(timeout: Any) -> float:
