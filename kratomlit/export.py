@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kratomlit.errors import ExportError, KratomlitError, StorageError, UsageError
 from kratomlit.files import atomic_path
@@ -33,6 +33,9 @@ from kratomlit.store.core import loads
 from kratomlit.store.extractions import extraction_from_row
 from kratomlit.store.labels import labels_from_row
 from kratomlit.store.records import record_from_json
+
+if TYPE_CHECKING:
+    from kratomlit.export_formats import Writer
 
 CHUNK = 2000  # records read and written at a time; BibTeX and Parquet files depend on it
 LOG_WAIT_S = 5.0  # how long the export log waits for a writer before giving up
@@ -68,6 +71,8 @@ class ExportQuery:
     year_from: int | None = None
     year_to: int | None = None
     designs: Sequence[str] = ()  # study designs (any of them)
+    after: int = -1  # PMIDs above this only (where keyset paging starts)
+    upto: int | None = None  # PMIDs up to this only (one slice of a parallel export)
 
     def sql(self) -> tuple[str, list[Any]]:
         where: list[str] = ["r.deleted_at IS NULL"]
@@ -88,6 +93,7 @@ class ExportQuery:
             where.append("r.first_stored >= ?")
             args.append(self.seen_since)
         for clause, value in (("r.first_stored >= ?", self.stored_since),
+                              ("r.pmid <= ?", self.upto),
                               ("r.pub_year >= ?", self.year_from),
                               ("r.pub_year <= ?", self.year_to)):
             if value is not None:
@@ -127,7 +133,7 @@ def paged_rows(library: Library, query: ExportQuery, sql: str, size: int = CHUNK
     ``size`` at a time in PMID order: one selection for every reader of the library."""
     where, args = query.sql()
     statement = sql.format(where=where)
-    last = -1
+    last = query.after
     while True:
         rows = library.db.execute(statement, [last, *args, size]).fetchall()
         if not rows:
@@ -219,9 +225,8 @@ def export_library(library: Library, path: Path, options: ExportOptions) -> Expo
         about = _about(library, options, query)
         target = contextlib.nullcontext(STDOUT) if to_stdout else atomic_path(path)
         with target as tmp, open_writer(options, tmp, about) as w, gc_paused():
-            for chunk in _rows(library, query, options, tally):
-                w.write(chunk)
-                result.count += len(chunk)
+            for count in _write_chunks(library, query, options, tally, w, about):
+                result.count += count
             if not result.count and tally.unlabelled:
                 raise KratomlitError(tally.message(0) or "")  # no empty file: exit 1
             w.finish(result.count)
@@ -297,6 +302,28 @@ def search_ids(library: Library, saved: str | None, search_id: int | None) -> li
         raise UsageError(f"There is no search with id {search_id}. "
                          f"Searches: {listing or 'none yet'}.")
     return [search_id]
+
+
+def _write_chunks(library: Library, query: ExportQuery, options: ExportOptions,
+                  tally: Tally, writer: Writer, about: Mapping[str, str]) -> Iterator[int]:
+    """Write every chunk with ``writer``; yields each one's record count. A large export
+    in a format that allows it shares the work with a helper process on a second core
+    (``export_parallel``): the same chunks, the same file."""
+    from kratomlit.export_parallel import helper_pays, shared_chunks, slices
+
+    parts = slices(library, query, CHUNK) if writer.parallel else []
+    if helper_pays(writer, parts):
+        yield from shared_chunks(library, query, options, tally, writer, about, parts)
+        return
+    for rows in _rows(library, query, options, tally):
+        writer.write(rows)
+        yield len(rows)
+
+
+def slice_rows(library: Library, query: ExportQuery, part: tuple[int, int | None],
+               options: ExportOptions, tally: Tally) -> Iterator[list[dict[str, Any]]]:
+    """The rows of one chunk's PMID range (``export_parallel.slices``)."""
+    return _rows(library, replace(query, after=part[0], upto=part[1]), options, tally)
 
 
 def _rows(library: Library, query: ExportQuery, options: ExportOptions,

@@ -74,9 +74,17 @@ def flatteners(columns: Sequence[str]) -> list[tuple[str, Flattener]]:
 
 
 class Writer(ABC):
-    """Base: ``write`` each chunk, ``finish`` with the record count, then ``close``."""
+    """Base: ``write`` each chunk, ``finish`` with the record count, then ``close``.
 
-    def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+    A writer with ``parallel`` also splits ``write`` in two, so that a helper process can
+    do the costly half of every other chunk (``export_parallel``): ``prepare`` turns rows
+    into what the file takes (picklable; no file needed: such a helper's writer has
+    ``path`` None), ``write_prepared`` appends that."""
+
+    parallel = False
+
+    def __init__(self, path: Path | None, options: ExportOptions,
+                 about: Mapping[str, str]):
         self.path, self.options, self.about = path, options, about
         self.columns = list(options.columns)
         self.warnings: list[str] = []
@@ -84,6 +92,14 @@ class Writer(ABC):
     @abstractmethod
     def write(self, rows: Sequence[Row]) -> None:
         """Append one chunk of rows to the file."""
+
+    def prepare(self, rows: Sequence[Row]) -> Any:
+        """One chunk made ready for ``write_prepared`` (writers with ``parallel``)."""
+        raise NotImplementedError
+
+    def write_prepared(self, prepared: Any) -> None:
+        """Append a chunk ``prepare`` made, here or in a helper process."""
+        raise NotImplementedError
 
     def finish(self, count: int) -> None:  # noqa: B027 - an optional hook, no-op by default
         """Called once after the last chunk (not on failure)."""
@@ -100,24 +116,46 @@ LINES_PER_WRITE = 250
 
 class TextWriter(Writer):
     """A writer that owns one text file handle, or writes to stdout for ``STDOUT``
-    (UTF-8 and untranslated line endings either way)."""
+    (UTF-8 and untranslated line endings either way). Subclasses give the text of a
+    chunk as ``pieces``; a helper process sends it UTF-8 encoded (``prepare``)."""
 
     encoding = "utf-8"
+    parallel = True
 
-    def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+    def __init__(self, path: Path | None, options: ExportOptions,
+                 about: Mapping[str, str]):
         super().__init__(path, options, about)
         self.fh: IO[str]
-        if path == STDOUT:
+        if path is None:  # a helper's writer: only ``prepare`` is used, the header is lost
+            self.fh = io.StringIO()
+        elif path == STDOUT:
             sys.stdout.flush()
             self.fh = io.TextIOWrapper(sys.stdout.buffer, encoding=self.encoding, newline="")
         else:
             self.fh = path.open("w", encoding=self.encoding, newline="")
 
-    def write_lines(self, rows: Sequence[Row], line: Callable[[Row], str]) -> None:
-        """``line(row)`` for every row, one write per LINES_PER_WRITE rows: a few writes per
-        chunk instead of one per line, and never one chunk-sized string."""
+    @abstractmethod
+    def pieces(self, rows: Sequence[Row]) -> Iterator[str]:
+        """The chunk's text, in a few pieces (never one string per line)."""
+
+    def write(self, rows: Sequence[Row]) -> None:
+        for piece in self.pieces(rows):
+            self.fh.write(piece)
+
+    def prepare(self, rows: Sequence[Row]) -> Any:
+        """The chunk's text as UTF-8 (a BOM only ever starts the file, so none here)."""
+        return "".join(self.pieces(rows)).encode("utf-8")
+
+    def write_prepared(self, prepared: Any) -> None:
+        self.fh.flush()  # what went through the text layer first stays first
+        self.fh.buffer.write(prepared)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def lines(rows: Sequence[Row], line: Callable[[Row], str]) -> Iterator[str]:
+        """``line(row)`` for every row, joined LINES_PER_WRITE rows at a time: a few writes
+        per chunk instead of one per line, and never one chunk-sized string."""
         for start in range(0, len(rows), LINES_PER_WRITE):
-            self.fh.write("".join([line(row) for row in rows[start:start + LINES_PER_WRITE]]))
+            yield "".join([line(row) for row in rows[start:start + LINES_PER_WRITE]])
 
     def close(self) -> None:
         if self.path == STDOUT and isinstance(self.fh, io.TextIOWrapper):
@@ -140,10 +178,20 @@ class CsvWriter(TextWriter):
         self.flat = flatteners(self.columns)
         self.too_long = 0
 
-    def write(self, rows: Sequence[Row]) -> None:
+    def pieces(self, rows: Sequence[Row]) -> Iterator[str]:
         """Lines joined here with the csv module's quoting (minimal, doubled quotes, CRLF),
         without its per-row call (tests/test_export_parity.py)."""
-        self.write_lines(rows, self._line)
+        return self.lines(rows, self._line)
+
+    def prepare(self, rows: Sequence[Row]) -> Any:
+        """The text, and how many of its cells are too long for Excel (for the warning)."""
+        before = self.too_long
+        return super().prepare(rows), self.too_long - before
+
+    def write_prepared(self, prepared: Any) -> None:
+        data, too_long = prepared
+        super().write_prepared(data)
+        self.too_long += too_long
 
     def _line(self, row: Row) -> str:
         delimiter, cells = self.delimiter, []
@@ -181,9 +229,9 @@ class TsvWriter(CsvWriter):
 class JsonlWriter(TextWriter):
     """One JSON object per line; lists stay lists, text unescaped, missing values null."""
 
-    def write(self, rows: Sequence[Row]) -> None:
+    def pieces(self, rows: Sequence[Row]) -> Iterator[str]:
         columns = self.columns
-        self.write_lines(rows, lambda row: json_line({c: row[c] for c in columns}))
+        return self.lines(rows, lambda row: json_line({c: row[c] for c in columns}))
 
 
 def arrow_schema(columns: Sequence[str]) -> pa.Schema:
@@ -208,9 +256,13 @@ def arrow_schema(columns: Sequence[str]) -> pa.Schema:
 
 
 class ParquetWriter(Writer):
-    """Parquet with a fixed schema; one row group per chunk."""
+    """Parquet with a fixed schema; one row group per chunk (a helper process may build
+    the chunk's Arrow table: ``prepare``)."""
 
-    def __init__(self, path: Path, options: ExportOptions, about: Mapping[str, str]):
+    parallel = True
+
+    def __init__(self, path: Path | None, options: ExportOptions,
+                 about: Mapping[str, str]):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -219,15 +271,22 @@ class ParquetWriter(Writer):
             {"kratomlit": json.dumps(dict(about), ensure_ascii=False)})
         self.schema = schema
         self.table = pa.Table.from_pydict
-        self.pq = pq.ParquetWriter(path, schema, compression="zstd")
+        self.pq = None if path is None else pq.ParquetWriter(path, schema, compression="zstd")
 
     def write(self, rows: Sequence[Row]) -> None:
-        table = self.table({c: [r[c] for r in rows] for c in self.columns},
-                           schema=self.schema)  # by column: no dict per row
-        self.pq.write_table(table)
+        self.write_prepared(self.prepare(rows))
+
+    def prepare(self, rows: Sequence[Row]) -> Any:
+        return self.table({c: [r[c] for r in rows] for c in self.columns},
+                          schema=self.schema)  # by column: no dict per row
+
+    def write_prepared(self, prepared: Any) -> None:
+        assert self.pq is not None, "a helper's writer has no file"
+        self.pq.write_table(prepared)
 
     def close(self) -> None:
-        self.pq.close()
+        if self.pq is not None:
+            self.pq.close()
 
 
 # ---- XLSX -------------------------------------------------------------------------------
@@ -570,11 +629,11 @@ class RisWriter(TextWriter):
         super().__init__(path, options, about)
         self.ris = _PlainRisWriter()
 
-    def write(self, rows: Sequence[Row]) -> None:
+    def pieces(self, rows: Sequence[Row]) -> Iterator[str]:
         """``rispy.dumps`` of the chunk's entries (references one blank line apart) with
         the trailing line feeds made two, each reference formatted in one pass."""
         reference = self.ris.reference
-        self.fh.write("\n\n".join([reference(ris_entry(r)) for r in rows]) + "\n\n")
+        yield "\n\n".join([reference(ris_entry(r)) for r in rows]) + "\n\n"
 
 
 _BRACES = re.compile(r"[{}]")
@@ -637,8 +696,8 @@ class BibtexWriter(TextWriter):
         self.bib.order_entries_by = None
         self.bib.indent = "  "
 
-    def write(self, rows: Sequence[Row]) -> None:
-        self.fh.write(self.bib.entries_text([bibtex_entry(r) for r in rows]))
+    def pieces(self, rows: Sequence[Row]) -> Iterator[str]:
+        yield self.bib.entries_text([bibtex_entry(r) for r in rows])
 
 
 WRITERS: dict[str, type[Writer]] = {
@@ -648,9 +707,10 @@ WRITERS: dict[str, type[Writer]] = {
 
 
 @contextmanager
-def open_writer(options: ExportOptions, path: Path,
+def open_writer(options: ExportOptions, path: Path | None,
                 about: Mapping[str, str]) -> Iterator[Writer]:
-    """The writer for ``options.fmt`` on ``path``, closed however the block ends."""
+    """The writer for ``options.fmt`` on ``path`` (None: a helper process's, which only
+    ``prepare``s), closed however the block ends."""
     writer = WRITERS[options.fmt](path, options, about)
     try:
         yield writer

@@ -7,6 +7,7 @@ Excel's limit, missing fields, labels with evidence, extractions with doses."""
 
 from __future__ import annotations
 
+import multiprocessing
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kratomlit import export as export_module
+from kratomlit import export_formats, export_parallel
 from kratomlit.models import (
     Dose,
     Evidence,
@@ -169,12 +171,18 @@ CASES = [(fmt, {}) for fmt in FORMATS] + [
 ]
 
 
+@pytest.mark.parametrize("helper", [True, False])
 @pytest.mark.parametrize("chunk", [2000, 7])
 @pytest.mark.parametrize(("fmt", "extra"), CASES)
 def test_every_format_matches_the_reference(library: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch, fmt: str,
-                                            extra: dict[str, Any], chunk: int) -> None:
+                                            extra: dict[str, Any], chunk: int,
+                                            helper: bool) -> None:
+    """With 7-record chunks (10 of them) the formats that can use the helper process do
+    (export_parallel), unless ``helper`` is off; with 2,000 there is one chunk."""
     monkeypatch.setattr(export_module, "CHUNK", chunk)
+    if not helper:
+        monkeypatch.setattr(export_parallel, "HELPER_MIN_CHUNKS", 10**9)
     options = ExportOptions(fmt, **extra)
     new, ref = tmp_path / f"new.{fmt}", tmp_path / f"ref.{fmt}"
     about = _export(library, new, options, monkeypatch)
@@ -219,3 +227,94 @@ def test_chunk_boundaries_match_the_old_2000_record_chunks(tmp_path: Path,
     with Library(path) as lib:
         assert reference_export(lib.db, ref, options, about, 2000) == 2050
     _assert_same(fmt, new, ref)
+
+
+def _export_result(library: Path, out: Path, options: ExportOptions
+                   ) -> export_module.ExportResult:
+    with Library(library) as lib:
+        return export_module.export_library(lib, out, options)
+
+
+@pytest.mark.parametrize(("fmt", "extra"), [
+    ("csv", {"topics": ("safety",)}), ("bibtex", {"min_score": 0.3}),
+    ("jsonl", {"topics": ("dosing",), "min_score": 0.5}),
+    ("parquet", {"topics": ("withdrawal",)}), ("ris", {"designs": ("rct", "case")}),
+])
+def test_the_helper_keeps_filtered_exports_the_same(library: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    fmt: str, extra: dict[str, Any]) -> None:
+    """Topic and score filters drop records from the helper's chunks too: the same file,
+    count and warnings (the unlabelled records it skipped) as one process gives."""
+    monkeypatch.setattr(export_module, "CHUNK", 7)
+    options = ExportOptions(fmt, **extra)
+    shared = _export_result(library, tmp_path / f"shared.{fmt}", options)
+    monkeypatch.setattr(export_parallel, "HELPER_MIN_CHUNKS", 10**9)
+    alone = _export_result(library, tmp_path / f"alone.{fmt}", options)
+    assert (shared.count, shared.warnings) == (alone.count, alone.warnings)
+    assert 0 < shared.count < 70
+    if fmt == "parquet":  # the metadata holds the export time
+        assert pq.read_table(shared.path).equals(pq.read_table(alone.path))
+        assert (pq.ParquetFile(shared.path).num_row_groups
+                == pq.ParquetFile(alone.path).num_row_groups)
+    else:
+        assert shared.path.read_bytes() == alone.path.read_bytes()
+
+
+def test_the_helper_is_used_for_large_exports(library: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export_module, "CHUNK", 7)
+    used: list[int] = []
+    real = export_parallel.shared_chunks
+
+    def spy(*args: Any) -> Any:
+        used.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(export_parallel, "shared_chunks", spy)
+    assert _export_result(library, tmp_path / "a.csv", ExportOptions("csv")).count == 70
+    _export_result(library, tmp_path / "a.xlsx", ExportOptions("xlsx"))  # never shared
+    assert used == [1]
+
+
+def _damaged_copy(library: Path, tmp_path: Path) -> Path:
+    """The parity library with record 1010's JSON cut short: it is in the second
+    7-record chunk, one the helper prepares when it runs."""
+    copy = tmp_path / "damaged.db"
+    with Library(library) as lib:
+        lib.db.execute("VACUUM INTO ?", (str(copy),))
+    with Library(copy) as lib:
+        lib.db.execute("UPDATE records SET data = '{\"pmid\": 10' WHERE pmid = 1010")
+    return copy
+
+
+@pytest.mark.parametrize("helper", [True, False])
+def test_an_error_in_the_helper_is_raised_and_leaves_no_file(
+        library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        helper: bool) -> None:
+    monkeypatch.setattr(export_module, "CHUNK", 7)
+    if not helper:
+        monkeypatch.setattr(export_parallel, "HELPER_MIN_CHUNKS", 10**9)
+    damaged = _damaged_copy(library, tmp_path)
+    out = tmp_path / "out" / "records.csv"
+    out.parent.mkdir()
+    with pytest.raises(ValueError, match="line 1 column"):
+        _export_result(damaged, out, ExportOptions("csv"))
+    assert list(out.parent.iterdir()) == []
+    assert not multiprocessing.active_children()
+
+
+def test_an_interrupted_export_stops_the_helper(library: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the helper's first chunk is written: no file, no helper left."""
+    monkeypatch.setattr(export_module, "CHUNK", 7)
+
+    def interrupted(self: Any, prepared: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_formats.TextWriter, "write_prepared", interrupted)
+    out = tmp_path / "out" / "records.jsonl"
+    out.parent.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        _export_result(library, out, ExportOptions("jsonl"))
+    assert list(out.parent.iterdir()) == []
+    assert not multiprocessing.active_children()
