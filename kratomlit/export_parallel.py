@@ -6,7 +6,7 @@ a process does the whole of a chunk (read its PMID range, decode, build rows, fo
 and sends back only what the file takes (UTF-8 text, an Arrow table): a few bytes per
 record to pass, where pickling rows cost as much as formatting them. The chunks are the
 ones a single process would read (the same PMID boundaries, worked out first), so the
-file is byte for byte the same. The helper is a fresh interpreter (spawn, not fork: a
+file is byte for byte the same. The helper is a fresh interpreter (not a fork: a
 forked SQLite connection must not be used, and the parent may hold threads), it works
 at most one chunk ahead (a pipe send blocks until this process reads it), so memory
 stays flat, and it is stopped however the export ends; the file itself stays atomic
@@ -15,10 +15,10 @@ stays flat, and it is stopped however the export ends; the file itself stays ato
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pickle
-import signal
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -42,8 +42,16 @@ Slice = tuple[int, int | None]  # PMIDs above the first, up to the second (None:
 def helper_pays(writer: Writer, slices: Sequence[Slice]) -> bool:
     """True when a second core may share the export: the format can be prepared apart
     from the file, there are enough chunks, and there is a second core."""
-    return (writer.parallel and len(slices) >= HELPER_MIN_CHUNKS
-            and (os.cpu_count() or 1) > 1)
+    return writer.parallel and len(slices) >= HELPER_MIN_CHUNKS and _cores() > 1
+
+
+def _cores() -> int:
+    """Cores this process may run on (a container or taskset may allow fewer than the
+    machine has)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def slices(library: Library, query: ExportQuery, size: int) -> list[Slice]:
@@ -80,25 +88,46 @@ def shared_chunks(library: Library, query: ExportQuery, options: ExportOptions, 
                 yield count
 
 
+# the helper's first lines: this process's import path, then its own module (a fresh
+# interpreter, not multiprocessing's spawn, which would run the caller's __main__ again)
+_BOOT = ("import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
+         "from kratomlit.export_parallel import helper_main; helper_main()")
+
+
 @contextmanager
 def _helper(path: Path, options: ExportOptions, about: Mapping[str, str], query: ExportQuery,
             parts: Sequence[Slice]) -> Iterator[Iterator[tuple[int, int, list[Any]]]]:
     """Start the helper on ``parts``; yields its answers, one per part, in order. The
-    helper is stopped when the block ends, finished or not (Ctrl-C, an error)."""
-    ctx = multiprocessing.get_context("spawn")
-    mine, theirs = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=helper_main, name="kratomlit-export-helper", daemon=True,
-                          args=(theirs, path, options, dict(about), query, list(parts)))
-    process.start()
-    theirs.close()  # ours is the only reading end: EOF when the helper dies
+    helper is stopped when the block ends, finished or not (Ctrl-C, an error). It runs
+    in its own session, so a Ctrl-C reaches this process only, which then stops it."""
+    mine_fd, theirs_fd = os.pipe()
     try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _BOOT, str(theirs_fd)], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, pass_fds=(theirs_fd,), start_new_session=True)
+    finally:
+        os.close(theirs_fd)  # ours is then the only reading end: EOF when the helper dies
+    mine = Connection(mine_fd, writable=False)
+    try:
+        _send_work(process, path, options, about, query, parts)
         yield (_answer(mine) for _ in parts)
-        process.join(JOIN_WAIT_S)
+        process.wait(JOIN_WAIT_S)
     finally:
         mine.close()
-        if process.is_alive():
-            process.terminate()
-            process.join(JOIN_WAIT_S)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _send_work(process: subprocess.Popen[bytes], path: Path, options: ExportOptions,
+               about: Mapping[str, str], query: ExportQuery, parts: Sequence[Slice]) -> None:
+    assert process.stdin is not None
+    try:
+        with process.stdin as stdin:
+            pickle.dump(sys.path, stdin)
+            pickle.dump((path, options, dict(about), query, list(parts)), stdin)
+    except BrokenPipeError:
+        pass  # it died at start: the first answer says so
 
 
 def _answer(conn: Connection) -> tuple[int, int, list[Any]]:
@@ -113,12 +142,12 @@ def _answer(conn: Connection) -> tuple[int, int, list[Any]]:
     return body[0], body[1], body[2]
 
 
-def helper_main(conn: Connection, path: Path, options: ExportOptions,
-                about: dict[str, str], query: ExportQuery, parts: list[Slice]) -> None:
-    """The helper process: each part's chunks, prepared, sent in order; or the error.
-    Ctrl-C goes to the whole process group: the parent alone handles it (and stops us)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def helper_main() -> None:
+    """The helper process (``_BOOT``): reads its work from stdin, sends each part's
+    chunks, prepared, in order down the pipe named by its first argument; or the error."""
+    conn = Connection(int(sys.argv[1]), readable=False)
     try:
+        path, options, about, query, parts = pickle.load(sys.stdin.buffer)
         for answer in _prepared(path, options, about, query, parts):
             conn.send(answer)
     except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent
