@@ -308,22 +308,71 @@ def _write_chunks(library: Library, query: ExportQuery, options: ExportOptions,
                   tally: Tally, writer: Writer, about: Mapping[str, str]) -> Iterator[int]:
     """Write every chunk with ``writer``; yields each one's record count. A large export
     in a format that allows it shares the work with a helper process on a second core
-    (``export_parallel``): the same chunks, the same file."""
-    from kratomlit.export_parallel import helper_pays, shared_chunks, slices
+    (``export_parallel``, which runs ``helper_main`` there): the same chunks, the same
+    file."""
+    from kratomlit.export_parallel import helper_pays, shared
 
-    parts = slices(library, query, CHUNK) if writer.parallel else []
-    if helper_pays(writer, parts):
-        yield from shared_chunks(library, query, options, tally, writer, about, parts)
+    parts = chunk_slices(library, query, CHUNK) if writer.parallel else []
+    if not helper_pays(writer, parts):
+        yield from _write_part(library, query, (query.after, query.upto), options, tally,
+                               writer)
         return
-    for rows in _rows(library, query, options, tally):
+
+    def take(answer: tuple[int, int, list[Any]]) -> int:
+        count, unlabelled, prepared = answer
+        tally.unlabelled += unlabelled
+        for item in prepared:
+            writer.write_prepared(item)
+        return count
+
+    yield from shared(__name__, (library.path, options, dict(about), query), parts,
+                      lambda part: _write_part(library, query, part, options, tally, writer),
+                      take)
+
+
+def _write_part(library: Library, query: ExportQuery, part: tuple[int, int | None],
+                options: ExportOptions, tally: Tally, writer: Writer) -> Iterator[int]:
+    for rows in _rows(library, replace(query, after=part[0], upto=part[1]), options, tally):
         writer.write(rows)
         yield len(rows)
 
 
-def slice_rows(library: Library, query: ExportQuery, part: tuple[int, int | None],
-               options: ExportOptions, tally: Tally) -> Iterator[list[dict[str, Any]]]:
-    """The rows of one chunk's PMID range (``export_parallel.slices``)."""
-    return _rows(library, replace(query, after=part[0], upto=part[1]), options, tally)
+def chunk_slices(library: Library, query: ExportQuery, size: int
+                 ) -> list[tuple[int, int | None]]:
+    """The PMID ranges of the chunks keyset paging reads (``size`` records each, the last
+    open-ended), from one pass over the selected PMIDs that keeps only every
+    ``size``-th: memory stays flat however many records there are."""
+    where, args = query.sql()
+    bounds = [row[0] for row in library.db.execute(
+        "SELECT pmid FROM (SELECT r.pmid AS pmid, row_number() OVER (ORDER BY r.pmid) AS n "
+        f"FROM records r WHERE {where}) WHERE n % ? = 0", [*args, size])]
+    return list(zip([query.after, *bounds], [*bounds, query.upto], strict=True))
+
+
+def helper_main() -> None:
+    """The export helper process's entry point (``export_parallel``)."""
+    from kratomlit.export_parallel import serve
+
+    serve(_prepared_parts)
+
+
+def _prepared_parts(work: tuple[Path, ExportOptions, dict[str, str], ExportQuery],
+                    parts: list[tuple[int, int | None]]
+                    ) -> Iterator[tuple[int, int, list[Any]]]:
+    """In the helper: each part's chunks, ``prepare``d, with its record count and the
+    unlabelled records its filters skipped."""
+    from kratomlit.export_formats import open_writer
+
+    path, options, about, query = work
+    with Library(path, readonly=True) as library, \
+            open_writer(options, None, about) as writer, gc_paused():
+        for after, upto in parts:
+            tally, prepared, count = Tally(), [], 0
+            for rows in _rows(library, replace(query, after=after, upto=upto), options,
+                              tally):
+                prepared.append(writer.prepare(rows))
+                count += len(rows)
+            yield count, tally.unlabelled, prepared
 
 
 def _rows(library: Library, query: ExportQuery, options: ExportOptions,

@@ -264,13 +264,13 @@ def test_the_helper_is_used_for_large_exports(library: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(export_module, "CHUNK", 7)
     used: list[int] = []
-    real = export_parallel.shared_chunks
+    real = export_parallel.shared
 
     def spy(*args: Any) -> Any:
         used.append(1)
         return real(*args)
 
-    monkeypatch.setattr(export_parallel, "shared_chunks", spy)
+    monkeypatch.setattr(export_parallel, "shared", spy)
     assert _export_result(library, tmp_path / "a.csv", ExportOptions("csv")).count == 70
     _export_result(library, tmp_path / "a.xlsx", ExportOptions("xlsx"))  # never shared
     assert used == [1]
