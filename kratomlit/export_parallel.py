@@ -18,6 +18,7 @@ passing answers and errors); what a part is made of is ``export``'s, which calls
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import subprocess
@@ -63,35 +64,50 @@ def shared(module: str, work: Any, parts: Sequence[Slice],
            ) -> Iterator[int]:
     """Every part in order: the even ones by ``own(part)`` here, the odd ones answered
     by a helper running ``module.helper_main`` on ``work`` and handed to ``take`` (which
-    writes the answer and returns its record count). Yields record counts (0s left out)."""
-    with _helper(module, work, parts[1::2]) as answers:
+    writes the answer and returns its record count). Yields record counts (0s left out).
+    When no helper can be started (a process limit), every part is done here."""
+    try:
+        process, conn = _start(module)
+    except OSError:
+        for part in parts:
+            yield from own(part)
+        return
+    with _stopped(process, conn):
+        _send_work(process, (work, list(parts[1::2])))
         for i, part in enumerate(parts):
             if i % 2 == 0:
                 yield from own(part)
-            elif count := take(next(answers)):
+            elif count := take(_answer(conn)):
                 yield count
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(JOIN_WAIT_S)  # it ends after its last answer; if not, killed
 
 
-@contextmanager
-def _helper(module: str, work: Any, parts: Sequence[Slice]) -> Iterator[Iterator[Any]]:
-    """Start the helper on ``parts``; yields its answers, one per part, in order. The
-    helper is stopped when the block ends, finished or not (Ctrl-C, an error). It runs
-    in its own session, so a Ctrl-C reaches this process only, which then stops it."""
+def _start(module: str) -> tuple[subprocess.Popen[bytes], Connection]:
+    """The helper process, in its own session (a Ctrl-C reaches this process only, which
+    then stops it), and the reading end of its answer pipe."""
     mine_fd, theirs_fd = os.pipe()
     try:
         process = subprocess.Popen(
             [sys.executable, "-c", _BOOT.format(module=module), str(theirs_fd)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, pass_fds=(theirs_fd,),
             start_new_session=True)
+    except OSError:
+        os.close(mine_fd)
+        raise
     finally:
         os.close(theirs_fd)  # ours is then the only reading end: EOF when the helper dies
-    mine = Connection(mine_fd, writable=False)
+    return process, Connection(mine_fd, writable=False)
+
+
+@contextmanager
+def _stopped(process: subprocess.Popen[bytes], conn: Connection) -> Iterator[None]:
+    """The helper stopped and its pipe closed when the block ends, finished or not
+    (Ctrl-C, an error here or in the helper)."""
     try:
-        _send_work(process, (work, list(parts)))
-        yield (_answer(mine) for _ in parts)
-        process.wait(JOIN_WAIT_S)
+        yield
     finally:
-        mine.close()
+        conn.close()
         if process.poll() is None:
             process.kill()
             process.wait()

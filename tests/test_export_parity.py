@@ -276,6 +276,21 @@ def test_the_helper_is_used_for_large_exports(library: Path, tmp_path: Path,
     assert used == [1]
 
 
+def test_without_a_helper_process_the_export_is_done_alone(
+        library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper that cannot start (a process limit) costs only the second core."""
+    monkeypatch.setattr(export_module, "CHUNK", 7)
+    alone = _export_result(library, tmp_path / "alone.csv", ExportOptions("csv"))
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(export_parallel.subprocess, "Popen", refused)
+    refused_out = _export_result(library, tmp_path / "refused.csv", ExportOptions("csv"))
+    assert refused_out.count == 70
+    assert refused_out.path.read_bytes() == alone.path.read_bytes()
+
+
 def _damaged_copy(library: Path, tmp_path: Path) -> Path:
     """The parity library with record 1010's JSON cut short: it is in the second
     7-record chunk, one the helper prepares when it runs."""
