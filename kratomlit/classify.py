@@ -26,7 +26,6 @@ import hashlib
 import json
 import math
 import re
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -72,8 +71,9 @@ Entry = tuple[int, int, int, Special | None]
 # tuple (one allocation, from a free list) replaced on the rare better occurrence
 _Hit = tuple[float, str, "_Ctx", int, int, int]
 _Acc = dict[int, _Hit]
-# text, matched text, abstract start, sentences cut so far, sentence ends (found when first needed)
-_Ctx = tuple[str, str, int, dict[int, str], list[int]]
+# text, matched text, abstract start (0 for a keyword/MeSH/publication type), sentences cut
+# so far by where they start (for an item: {0: the item as shown})
+_Ctx = tuple[str, str, int, dict[int, str]]
 
 
 def _make_table() -> bytes:
@@ -349,7 +349,7 @@ class Extractor:
         """
         text = f" {title}\n{abstract} "
         m = matchable(text)
-        ctx: _Ctx = (text, m, len(title) + 2, {}, [])
+        ctx: _Ctx = (text, m, len(title) + 2, {})
         hits = self._automaton.iter(m.replace(".", " "))
         hedge_end = self._scan_lead(hits, ctx, acc)
         if hedge_end is not None:
@@ -446,7 +446,7 @@ class Extractor:
                 continue
             text = f" {name} "
             m = matchable(text)
-            ctx: _Ctx = (text, m, 0, {0: shown, -2: shown}, [])
+            ctx: _Ctx = (text, m, 0, {0: shown})
             for stop, entry in self._automaton.iter(m.replace(".", " ")):
                 _add(acc, m, entry, weight, source, ctx, stop - entry[0], stop - entry[1])
 
@@ -494,36 +494,39 @@ def feature_values(acc: _Acc) -> dict[int, float]:
 def _sentence(ctx: _Ctx, start: int) -> str:
     """The sentence holding offset ``start`` (title, abstract sentence, or the item shown):
     from after the last sentence end before it to the first one after it, within the title
-    or the abstract."""
-    text, m, body, sentences, ends = ctx
+    or the abstract. The two ends are searched from ``start`` (a record shows about eight
+    phrases in a few sentences), not listed for the whole text first: that listing was a
+    sixth of building the evidence. Sentences are kept by where they start: every phrase
+    after the same end is in the same sentence (no end can fall between it and the phrase)."""
+    text, m, body, sentences = ctx
     if body == 0:  # keywords / MeSH / publication types: the item as given
         return sentences[0]
-    if not ends:
-        ends += _sentence_ends(text, m)
     lo, hi = (1, body - 1) if start < body else (body, len(text))
-    i = bisect_right(ends, start - 2)  # ends[:i] close before start
-    left = ends[i - 1] if i and ends[i - 1] >= lo else -1
+    left = _end_before(text, m, lo, start)
     key = left if left >= 0 else lo - 2
     sentence = sentences.get(key)
     if sentence is None:
-        right = ends[bisect_left(ends, start)]
+        right = _end_from(text, m, start)
         sentence = sentences[key] = text[lo if left < 0 else left + 2 : hi if right > hi - 2
                                          else right + 1].strip()
     return sentence
 
 
-def _sentence_ends(text: str, m: str) -> list[int]:
-    """Offsets of every '. ' not followed by a lower-case letter ("i.p. administered" goes
-    on), then len(m) as a sentinel: one pass, then each sentence is two bisections."""
-    ends: list[int] = []
-    find = m.find
-    at = find(". ")
-    while at >= 0:
-        if not text[at + 2 : at + 3].islower():
-            ends.append(at)
-        at = find(". ", at + 2)
-    ends.append(len(m))
-    return ends
+def _end_before(text: str, m: str, lo: int, start: int) -> int:
+    """The last sentence end at or after ``lo`` that closes before ``start`` (-1 if none): a
+    '. ' not followed by a lower-case letter ("i.p. administered" goes on)."""
+    at = m.rfind(". ", lo, start)
+    while at >= 0 and text[at + 2 : at + 3].islower():
+        at = m.rfind(". ", lo, at + 1)
+    return at
+
+
+def _end_from(text: str, m: str, start: int) -> int:
+    """The first sentence end at or after ``start``, else ``len(m)`` (the text's end)."""
+    at = m.find(". ", start)
+    while at >= 0 and text[at + 2 : at + 3].islower():
+        at = m.find(". ", at + 2)
+    return at if at >= 0 else len(m)
 
 
 def _phrase(item: _Hit) -> str:
