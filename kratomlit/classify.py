@@ -105,13 +105,19 @@ class ModelError(Exception):
 LexiconError = ModelError  # the name callers used for the hand-written lexicon's errors
 
 
+# One piece of evidence before it is an ``Evidence``: (phrase, sentence, source)
+_Row = tuple[str, str, str]
+
+
 @dataclass(frozen=True)
 class Classification:
     """Topics decided for one record, with every topic's probability and evidence.
 
     ``Classifier.classify`` leaves ``evidence`` to be built on first access: cutting out
     phrases and sentences was about 30 % of classifying, wasted where only topics and scores
-    are read (``eval``'s metrics). Built later or at once, it is the same evidence."""
+    are read (``eval``'s metrics). Built later or at once, it is the same evidence. What is
+    built first is rows (phrase, sentence, source); ``to_dict`` makes its dicts from them
+    without the ``Evidence`` objects in between (making them was a fifth of the evidence)."""
 
     topics: list[str]
     scores: dict[str, float]
@@ -123,14 +129,29 @@ class Classification:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form: topics, scores, evidence as phrase/sentence/source dicts."""
-        return {
-            "topics": list(self.topics),
-            "scores": dict(self.scores),
-            "evidence": {
-                t: [e.to_dict() for e in ev]
-                for t, ev in self.evidence.items()
-            },
-        }
+        fields = self.__dict__
+        rows = None if "evidence" in fields else _evidence_rows(fields)
+        if rows is None:  # given, unpickled or already read: the Evidence objects
+            evidence = {t: [e.to_dict() for e in ev] for t, ev in self.evidence.items()}
+        else:
+            evidence = {t: [{"phrase": phrase, "sentence": sentence, "source": source}
+                            for phrase, sentence, source in found]
+                        for t, found in rows.items()}
+        return {"topics": list(self.topics), "scores": dict(self.scores),
+                "evidence": evidence}
+
+
+def _evidence_rows(fields: dict[str, Any]) -> dict[str, list[_Row]] | None:
+    """The deferred evidence as rows, built on the first call and kept (None when there is
+    nothing to build from: the ``Evidence`` objects are, or will be, in ``fields``)."""
+    rows = fields.get("_rows")
+    if rows is None:
+        build = fields.get("_build")
+        if build is None:  # never deferred, or another thread moved on meanwhile
+            return fields.get("_rows")
+        rows = fields.setdefault("_rows", build())  # one object if threads race
+        fields.pop("_build", None)  # the record's text and hits can go now
+    return rows
 
 
 class _Deferred:
@@ -141,14 +162,29 @@ class _Deferred:
         if obj is None:
             return self
         fields = obj.__dict__
-        build = fields.get("_build")
-        if build is None:  # built meanwhile by another thread, or never deferred
+        rows = _evidence_rows(fields)
+        if rows is None:  # built meanwhile by another thread, or never deferred
             if "evidence" in fields:
                 return fields["evidence"]
             raise AttributeError("evidence")
-        evidence = fields.setdefault("evidence", build())  # one object if threads race
-        fields.pop("_build", None)  # the record's text and hits can go now
+        evidence = fields.setdefault("evidence", _as_evidence(rows))
+        fields.pop("_rows", None)
         return evidence
+
+
+def _as_evidence(rows: dict[str, list[_Row]]) -> dict[str, list[Evidence]]:
+    """Rows as ``Evidence``; a row listed for two topics is one object, as it was built."""
+    made: dict[_Row, Evidence] = {}
+    evidence: dict[str, list[Evidence]] = {}
+    for topic, found in rows.items():
+        listed = evidence[topic] = []
+        for row in found:
+            item = made.get(row)
+            if item is None:
+                item = made[row] = built(Evidence, phrase=row[0], sentence=row[1],
+                                         source=row[2])
+            listed.append(item)
+    return evidence
 
 
 setattr(Classification, "evidence", _Deferred())  # noqa: B010 (after @dataclass saw the field)
@@ -543,17 +579,16 @@ def _phrase(item: _Hit) -> str:
     return text[start:end].strip()
 
 
-def evidence_for(item: _Hit) -> Evidence:
-    """Evidence for one matched key's best occurrence."""
-    return built(Evidence, phrase=_phrase(item), sentence=_sentence(item[2], item[3]),
-                 source=item[1])
+def _row(item: _Hit) -> _Row:
+    """Evidence for one matched key's best occurrence: (phrase, sentence, source)."""
+    return _phrase(item), _sentence(item[2], item[3]), item[1]
 
 
 def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
-              made: dict[int, Evidence]) -> list[Evidence]:
+              made: dict[int, _Row]) -> list[_Row]:
     """The strongest contributions, skipping one that stands inside a phrase already listed
     ("quantitative" within "quantitative analysis")."""
-    listed: list[Evidence] = []
+    listed: list[_Row] = []
     spans: list[tuple[_Ctx, int, int]] = []
     for _, index in pairs:
         hit = acc[index]
@@ -564,7 +599,7 @@ def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
         else:
             item = made.get(index)
             if item is None:
-                item = made[index] = evidence_for(hit)
+                item = made[index] = _row(hit)
             listed.append(item)
             if len(listed) == EVIDENCE_PER_TOPIC:
                 break
@@ -749,9 +784,9 @@ class Classifier:
                         shown[topic].append((contribution, feature))
         return shown
 
-    def _evidence(self, acc: _Acc) -> dict[str, list[Evidence]]:
-        """Per topic, its strongest contributions as evidence (largest first)."""
-        made: dict[int, Evidence] = {}  # a feature shown for two topics is built once
+    def _evidence(self, acc: _Acc) -> dict[str, list[_Row]]:
+        """Per topic, its strongest contributions as evidence rows (largest first)."""
+        made: dict[int, _Row] = {}  # a feature shown for two topics is built once
         evidence: dict[str, list[Evidence]] = {}
         for topic, pairs in zip(TOPICS, self._shown(acc), strict=True):
             if len(pairs) > 1:
