@@ -173,18 +173,11 @@ class _Deferred:
 
 
 def _as_evidence(rows: dict[str, list[_Row]]) -> dict[str, list[Evidence]]:
-    """Rows as ``Evidence``; a row listed for two topics is one object, as it was built."""
-    made: dict[_Row, Evidence] = {}
-    evidence: dict[str, list[Evidence]] = {}
-    for topic, found in rows.items():
-        listed = evidence[topic] = []
-        for row in found:
-            item = made.get(row)
-            if item is None:
-                item = made[row] = built(Evidence, phrase=row[0], sentence=row[1],
-                                         source=row[2])
-            listed.append(item)
-    return evidence
+    """Rows as ``Evidence`` (a row listed for two topics becomes two equal objects: rare,
+    and cheaper than looking every row up to share one)."""
+    return {topic: [built(Evidence, phrase=phrase, sentence=sentence, source=source)
+                    for phrase, sentence, source in found]
+            for topic, found in rows.items()}
 
 
 setattr(Classification, "evidence", _Deferred())  # noqa: B010 (after @dataclass saw the field)
@@ -579,11 +572,6 @@ def _phrase(item: _Hit) -> str:
     return text[start:end].strip()
 
 
-def _row(item: _Hit) -> _Row:
-    """Evidence for one matched key's best occurrence: (phrase, sentence, source)."""
-    return _phrase(item), _sentence(item[2], item[3]), item[1]
-
-
 def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
               made: dict[int, _Row]) -> list[_Row]:
     """The strongest contributions, skipping one that stands inside a phrase already listed
@@ -599,7 +587,7 @@ def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
         else:
             item = made.get(index)
             if item is None:
-                item = made[index] = _row(hit)
+                item = made[index] = (_phrase(hit), _sentence(ctx, start), hit[1])
             listed.append(item)
             if len(listed) == EVIDENCE_PER_TOPIC:
                 break
