@@ -26,7 +26,6 @@ import hashlib
 import json
 import math
 import re
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -72,8 +71,9 @@ Entry = tuple[int, int, int, Special | None]
 # tuple (one allocation, from a free list) replaced on the rare better occurrence
 _Hit = tuple[float, str, "_Ctx", int, int, int]
 _Acc = dict[int, _Hit]
-# text, matched text, abstract start, sentences cut so far, sentence ends (found when first needed)
-_Ctx = tuple[str, str, int, dict[int, str], list[int]]
+# text, matched text, abstract start (0 for a keyword/MeSH/publication type), sentences cut
+# so far by where they start (for an item: {0: the item as shown})
+_Ctx = tuple[str, str, int, dict[int, str]]
 
 
 def _make_table() -> bytes:
@@ -105,13 +105,20 @@ class ModelError(Exception):
 LexiconError = ModelError  # the name callers used for the hand-written lexicon's errors
 
 
+# One piece of evidence before it is an ``Evidence``: (phrase, sentence, source)
+_Row = tuple[str, str, str]
+
+
 @dataclass(frozen=True)
 class Classification:
     """Topics decided for one record, with every topic's probability and evidence.
 
     ``Classifier.classify`` leaves ``evidence`` to be built on first access: cutting out
     phrases and sentences was about 30 % of classifying, wasted where only topics and scores
-    are read (``eval``'s metrics). Built later or at once, it is the same evidence."""
+    are read (``eval``'s metrics). Built later or at once, it is the same evidence. What is
+    built first is rows (phrase, sentence, source); ``to_dict`` makes its dicts from them
+    without the ``Evidence`` objects in between (skipping them saves ~15 % of the
+    instructions the evidence and ``to_dict`` take)."""
 
     topics: list[str]
     scores: dict[str, float]
@@ -123,14 +130,29 @@ class Classification:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form: topics, scores, evidence as phrase/sentence/source dicts."""
-        return {
-            "topics": list(self.topics),
-            "scores": dict(self.scores),
-            "evidence": {
-                t: [e.to_dict() for e in ev]
-                for t, ev in self.evidence.items()
-            },
-        }
+        fields = self.__dict__
+        rows = None if "evidence" in fields else _evidence_rows(fields)
+        if rows is None:  # given, unpickled or already read: the Evidence objects
+            evidence = {t: [e.to_dict() for e in ev] for t, ev in self.evidence.items()}
+        else:
+            evidence = {t: [{"phrase": phrase, "sentence": sentence, "source": source}
+                            for phrase, sentence, source in found]
+                        for t, found in rows.items()}
+        return {"topics": list(self.topics), "scores": dict(self.scores),
+                "evidence": evidence}
+
+
+def _evidence_rows(fields: dict[str, Any]) -> dict[str, list[_Row]] | None:
+    """The deferred evidence as rows, built on the first call and kept (None when there is
+    nothing to build from: the ``Evidence`` objects are, or will be, in ``fields``)."""
+    rows = fields.get("_rows")
+    if rows is None:
+        build = fields.get("_build")
+        if build is None:  # never deferred, or another thread moved on meanwhile
+            return fields.get("_rows")
+        rows = fields.setdefault("_rows", build())  # one object if threads race
+        fields.pop("_build", None)  # the record's text and hits can go now
+    return rows
 
 
 class _Deferred:
@@ -141,14 +163,30 @@ class _Deferred:
         if obj is None:
             return self
         fields = obj.__dict__
-        build = fields.get("_build")
-        if build is None:  # built meanwhile by another thread, or never deferred
+        rows = _evidence_rows(fields)
+        if rows is None:  # built meanwhile by another thread, or never deferred
             if "evidence" in fields:
                 return fields["evidence"]
             raise AttributeError("evidence")
-        evidence = fields.setdefault("evidence", build())  # one object if threads race
-        fields.pop("_build", None)  # the record's text and hits can go now
+        evidence = fields.setdefault("evidence", _as_evidence(rows))
+        fields.pop("_rows", None)
         return evidence
+
+
+def _as_evidence(rows: dict[str, list[_Row]]) -> dict[str, list[Evidence]]:
+    """Rows as ``Evidence`` (a row listed for two topics becomes two equal objects: rare,
+    and cheaper than looking every row up to share one). Made as ``models.built`` makes
+    them, inline: the call and its keyword dict were a third of making one, and the
+    library's labelling path (``topics.labels_of``) reads every record's evidence."""
+    new = object.__new__
+    evidence: dict[str, list[Evidence]] = {}
+    for topic, found in rows.items():
+        listed = evidence[topic] = []
+        for phrase, sentence, source in found:
+            item = new(Evidence)
+            item.__dict__.update(phrase=phrase, sentence=sentence, source=source)
+            listed.append(item)
+    return evidence
 
 
 setattr(Classification, "evidence", _Deferred())  # noqa: B010 (after @dataclass saw the field)
@@ -349,7 +387,7 @@ class Extractor:
         """
         text = f" {title}\n{abstract} "
         m = matchable(text)
-        ctx: _Ctx = (text, m, len(title) + 2, {}, [])
+        ctx: _Ctx = (text, m, len(title) + 2, {})
         hits = self._automaton.iter(m.replace(".", " "))
         hedge_end = self._scan_lead(hits, ctx, acc)
         if hedge_end is not None:
@@ -446,7 +484,7 @@ class Extractor:
                 continue
             text = f" {name} "
             m = matchable(text)
-            ctx: _Ctx = (text, m, 0, {0: shown, -2: shown}, [])
+            ctx: _Ctx = (text, m, 0, {0: shown})
             for stop, entry in self._automaton.iter(m.replace(".", " ")):
                 _add(acc, m, entry, weight, source, ctx, stop - entry[0], stop - entry[1])
 
@@ -494,36 +532,39 @@ def feature_values(acc: _Acc) -> dict[int, float]:
 def _sentence(ctx: _Ctx, start: int) -> str:
     """The sentence holding offset ``start`` (title, abstract sentence, or the item shown):
     from after the last sentence end before it to the first one after it, within the title
-    or the abstract."""
-    text, m, body, sentences, ends = ctx
+    or the abstract. The two ends are searched from ``start`` (a record shows about eight
+    phrases in a few sentences), not listed for the whole text first: listing them cost ~5 %
+    more of the evidence's instructions. Sentences are kept by where they start: every phrase
+    after the same end is in the same sentence (no end can fall between it and the phrase)."""
+    text, m, body, sentences = ctx
     if body == 0:  # keywords / MeSH / publication types: the item as given
         return sentences[0]
-    if not ends:
-        ends += _sentence_ends(text, m)
     lo, hi = (1, body - 1) if start < body else (body, len(text))
-    i = bisect_right(ends, start - 2)  # ends[:i] close before start
-    left = ends[i - 1] if i and ends[i - 1] >= lo else -1
+    left = _end_before(text, m, lo, start)
     key = left if left >= 0 else lo - 2
     sentence = sentences.get(key)
     if sentence is None:
-        right = ends[bisect_left(ends, start)]
+        right = _end_from(text, m, start)
         sentence = sentences[key] = text[lo if left < 0 else left + 2 : hi if right > hi - 2
                                          else right + 1].strip()
     return sentence
 
 
-def _sentence_ends(text: str, m: str) -> list[int]:
-    """Offsets of every '. ' not followed by a lower-case letter ("i.p. administered" goes
-    on), then len(m) as a sentinel: one pass, then each sentence is two bisections."""
-    ends: list[int] = []
-    find = m.find
-    at = find(". ")
-    while at >= 0:
-        if not text[at + 2 : at + 3].islower():
-            ends.append(at)
-        at = find(". ", at + 2)
-    ends.append(len(m))
-    return ends
+def _end_before(text: str, m: str, lo: int, start: int) -> int:
+    """The last sentence end at or after ``lo`` that closes before ``start`` (-1 if none): a
+    '. ' not followed by a lower-case letter ("i.p. administered" goes on)."""
+    at = m.rfind(". ", lo, start)
+    while at >= 0 and text[at + 2 : at + 3].islower():
+        at = m.rfind(". ", lo, at + 1)
+    return at
+
+
+def _end_from(text: str, m: str, start: int) -> int:
+    """The first sentence end at or after ``start``, else ``len(m)`` (the text's end)."""
+    at = m.find(". ", start)
+    while at >= 0 and text[at + 2 : at + 3].islower():
+        at = m.find(". ", at + 2)
+    return at if at >= 0 else len(m)
 
 
 def _phrase(item: _Hit) -> str:
@@ -540,17 +581,11 @@ def _phrase(item: _Hit) -> str:
     return text[start:end].strip()
 
 
-def evidence_for(item: _Hit) -> Evidence:
-    """Evidence for one matched key's best occurrence."""
-    return built(Evidence, phrase=_phrase(item), sentence=_sentence(item[2], item[3]),
-                 source=item[1])
-
-
 def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
-              made: dict[int, Evidence]) -> list[Evidence]:
+              made: dict[int, _Row]) -> list[_Row]:
     """The strongest contributions, skipping one that stands inside a phrase already listed
     ("quantitative" within "quantitative analysis")."""
-    listed: list[Evidence] = []
+    listed: list[_Row] = []
     spans: list[tuple[_Ctx, int, int]] = []
     for _, index in pairs:
         hit = acc[index]
@@ -561,7 +596,7 @@ def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
         else:
             item = made.get(index)
             if item is None:
-                item = made[index] = evidence_for(hit)
+                item = made[index] = (_phrase(hit), _sentence(ctx, start), hit[1])
             listed.append(item)
             if len(listed) == EVIDENCE_PER_TOPIC:
                 break
@@ -746,10 +781,10 @@ class Classifier:
                         shown[topic].append((contribution, feature))
         return shown
 
-    def _evidence(self, acc: _Acc) -> dict[str, list[Evidence]]:
-        """Per topic, its strongest contributions as evidence (largest first)."""
-        made: dict[int, Evidence] = {}  # a feature shown for two topics is built once
-        evidence: dict[str, list[Evidence]] = {}
+    def _evidence(self, acc: _Acc) -> dict[str, list[_Row]]:
+        """Per topic, its strongest contributions as evidence rows (largest first)."""
+        made: dict[int, _Row] = {}  # a feature shown for two topics is built once
+        evidence: dict[str, list[_Row]] = {}
         for topic, pairs in zip(TOPICS, self._shown(acc), strict=True):
             if len(pairs) > 1:
                 pairs.sort(reverse=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from kratomlit.classify import Classification, Classifier
 from kratomlit.errors import ExportError, InputError, UsageError
 from kratomlit.evaluate import EvalReport, InputLineError, classify_file, evaluate, read_items
-from kratomlit.models import DESIGNS, TOPICS, Extraction, Labels, Record
+from kratomlit.models import DESIGNS, TOPICS, Extraction, Labels, Record, built
 from kratomlit.store import Library
 
 if TYPE_CHECKING:
@@ -114,7 +114,11 @@ def load_classifier(problems: list[str]) -> Classifier | None:
 
 
 def labels_of(result: Classification, version: str) -> Labels:
-    return Labels(version, list(result.topics), dict(result.scores), dict(result.evidence))
+    """The labels stored for one result (``built``: a frozen dataclass's ``__init__`` sets
+    each field through ``object.__setattr__``; search, refresh and classify make one per
+    record)."""
+    return built(Labels, version=version, topics=list(result.topics),
+                 scores=dict(result.scores), evidence=dict(result.evidence))
 
 
 def classify_record(classifier: Classifier, rec: Record) -> Classification:
