@@ -21,7 +21,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -289,15 +289,15 @@ class Extractor:
             self._score_headings([h.split("/")[0].strip(" *") for h in mesh], self._mesh,
                                  "mesh", sums, found)
         design, confidence = self._decide(sums)
-        evidence = _evidence(text, body, found, DESIGNS.index(design))
         # shared by the n and dose patterns; neither reads it when no anchor is found
         low = (lowered_text(text) if anchors[1] or anchors[2] or
                (anchors[0] and design in HUMAN_DESIGNS) else text)
         n = self._n(design, text, body, bg_end, anchors[0], anchors[3], low)
         doses = find_doses(text, anchors[1], anchors[2], substances, lowered=low)
-        return built(Extraction, design=design, design_confidence=confidence,
-                     design_evidence=evidence, n=n, doses=doses,
-                     kratom_g_per_day=kratom_g_per_day(doses))
+        # design_evidence is built on first read (models._DeferredEvidence), from _build
+        return built(Extraction, design=design, design_confidence=confidence, n=n,
+                     doses=doses, kratom_g_per_day=kratom_g_per_day(doses),
+                     _build=partial(_evidence, text, body, found, DESIGNS.index(design)))
 
     def _hits(self, text: str, body: int) -> tuple[list[_Hit], int, list[list[int]],
                                                    list[tuple[int, int]]]:
