@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from datetime import date
 
 import pytest
 import requests
+from Bio import Entrez
 
 from kratomlit.config import load_settings
 from kratomlit.errors import NCBIError
@@ -168,3 +170,33 @@ def test_cache_hits_whether_or_not_email_and_key_are_sent(server, client):
     client.search("identity")
     client.efetch([4_100_001])
     assert client.stats.network == 3 and client.stats.from_cache == 1  # the ESearch
+
+
+@pytest.mark.parametrize("name", ["esearch1.xml", "esearch2.xml", "esearch3.xml",
+                                  "esearch8.xml"])
+def test_esearch_ids_read_outside_biopython_are_biopythons(shared, name):
+    """The IdList is read by a regex (fast), the rest by Biopython: same PMIDs, count,
+    history keys and warnings as Biopython reading the whole real answer."""
+    from kratomlit.eutils import _read_esearch, _split_id_list
+
+    body = (shared / "ncbi-samples" / "biopython" / name).read_bytes()
+    page = _read_esearch(body)
+    reference = Entrez.read(io.BytesIO(body), validate=False)
+    assert page.ids == [int(i) for i in reference.get("IdList", [])]
+    assert page.count == int(reference["Count"])
+    assert page.webenv == str(reference.get("WebEnv", ""))
+    assert _split_id_list(body)[1] is not None or b"<IdList>" not in body
+
+
+def test_an_unusual_id_list_is_left_to_biopython():
+    from kratomlit.eutils import _read_esearch, _split_id_list
+
+    odd = (b'<?xml version="1.0" ?>\n<!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch '
+           b'20060628//EN" "https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">'
+           b"<eSearchResult><Count>2</Count><RetMax>2</RetMax>"
+           b"<RetStart>0</RetStart><IdList><Id>11</Id><!-- x --><Id>12</Id></IdList>"
+           b"</eSearchResult>")
+    assert _split_id_list(odd)[1] is None
+    assert _read_esearch(odd).ids == [11, 12]
+    plain = odd.replace(b"<!-- x -->", b"\n")
+    assert _split_id_list(plain)[1] == [11, 12] and _read_esearch(plain).ids == [11, 12]
