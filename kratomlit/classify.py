@@ -135,9 +135,10 @@ class Classification:
         if rows is None:  # given, unpickled or already read: the Evidence objects
             evidence = {t: [e.to_dict() for e in ev] for t, ev in self.evidence.items()}
         else:
-            evidence = {t: [{"phrase": phrase, "sentence": sentence, "source": source}
-                            for phrase, sentence, source in found]
-                        for t, found in rows.items()}
+            evidence = {}  # a loop, not nested comprehensions: one function frame fewer
+            for t, found in rows.items():
+                evidence[t] = [{"phrase": phrase, "sentence": sentence, "source": source}
+                               for phrase, sentence, source in found] if found else []
         return {"topics": list(self.topics), "scores": dict(self.scores),
                 "evidence": evidence}
 
