@@ -135,9 +135,10 @@ class Classification:
         if rows is None:  # given, unpickled or already read: the Evidence objects
             evidence = {t: [e.to_dict() for e in ev] for t, ev in self.evidence.items()}
         else:
-            evidence = {t: [{"phrase": phrase, "sentence": sentence, "source": source}
-                            for phrase, sentence, source in found]
-                        for t, found in rows.items()}
+            evidence = {}  # a loop, not nested comprehensions: one function frame fewer
+            for t, found in rows.items():
+                evidence[t] = [{"phrase": phrase, "sentence": sentence, "source": source}
+                               for phrase, sentence, source in found] if found else []
         return {"topics": list(self.topics), "scores": dict(self.scores),
                 "evidence": evidence}
 
@@ -436,9 +437,17 @@ class Extractor:
                pending: list[tuple[int, int, Entry, float]]) -> None:
         """Place the abstract's early hits once the background's end is known."""
         background, body, m = self.zones.background, self.zones.body, ctx[1]
+        get = acc.get
         for start, end, entry, hedge in pending:
             weight = (background if start < bg_end else body) * hedge
-            if weight > 0.0:
+            if weight <= 0.0:
+                continue
+            if entry[3] is None:  # a plain key: _add's common case, without the call
+                feature = entry[2]
+                item = get(feature)
+                if item is None or weight > item[0]:
+                    acc[feature] = (weight, "abstract", ctx, start, end, 0)
+            else:
                 _add(acc, m, entry, weight, "abstract", ctx, start, end)
 
     def _scan_body(self, hits: Iterator[tuple[int, Entry]], ctx: _Ctx, acc: _Acc,
@@ -540,11 +549,19 @@ def _sentence(ctx: _Ctx, start: int) -> str:
     if body == 0:  # keywords / MeSH / publication types: the item as given
         return sentences[0]
     lo, hi = (1, body - 1) if start < body else (body, len(text))
-    left = _end_before(text, m, lo, start)
+    # _end_before and _end_from, their first search inlined: the call cost more than the
+    # search, and an end followed by a lower-case letter is rare
+    left = m.rfind(". ", lo, start)
+    if left >= 0 and text[left + 2 : left + 3].islower():
+        left = _end_before(text, m, lo, left + 1)
     key = left if left >= 0 else lo - 2
     sentence = sentences.get(key)
     if sentence is None:
-        right = _end_from(text, m, start)
+        right = m.find(". ", start)
+        if right < 0:
+            right = len(m)
+        elif text[right + 2 : right + 3].islower():
+            right = _end_from(text, m, right + 2)
         sentence = sentences[key] = text[lo if left < 0 else left + 2 : hi if right > hi - 2
                                          else right + 1].strip()
     return sentence
@@ -596,7 +613,9 @@ def _evidence(pairs: list[tuple[float, int]], acc: _Acc,
         else:
             item = made.get(index)
             if item is None:
-                item = made[index] = (_phrase(hit), _sentence(ctx, start), hit[1])
+                # _phrase's common case (shown as matched) without the call
+                phrase = _phrase(hit) if hit[5] else ctx[0][start : end + 1].strip()
+                item = made[index] = (phrase, _sentence(ctx, start), hit[1])
             listed.append(item)
             if len(listed) == EVIDENCE_PER_TOPIC:
                 break
