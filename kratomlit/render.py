@@ -116,6 +116,9 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
 def named_progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     """One progress bar for several searches: ``update(name, done, total)`` (silent off a
     terminal, e.g. under cron)."""
+    if not err.is_terminal:  # cron, pipes: no bar, and no rich.progress import (~25 ms)
+        yield lambda name, done, total: None
+        return
     from rich.progress import (  # only commands that fetch need it (not --help)
         BarColumn,
         MofNCompleteColumn,
@@ -125,7 +128,7 @@ def named_progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     )
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), console=err, disable=not err.is_terminal)
+                   TimeRemainingColumn(), console=err)
     task = bar.add_task("", total=None)
 
     def update(name: str, done: int, total: int) -> None:

@@ -181,3 +181,13 @@ def test_typer_version_of_an_unreadable_source_is_none(monkeypatch, tmp_path):
 
     monkeypatch.setattr("importlib.util.find_spec", lambda name: Spec())
     assert entry.typer_version() is None
+
+
+def test_no_progress_bar_import_off_a_terminal():
+    """Under cron or a pipe there is no bar to draw: rich.progress is not even imported."""
+    code = ("import sys\nfrom kratomlit import render\n"
+            "with render.progress_bar('x') as update:\n    update(1, 2)\n"
+            "print('rich.progress' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "False" and done.stderr == ""
