@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from datetime import date
 
@@ -140,6 +141,38 @@ def test_esearch_with_an_unknown_dtd_is_parsed_offline(monkeypatch, shared):
     body = body.replace(b"20060628/esearch.dtd", b"20250101/esearch_2025.dtd")
     page = _read_esearch(body)
     assert page.count == 42249 and len(page.ids) == 100 and page.webenv.startswith("MCID_")
+
+
+@pytest.mark.parametrize("name", ["esearch1.xml", "esearch2.xml", "esearch3.xml",
+                                  "esearch8.xml"])
+def test_esearch_ids_read_without_biopython_equal_its_own(shared, name):
+    """Plain Id lists are read by a regex (Bio.Entrez's objects per Id were garbage that
+    outlived the search); the page is what Bio.Entrez alone gives."""
+    from Bio import Entrez
+
+    from kratomlit.eutils import _read_esearch, _split_ids
+    from kratomlit.parse import local_esearch_dtd, safe_xml
+
+    body = (shared / "ncbi-samples" / "biopython" / name).read_bytes()
+    alone = Entrez.read(io.BytesIO(safe_xml(local_esearch_dtd(body))), validate=False)
+    page = _read_esearch(body)
+    assert page.ids == [int(i) for i in alone.get("IdList", [])]
+    assert page.count == int(alone["Count"])
+    rest, ids = _split_ids(body)
+    assert ids == page.ids and b"<Id>" not in rest if ids is not None else rest == body
+
+
+def test_an_odd_id_list_is_left_to_biopython():
+    from kratomlit.eutils import _read_esearch, _split_ids
+
+    plain = (b'<?xml version="1.0" ?>\n<!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch '
+             b'20060628//EN" "https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">'
+             b"\n<eSearchResult><Count>2</Count><RetMax>2</RetMax>"
+             b"<RetStart>0</RetStart><IdList>\n<Id>7</Id>\n<Id>11</Id>\n</IdList>"
+             b"</eSearchResult>")
+    assert _split_ids(plain)[1] == [7, 11] and _read_esearch(plain).ids == [7, 11]
+    odd = plain.replace(b"<Id>11</Id>", b"<Id> 11 </Id>")
+    assert _split_ids(odd) == (odd, None) and _read_esearch(odd).ids == [7, 11]
 
 
 def test_retry_after_accepts_seconds_and_http_dates():
