@@ -6,9 +6,10 @@ Revisions: when the same search ran before, one extra ESearch restricted to
 are fetched again, bypassing the HTTP cache, and count as updated only if their XML
 changed.
 
-Pipeline (issue 15): while batch k is stored and labelled, batches k+1 to k+3 download
-(three requests in flight, paced by the shared limiter) and parse, from the third batch
-in a worker process (``prefetched``), so the network, the parser and SQLite overlap.
+Pipeline (issue 15): while batch k is stored and labelled, the next ones download (three
+requests in flight, paced by the shared limiter; up to four batches or 40 MB of answers
+ahead) and parse, from the third batch in a worker process (``prefetched``), so the
+network, the parser and SQLite overlap while memory stays flat in the number of records.
 """
 
 from __future__ import annotations
