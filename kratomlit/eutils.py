@@ -614,8 +614,9 @@ def _read_esearch(body: bytes) -> SearchPage:
 def _split_id_list(body: bytes) -> tuple[bytes, list[int] | None]:
     """The answer without its IdList's elements, and the PMIDs they held (None: no plain
     IdList, Biopython reads it all). Biopython still reads everything else (Count, WebEnv,
-    errors, warnings), but an element handler per PMID made it 68 ms of a 5,000-PMID
-    answer, spent before the first EFetch can go out; this regex takes ~2 ms."""
+    errors, warnings), but its object per PMID cost 68 ms of a 5,000-PMID answer before the
+    first EFetch could go out (this regex: ~3 ms), and those objects were cyclic garbage
+    that outlived the search (16 MB at a 12,000-hit search's peak)."""
     found = _ID_LIST.search(body)
     if found is None:
         return body, None

@@ -6,9 +6,10 @@ Revisions: when the same search ran before, one extra ESearch restricted to
 are fetched again, bypassing the HTTP cache, and count as updated only if their XML
 changed.
 
-Pipeline (issue 15): while batch k is stored and labelled, batches k+1 to k+3 download
-(three requests in flight, paced by the shared limiter) and parse, from the third batch
-in a worker process (``prefetched``), so the network, the parser and SQLite overlap.
+Pipeline (issue 15): while batch k is stored and labelled, the next ones download (three
+requests in flight, paced by the shared limiter; up to four batches or 40 MB of answers
+ahead) and parse, from the third batch in a worker process (``prefetched``), so the
+network, the parser and SQLite overlap while memory stays flat in the number of records.
 """
 
 from __future__ import annotations
@@ -208,21 +209,27 @@ def _run(client: EUtilsClient, library: Library, search_id: int, previous: str |
 
     for batch, parsed in prefetched(client, client.batches(new), not_meanwhile):
         if parsed is not None:
-            out, written = _store(library, search_id, batch, parsed, summary)
+            out = _store(library, search_id, batch, parsed, summary, on_stored)
             summary.new += out["inserted"]
             summary.already_held += out["unchanged"] + out["updated"]
-            on_stored(written)
+        del parsed  # not held while the next batch is awaited
         tracker.advance(len(batch))
     for batch, parsed in prefetched(client, client.batches(revised), refresh=True):
         if parsed is not None:
-            out, written = _store(library, search_id, batch, parsed, summary)
+            out = _store(library, search_id, batch, parsed, summary, on_stored)
             summary.updated += out["updated"] + out["inserted"]
             summary.already_held += out["unchanged"]
-            on_stored(written)
+        del parsed
         tracker.advance(len(batch))
 
 
-AHEAD = 3  # batches requested beyond the one being stored
+AHEAD = 4  # batches requested beyond the one being stored, at most
+# ... and while the answers in hand (fetched, parsed or being parsed, or being stored) add
+# up to less than this, in bytes of XML. Answers of 500 records weigh 2.5 to 21 MB, and a
+# parsed batch about 1.3 times its answer: a count alone held 5 heavy batches at once (a
+# 12,000-record search peaked 50 % above a 3,000-record one); with the budget, heavy
+# batches wait for the one being stored, light ones still go out 4 ahead.
+AHEAD_BYTES = 40 << 20
 # Up to three EFetch requests in flight (the limiter's burst without a key): each answer's
 # latency and NCBI's time to build it hide behind the others', so requests go out at the
 # limiter's pace instead of one per round trip (5,000 records at 1 s latency: 12.8 s with
@@ -233,57 +240,89 @@ WORKER_FROM = 2  # the parse worker starts with the 3rd batch: small searches ne
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
 M_ARENA_MAX = -8
 
+Pending = deque[tuple[list[int], "Future[_Fetched] | None"]]
+
 
 def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
                keep: Callable[[list[int]], list[int]] | None = None, refresh: bool = False
                ) -> Iterator[tuple[list[int], ParsedBatch | None]]:
     """Each batch with its EFetch answer, parsed, in order; while the caller stores batch
-    k, batches k+1 to k+3 are being fetched (``IN_FLIGHT`` requests, started in order,
-    paced by the shared limiter) and parsed: the first two in the fetching threads, later
-    ones in a spawned worker process, so parsing uses the second core, never holds the
-    caller's GIL and never delays the next request. ``keep`` (run here, in the caller's
-    thread, as SQLite requires) trims a batch just before it is requested; a batch trimmed
-    to nothing is yielded with None. While a fetch is failing only it is retried; if it
-    fails, nothing more is sent, the batches that did arrive are yielded (out of order),
-    then its error is raised."""
+    k, later batches are being fetched (``IN_FLIGHT`` requests, started in order, paced
+    by the shared limiter) and parsed, up to ``AHEAD`` batches and ``AHEAD_BYTES``: the
+    first two in the fetching threads, later ones in a spawned worker process, so parsing
+    uses the second core, never holds the caller's GIL and never delays the next request.
+    ``keep`` (run here, in the caller's thread, as SQLite requires) trims a batch just
+    before it is requested; a batch trimmed to nothing is yielded with None. While a fetch
+    is failing only it is retried; if it fails, nothing more is sent, the batches that did
+    arrive are yielded (out of order), then its error is raised."""
     _big_buffers_to_os()
     fetch = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="efetch")
     worker = ParseWorker()
-    pending: deque[tuple[list[int], Future[_Fetched] | None]] = deque()
+    pending: Pending = deque()
     queue = enumerate(batches)
     turns = RetryTurns()  # shared by the fetching threads: one retries, the others hold
 
-    def request_next() -> None:
+    def request_next() -> bool:
         index, batch = next(queue, (-1, None))
         if batch is None:
-            return
+            return False
         ids = keep(batch) if keep else batch
         if index == WORKER_FROM:
             worker.start()
         use = worker if index >= WORKER_FROM else None
         future = fetch.submit(_fetch, client, ids, refresh, use, turns) if ids else None
         pending.append((ids, future))
+        return True
+
+    seen = [0, 0]  # answers taken from the window, and their bytes
+
+    def top_up(storing: int = 0) -> None:
+        """Request batches while the window and the budget allow (always one, if none is
+        pending: the budget never stops the search). An answer still on the wire counts
+        as the mean of those seen so far."""
+        guess = seen[1] // seen[0] if seen[0] else 0
+        while len(pending) < AHEAD and (not pending or
+                                        storing + _in_hand(pending, guess) < AHEAD_BYTES):
+            if not request_next():
+                return
 
     try:
-        for _ in range(AHEAD + 1):
-            request_next()
+        top_up()
         while pending:
             ids, future = pending.popleft()
             try:
-                parsed = _parsed(client, worker, ids, future.result()) if future else None
+                fetched = future.result() if future else _Fetched()
+                parsed = _parsed(client, worker, ids, fetched) if future else None
             except Exception as exc:
                 turns.gave_up(exc)  # nothing more is sent
                 yield from _salvaged(pending)
                 raise
-            request_next()
+            del future  # it holds the parsed batch too: let the caller's store free it
+            seen[0], seen[1] = seen[0] + 1, seen[1] + fetched.size
+            top_up(fetched.size)
+            del fetched
             yield ids, parsed
+            del parsed  # stored: not held while the next batch is awaited
+            top_up()
     finally:
         fetch.shutdown(wait=False, cancel_futures=True)
         worker.close()
 
 
-def _salvaged(pending: deque[tuple[list[int], Future[_Fetched] | None]]
-              ) -> Iterator[tuple[list[int], ParsedBatch]]:
+def _in_hand(pending: Pending, guess: int) -> int:
+    """Bytes of the answers among ``pending``, counting ``guess`` for one not yet in."""
+    return sum(_weight(future, guess) for _, future in pending)
+
+
+def _weight(future: Future[_Fetched] | None, guess: int) -> int:
+    if future is None:
+        return 0  # nothing to fetch
+    if not future.done():
+        return guess
+    return 0 if future.exception() is not None else future.result().size
+
+
+def _salvaged(pending: Pending) -> Iterator[tuple[list[int], ParsedBatch]]:
     """After a batch failed: the later batches whose answers had arrived or were on the
     wire, so the caller stores them before the failure is raised (a re-run then fetches
     less). Those that were held back fail with the same error and are skipped."""
@@ -302,6 +341,7 @@ class _Fetched:
 
     parsed: ParsedBatch | None = None
     future: Future[ParsedBatch] | None = None
+    size: int = 0  # bytes of the answer: what it weighs in hand, parsed or not
 
 
 def _fetch(client: EUtilsClient, ids: list[int], refresh: bool,
@@ -309,13 +349,14 @@ def _fetch(client: EUtilsClient, ids: list[int], refresh: bool,
     if turns.error is not None:
         raise turns.error  # another batch failed: this one is not requested
     body = client.efetch_unparsed(ids, refresh=refresh, turns=turns)
+    size = len(body)
     future = worker.submit(body) if worker is not None else None
     if future is not None:
-        return _Fetched(future=future)  # not the body: the worker has it (a copy here costs RSS)
+        return _Fetched(future=future, size=size)  # not the body: the worker has it
     try:
-        return _Fetched(parse_pubmed_xml(body))
+        return _Fetched(parse_pubmed_xml(body), size=size)
     except (MalformedResponse, InBandError):
-        return _Fetched()
+        return _Fetched(size=size)
 
 
 def _parsed(client: EUtilsClient, worker: ParseWorker, ids: list[int],
@@ -360,7 +401,7 @@ class ParseWorker:
         if self.pool is None or self.broken:
             return None
         try:
-            return self.pool.submit(parse_pubmed_xml, body)
+            return self.pool.submit(_parse_handed, _HandOff(body))
         except (OSError, RuntimeError):  # BrokenProcessPool is a RuntimeError
             self.broken = True
             return None
@@ -369,6 +410,25 @@ class ParseWorker:
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
+
+
+class _HandOff:
+    """An answer on its way to the worker. The pool keeps a call's arguments until its
+    result is back; this one gives its bytes to pickle and lets go of them, so this
+    process frees the answer once it is sent, not after the worker has parsed it. The
+    worker receives the bytes themselves (``bytes(b)`` is ``b``)."""
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def __reduce__(self) -> tuple[type[bytes], tuple[bytes]]:
+        body, self.body = self.body, b""
+        return bytes, (body,)
+
+
+def _parse_handed(body: bytes | _HandOff) -> ParsedBatch:
+    """In the worker: parse an answer handed over (bytes once unpickled)."""
+    return parse_pubmed_xml(body if isinstance(body, bytes) else body.body)
 
 
 @contextlib.contextmanager
@@ -446,13 +506,16 @@ class _Tracker:
 
 
 def _store(library: Library, search_id: int, batch: list[int], parsed: ParsedBatch,
-           summary: SearchSummary) -> tuple[Counter[str], list[Record]]:
-    """Store a batch; its counts and the records it wrote (inserted or changed)."""
+           summary: SearchSummary, on_stored: Callable[[list[Record]], None]
+           ) -> Counter[str]:
+    """Store a batch and hand the records it wrote (inserted or changed) to ``on_stored``;
+    its counts. The records written are dropped on return, before the next batch."""
     summary.not_returned += len(set(batch) - {r.pmid for r in parsed.records})
     written: list[Record] = []
     out = library.records.save_batch(search_id, parsed.records, parsed.deleted,
                                      written=written)
-    return out, written
+    on_stored(written)
+    return out
 
 
 def revised_since(client: EUtilsClient, library: Library, term: str, previous: str | None,

@@ -10,6 +10,7 @@ transient faults. Only requests and urllib3 are imported: the CLI's start-up sta
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -166,8 +167,10 @@ class GuardedAdapter(HTTPAdapter):
         return resp
 
     def _read(self, resp: requests.Response, watch: _Watchdog) -> bytes:
-        """The decoded body, refused past the size cap or the deadline."""
-        chunks: list[bytes] = []
+        """The decoded body, refused past the size cap or the deadline. Gathered in one
+        growing buffer, which becomes the body without a copy: joining a list of chunks
+        held each answer twice at once (a 20 MB EFetch answer peaked at 40 MB)."""
+        body = io.BytesIO()
         size = 0
         try:
             for chunk in resp.raw.stream(CHUNK, decode_content=True):
@@ -177,14 +180,14 @@ class GuardedAdapter(HTTPAdapter):
                         f"the answer is larger than {self.max_bytes // 2**20} MB once "
                         "decompressed (max_response_mb, KRATOMLIT_MAX_RESPONSE_MB); nothing "
                         "of it was kept", request=resp.request)
-                chunks.append(chunk)
+                body.write(chunk)
         except (HTTPError, OSError) as exc:
             if watch.expired:
                 raise DeadlineExceeded(_late(watch), request=resp.request) from None
             raise _as_requests_error(exc, resp) from exc
         if watch.expired:  # a body without a length ends at the shutdown: not complete
             raise DeadlineExceeded(_late(watch), request=resp.request)
-        return b"".join(chunks)
+        return body.getvalue()  # CPython hands over its buffer, not a copy
 
 
 def deadline_for(timeout: Any) -> float:

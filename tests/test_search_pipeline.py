@@ -202,3 +202,47 @@ def test_starting_the_worker_gives_ctrl_c_back():
         assert signal.getsignal(signal.SIGINT) is before
     finally:
         worker.close()
+
+
+class _Counted:
+    """Stands in for ``EUtilsClient`` in ``prefetched``: every batch gets the same answer,
+    at once, and requests are counted."""
+
+    def __init__(self, body: bytes):
+        self.body, self.sent = body, 0
+
+    def efetch_unparsed(self, ids, **_):
+        self.sent += 1
+        return self.body
+
+    def refetch(self, ids, why=""):
+        pytest.fail(f"refetched ({why})")
+
+
+def _held_while_storing(monkeypatch, body: bytes, budget: int, n: int = 10) -> list[int]:
+    """For each batch, how many batches were in hand (requested, not yet stored, itself
+    included) while the caller stored it."""
+    from kratomlit import search
+
+    monkeypatch.setattr(search, "AHEAD_BYTES", budget)
+    client = _Counted(body)
+    held, stored = [], 0
+    for ids, parsed in search.prefetched(client, [[i] for i in range(n)]):
+        assert ids == [stored] and parsed is not None and len(parsed.records) == 3
+        time.sleep(0.2)  # "storing": every answer requested meanwhile is in
+        held.append(client.sent - stored)
+        stored += 1
+    return held
+
+
+def test_heavy_answers_wait_for_the_batch_being_stored(server, env, monkeypatch):
+    """Answers in hand are limited in bytes (``AHEAD_BYTES``) as well as in number: with
+    room for 2.5 answers, a batch is stored with at most 2 others in hand once the sizes
+    are known (4 at the start, when none is), where the count alone allowed 4 always."""
+    docs = [synthetic_doc(7_400_000 + i, date(2020, 1, 1)) for i in range(3)]
+    server.state.add_docs(docs, term="heavy")
+    body = _body(server, [d.pmid for d in docs])
+    held = _held_while_storing(monkeypatch, body, int(2.5 * len(body)))
+    assert max(held) <= 4 and max(held[2:]) == 3, held
+    light = _held_while_storing(monkeypatch, body, 100 * len(body))
+    assert max(light[:-4]) == min(light[:-4]) == 5, light  # the count alone: 4 ahead
