@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import gc
 import multiprocessing
 import os
 import signal
@@ -158,7 +159,7 @@ def run_search(client: EUtilsClient, library: Library, term: str, *,
     search = library.runs.get_search(term, lo, hi, name)
     summary.search_id = search.id
     previous = library.runs.last_complete_run(search.id) if check_revisions else None
-    with _one_at_a_time(library, search.id):
+    with _one_at_a_time(library, search.id), _gc_frozen():
         library.runs.close_dead_runs(search.id)  # we hold its lock: any still running died
         run_id = library.runs.start_run(search.id, refresh_id)
         try:
@@ -516,6 +517,20 @@ def _store(library: Library, search_id: int, batch: list[int], parsed: ParsedBat
                                      written=written)
     on_stored(written)
     return out
+
+
+@contextlib.contextmanager
+def _gc_frozen() -> Iterator[None]:
+    """Exempt what exists when a search starts (modules, the session, the library, the
+    caller's objects) from cyclic collection until it ends: the full collections a
+    search's allocations trigger walked that whole heap each time (5 of them, 0.23-0.33 s
+    of a 5,000-record search with a key). The objects are handed back to the collector
+    after, so nothing of a long-running caller is kept from it for good."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def revised_since(client: EUtilsClient, library: Library, term: str, previous: str | None,

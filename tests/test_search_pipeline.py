@@ -246,3 +246,27 @@ def test_heavy_answers_wait_for_the_batch_being_stored(server, env, monkeypatch)
     assert max(held) <= 4 and max(held[2:]) == 3, held
     light = _held_while_storing(monkeypatch, body, 100 * len(body))
     assert max(light[:-4]) == min(light[:-4]) == 5, light  # the count alone: 4 ahead
+
+
+def test_a_search_freezes_the_heap_it_starts_with_and_thaws_it(server, env):
+    """What exists before a search is kept out of the cyclic collector's full passes while
+    it runs (they walked the whole heap again and again) and handed back at the end."""
+    import gc
+
+    from kratomlit.config import load_settings
+    from kratomlit.eutils import EUtilsClient
+    from kratomlit.search import run_search
+    from kratomlit.session import make_session
+    from kratomlit.store import Library
+
+    server.state.add_docs([synthetic_doc(7_400_000 + i, date(2020, 1, 1)) for i in range(4)],
+                          term="frozen")
+    frozen: list[int] = []
+    settings = load_settings()
+    with make_session(settings) as session, Library(settings.library_path) as library:
+        client = EUtilsClient(session, server.url, batch_size=2, sleep=lambda s: None)
+        before = gc.get_freeze_count()
+        run_search(client, library, "frozen",
+                   on_stored=lambda records: frozen.append(gc.get_freeze_count()))
+    assert len(frozen) == 2 and min(frozen) > before
+    assert gc.get_freeze_count() == before
