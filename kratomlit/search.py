@@ -522,14 +522,19 @@ def _store(library: Library, search_id: int, batch: list[int], parsed: ParsedBat
 @contextlib.contextmanager
 def _gc_frozen() -> Iterator[None]:
     """Exempt what exists when a search starts (modules, the session, the library, the
-    caller's objects) from cyclic collection until it ends: the full collections a
-    search's allocations trigger walked that whole heap each time (5 of them, 0.23-0.33 s
-    of a 5,000-record search with a key). The objects are handed back to the collector
-    after, so nothing of a long-running caller is kept from it for good."""
+    caller's objects) from cyclic collection until it ends, and collect young objects
+    every 20,000 allocations instead of 700: the full collections walked that whole heap
+    each time (0.23-0.33 s of a 5,000-record search with a key), and ~700 young ones
+    rescanned each batch's records while they were built (0.09-0.13 s); now ~0.09 s in
+    all. A batch's records are freed by reference counting either way. Both are undone
+    at the end, so nothing of a long-running caller is kept from the collector."""
     gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(20_000, 20, 10)
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 
