@@ -151,3 +151,23 @@ def test_library_json_round_trips_what_orjson_and_json_each_write():
     odd = {"text": "broken \ud800 surrogate"}
     assert dumps(odd) == json.dumps(odd, ensure_ascii=False)
     assert loads(dumps(odd)) == odd
+
+
+
+def test_a_new_library_has_16k_pages_and_an_old_one_keeps_its_own(tmp_path, monkeypatch):
+    """Records' XML fills overflow pages, written one per system call: a new library
+    uses 16 KiB pages; one made before (4 KiB pages) opens and grows as it is."""
+    from kratomlit.store import Library, core
+
+    def page_size(lib: Library) -> int:
+        return lib.db.execute("PRAGMA page_size").fetchone()[0]
+
+    with Library(tmp_path / "new.db") as lib:
+        assert page_size(lib) == 16384
+    monkeypatch.setattr(core, "PAGE_SIZE", 4096)
+    with Library(tmp_path / "old.db") as lib:
+        assert page_size(lib) == 4096
+    monkeypatch.undo()
+    with Library(tmp_path / "old.db") as lib:
+        lib.records.save_batch(None, [])
+        assert page_size(lib) == 4096 and lib.records.count() == 0

@@ -26,6 +26,12 @@ from kratomlit.migrations import MIGRATIONS, migrate
 
 BUSY_TIMEOUT_S = 60
 SQL_VARS = 900  # PMIDs per statement, under SQLite's parameter limit
+# A new library's page size. Most of a library's bytes are records' XML (~10-30 KB each),
+# stored in chains of overflow pages that SQLite writes a page per system call (twice:
+# WAL, then checkpoint): 16 KiB pages stored 5,000 real records in 0.50-0.58 s instead of
+# 0.67-0.77 s (system time 0.20-0.26 vs 0.32-0.37 s) for an 8 % larger file. Libraries
+# made before keep their 4 KiB pages (SQLite cannot change it in WAL mode).
+PAGE_SIZE = 16384
 
 
 def loads(text: str | bytes) -> Any:
@@ -106,6 +112,7 @@ class Database:
                 return
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+            self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only a new, empty file
             _check_library(self.db, path)
             _wal(self.db)
             self.db.execute("PRAGMA foreign_keys=ON")
