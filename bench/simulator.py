@@ -15,6 +15,7 @@ they import this module as ``simulator``.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -242,17 +243,13 @@ def start_cli(args: Sequence[str], env: dict[str, str],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-_COMPILED: list[bool] = []
-
-
+@functools.cache
 def _compile_once() -> None:
     """Write the package's bytecode before the first timed run, as ``pip install`` does:
     with PYTHONDONTWRITEBYTECODE set, every ``python cli.py`` would otherwise compile
     kratomlit from source (~70 ms of each run's start-up, measured on this machine)."""
-    if not _COMPILED:
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "kratomlit")],
-                       check=False, stdout=subprocess.DEVNULL)
-        _COMPILED.append(True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "kratomlit")],
+                   check=False, stdout=subprocess.DEVNULL)
 
 
 def finish(proc: subprocess.Popen[bytes], started: float, timeout_s: float,
