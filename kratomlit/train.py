@@ -6,8 +6,9 @@ Needs the ``train`` extra (scikit-learn, numpy, scipy); classifying does not
 What is learned, always from the training data alone (so cross-validation refits all of it
 inside each training fold):
 
-* the vocabulary: word unigrams and bigrams found in at least ``min_df`` training abstracts,
-  next to the lexicon's phrases and amount units (``data/topics.toml``, candidates only: the
+* the vocabulary: word unigrams and bigrams found in at least ``min_df`` training abstracts
+  (none with a stop word or research boilerplate: ``_STOP``), next to the lexicon's
+  phrases and amount units (``data/topics.toml``, candidates only: the
   lexicon's old hand weights are not used);
 * per topic, L2-regularised logistic regression weights; the regularisation strength C is
   chosen by an inner stratified K-fold on the training data;
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
@@ -53,8 +55,23 @@ from kratomlit.classify import (
 )
 from kratomlit.evaluate import metrics
 
-_STOP = frozenset("""a an and are as at be by for from has have in into is it its of on or
-that the their these this those to was were which with""".split())
+# Words an n-gram candidate may not contain: English function words (scikit-learn's list)
+# and the vocabulary every abstract uses to describe itself ("study", "conducted",
+# "presented", "various"). They carried no topic, yet some won small positive weights on 262
+# abstracts and were shown as evidence ("when" 7 times, "presented", "evaluate",
+# "unique"). Cross-validated (10 x 5-fold, paired): macro-F1 0.790 +- 0.009 against
+# 0.793 +- 0.008 with 28 function words only (delta -0.002 +- 0.013, noise); evidence rows
+# of assigned topics from learned n-grams 135 -> 102 of ~930 on the dev set.
+_FUNCTION_WORDS = frozenset("""a an and are as at be by for from has have in into is it its
+of on or that the their these this those to was were which with""".split())
+_BOILERPLATE = frozenset("""study studies studied conducted collected evaluate evaluated
+evaluation presented purpose aim aims aimed objective objectives background method methods
+result results conclusion conclusions conclude concluded research aspects unique various
+several reported report reports reviewed review investigate investigated examined examine
+describe described present findings finding data analysis analyzed analysed assessed assess
+available current however also using used use based including included well may might
+could""".split())
+_STOP = _FUNCTION_WORDS | ENGLISH_STOP_WORDS | _BOILERPLATE
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,7 @@ class Settings:
     min_weight: float = 0.05  # effective weights smaller than this are dropped
     prior: str = "linear"  # the lexicon's weighted sums as features: none/linear/saturated
     seed: int = 12
+    stop_words: str = "scikit-learn English + research boilerplate"  # see _STOP
 
 
 @dataclass(frozen=True)
