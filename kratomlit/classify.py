@@ -44,6 +44,7 @@ ZONE_KEYS = ("title", "body", "background", "hedged", "keywords", "mesh", "publi
 CUE_KINDS = ("study", "hedge", "background_labels", "section_labels")
 EVIDENCE_PER_TOPIC = 3
 MIN_EVIDENCE = 0.25  # log-odds a feature must add to a topic to be shown as its evidence
+ITEM_CACHE = 50_000  # keywords / MeSH parts / publication types whose hits are kept (<20 MB)
 
 # Cue kinds as bit flags (one key may be several kinds at once).
 _CUE, _HEDGE, _BG_LABEL, _LABEL = 1, 2, 4, 8
@@ -353,6 +354,7 @@ class Extractor:
             for phrase in cues.get(kind, ()):
                 table.add_cue(phrase, flag)
         self._automaton = table.build()
+        self._item_hits: dict[str, tuple[str, str, tuple[tuple[Entry, int, int], ...]]] = {}
 
     # -- public ---------------------------------------------------------------------------
     def hits(self, title: str | None, abstract: str | None, mesh: Sequence[str] = (),
@@ -485,17 +487,32 @@ class Extractor:
     def _scan_items(self, items: Iterable[tuple[str, str]], source: str, weight: float,
                     acc: _Acc) -> None:
         """Keywords, MeSH parts, publication types: each a short text of its own, shown as
-        given (a MeSH qualifier as its whole heading)."""
+        given (a MeSH qualifier as its whole heading). The same items recur across records
+        ("Humans", "Journal Article", "pharmacology"), so each one's hits are found once and
+        kept: on real records that takes labelling from ~909k to ~805k instructions a record
+        once the items are known (53 % of the items in 343 unrelated records were)."""
+        seen = self._item_hits
         for raw, shown in items:
-            name = raw.strip(" *")
-            shown = shown.strip()
-            if not name:
-                continue
-            text = f" {name} "
-            m = matchable(text)
-            ctx: _Ctx = (text, m, 0, {0: shown})
-            for stop, entry in self._automaton.iter(m.replace(".", " ")):
-                _add(acc, m, entry, weight, source, ctx, stop - entry[0], stop - entry[1])
+            found = seen.get(raw)
+            if found is None:
+                if len(seen) >= ITEM_CACHE:
+                    seen.clear()
+                found = seen[raw] = self._item_scan(raw)
+            if found[2]:
+                text, m, hits = found
+                ctx: _Ctx = (text, m, 0, {0: shown.strip()})
+                for entry, start, end in hits:
+                    _add(acc, m, entry, weight, source, ctx, start, end)
+
+    def _item_scan(self, raw: str) -> tuple[str, str, tuple[tuple[Entry, int, int], ...]]:
+        """One item's text, its matchable form and its keys' spans."""
+        name = raw.strip(" *")
+        text = f" {name} "
+        m = matchable(text)
+        if not name:
+            return text, m, ()
+        return text, m, tuple((entry, stop - entry[0], stop - entry[1])
+                              for stop, entry in self._automaton.iter(m.replace(".", " ")))
 
 
 def _mesh_parts(mesh: Sequence[str]) -> list[tuple[str, str]]:

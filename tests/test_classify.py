@@ -181,6 +181,22 @@ def test_mesh_qualifier_and_keywords_add_evidence(clf: Classifier) -> None:
     assert Evidence("poisoning", "Mitragyna/*poisoning", "mesh") in result.evidence["safety"]
 
 
+def test_an_item_seen_before_is_shown_under_its_own_heading(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item hits are kept between records: a qualifier met again under another heading is
+    shown with that heading, results equal a fresh classifier's, and the store is bounded."""
+    warm = Classifier.load()
+    warm.classify("Kratom", None, mesh=["Mitragyna/*poisoning"], keywords=["overdose"])
+    again = warm.classify("Kratom", None, mesh=["Opioids/*poisoning"], keywords=["overdose"])
+    fresh = Classifier.load().classify("Kratom", None, mesh=["Opioids/*poisoning"],
+                                       keywords=["overdose"])
+    assert again.to_dict() == fresh.to_dict()
+    assert Evidence("poisoning", "Opioids/*poisoning", "mesh") in again.evidence["safety"]
+    monkeypatch.setattr(classify, "ITEM_CACHE", 3)
+    warm.classify("Kratom", None, mesh=["A", "B", "C", "D/E"], keywords=["F"])
+    assert len(warm.extractor._item_hits) <= 3
+
+
 # -- evidence and scores ----------------------------------------------------------------------
 def test_evidence_holds_phrase_and_its_sentence(clf: Classifier) -> None:
     result = clf.classify(*SAFETY)
