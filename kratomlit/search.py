@@ -243,7 +243,7 @@ WORKER_FROM = 2  # the parse worker starts with the 3rd batch: small searches ne
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
 M_ARENA_MAX = -8
 
-Pending = deque[tuple[list[int], "Future[_Fetched] | None"]]
+Pending = deque[tuple[list[int], "Future[_Fetched] | None", int]]  # ids, fetch, ticket
 
 
 def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
@@ -264,6 +264,7 @@ def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
     pending: Pending = deque()
     queue = enumerate(batches)
     turns = RetryTurns()  # shared by the fetching threads: one retries, the others hold
+    awaited = _Awaited()
 
     def request_next() -> bool:
         index, batch = next(queue, (-1, None))
@@ -273,8 +274,10 @@ def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
         if index == WORKER_FROM:
             worker.start()
         use = worker if index >= WORKER_FROM else None
-        future = fetch.submit(_fetch, client, ids, refresh, use, turns) if ids else None
-        pending.append((ids, future))
+        ticket = turns.ticket() if ids else -1
+        future = fetch.submit(_fetch, client, ids, refresh, use, turns, ticket,
+                              awaited) if ids else None
+        pending.append((ids, future, ticket))
         return True
 
     seen = [0, 0]  # answers taken from the window, and their bytes
@@ -292,7 +295,7 @@ def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
     try:
         top_up()
         while pending:
-            ids, future = pending.popleft()
+            ids, future, awaited.ticket = pending.popleft()
             try:
                 fetched = future.result() if future else _Fetched()
                 parsed = _parsed(client, worker, ids, fetched) if future else None
@@ -314,7 +317,7 @@ def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
 
 def _in_hand(pending: Pending, guess: int) -> int:
     """Bytes of the answers among ``pending``, counting ``guess`` for one not yet in."""
-    return sum(_weight(future, guess) for _, future in pending)
+    return sum(_weight(future, guess) for _, future, _ in pending)
 
 
 def _weight(future: Future[_Fetched] | None, guess: int) -> int:
@@ -329,7 +332,7 @@ def _salvaged(pending: Pending) -> Iterator[tuple[list[int], ParsedBatch]]:
     """After a batch failed: the later batches whose answers had arrived or were on the
     wire, so the caller stores them before the failure is raised (a re-run then fetches
     less). Those that were held back fail with the same error and are skipped."""
-    for ids, future in pending:
+    for ids, future, _ in pending:
         with contextlib.suppress(Exception):
             fetched = future.result() if future else _Fetched()
             parsed = fetched.future.result() if fetched.future else fetched.parsed
@@ -347,13 +350,25 @@ class _Fetched:
     size: int = 0  # bytes of the answer: what it weighs in hand, parsed or not
 
 
-def _fetch(client: EUtilsClient, ids: list[int], refresh: bool,
-           worker: ParseWorker | None, turns: RetryTurns) -> _Fetched:
-    if turns.error is not None:
-        raise turns.error  # another batch failed: this one is not requested
-    body = client.efetch_unparsed(ids, refresh=refresh, turns=turns)
+@dataclass
+class _Awaited:
+    """The ticket of the batch the caller is waiting for (-1: none yet)."""
+
+    ticket: int = -1
+
+
+def _fetch(client: EUtilsClient, ids: list[int], refresh: bool, worker: ParseWorker | None,
+           turns: RetryTurns, ticket: int, awaited: _Awaited) -> _Fetched:
+    with turns.in_order(ticket):  # slots in the order batches are stored
+        if turns.error is not None:
+            raise turns.error  # another batch failed: this one is not requested
+        body = client.efetch_unparsed(ids, refresh=refresh, turns=turns)
     size = len(body)
-    future = worker.submit(body) if worker is not None else None
+    # The worker parses while the caller stores; a batch the caller is already waiting
+    # for is parsed here instead (the caller is idle, and the round trip to the worker,
+    # ~50 ms for a batch, is saved: the last batch of a search usually arrives so).
+    use = worker if worker is not None and awaited.ticket != ticket else None
+    future = use.submit(body) if use is not None else None
     if future is not None:
         return _Fetched(future=future, size=size)  # not the body: the worker has it
     try:
