@@ -30,14 +30,15 @@ def _client(server: EUtilsServer, max_tries: int) -> Iterator[EUtilsClient]:
         yield EUtilsClient(session, server.url, max_tries=max_tries, sleep=lambda s: None)
 
 
-def _run(fn: Callable[[], object], out: dict[str, object], key: str) -> threading.Thread:
+def _run(fn: Callable[[], object], out: dict[str, object], key: str,
+         name: str | None = None) -> threading.Thread:
     def target() -> None:
         try:
             out[key] = fn()
         except Exception as exc:  # noqa: BLE001 - the test inspects it
             out[key] = exc
 
-    thread = threading.Thread(target=target)
+    thread = threading.Thread(target=target, name=name)
     thread.start()
     return thread
 
@@ -96,3 +97,52 @@ def test_a_request_past_the_limiter_is_held_if_another_began_failing_meanwhile()
     turns.failed()  # this thread failing too does not take the other's turn
     with pytest.raises(NotSent):
         turns.check()
+
+
+def test_requests_with_tickets_take_their_slots_in_ticket_order(server, env):
+    """The batch queued first takes its slot first even when its thread gets going last
+    (slots, not arrivals: two requests on the wire together may arrive either way)."""
+    taken: list[str] = []
+
+    class Recording(RetryTurns):
+        def check(self) -> None:
+            super().check()
+            taken.append(threading.current_thread().name)
+
+    with _client(server, max_tries=3) as client:
+        turns, out = Recording(), {}
+        first, second = turns.ticket(), turns.ticket()
+
+        def fetch(ids: list[int], ticket: int) -> bytes:
+            with turns.in_order(ticket):
+                return client.efetch_unparsed(ids, turns=turns)
+
+        later = _run(lambda: fetch(B, second), out, "b", name="b")
+        time.sleep(0.3)
+        assert _ids(server) == [] and taken == []  # B waits for A's turn
+        earlier = _run(lambda: fetch(A, first), out, "a", name="a")
+        earlier.join(10)
+        later.join(10)
+    assert taken == ["a", "b"]
+    assert sorted(_ids(server)) == ["7400000,7400001", "7400002,7400003"]
+    assert all(isinstance(out[k], bytes) for k in "ab")
+
+
+def test_a_ticket_whose_request_never_went_out_passes_the_turn_on():
+    """A request that ends before its slot (it raised, or was never sent) frees the turn."""
+    turns = RetryTurns()
+    first, second = turns.ticket(), turns.ticket()
+    done = threading.Event()
+
+    def waiter() -> None:
+        with turns.in_order(second):
+            turns.wait()
+            done.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    assert not done.wait(0.2)  # the first ticket has not had its turn
+    with turns.in_order(first):
+        pass  # ended without a slot
+    assert done.wait(5)
+    thread.join(5)
