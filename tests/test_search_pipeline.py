@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kratomlit import search
 from kratomlit.parse import InBandError, MalformedResponse, parse_pubmed_xml, screen_pubmed_xml
 from kratomlit.search import ParseWorker
 from tests.eutils_server import synthetic_doc
@@ -80,6 +81,41 @@ def test_batches_parsed_by_the_worker_equal_those_parsed_here(server, env):
     assert stats.network == 4 and stats.retries == 0
 
 
+def test_a_batch_the_caller_awaits_is_parsed_in_place_the_others_by_the_worker(server, env):
+    """The worker parses while the caller stores; an answer the caller is already waiting
+    for skips the round trip to it."""
+    from kratomlit.config import load_settings
+    from kratomlit.eutils import EUtilsClient, RetryTurns
+    from kratomlit.search import _Awaited, _fetch
+    from kratomlit.session import make_session
+
+    docs = [synthetic_doc(7_500_000 + i, date(2020, 1, 1)) for i in range(3)]
+    server.state.add_docs(docs, term="awaited")
+    ids = [d.pmid for d in docs]
+
+    class Worker:
+        handed: list[bytes] = []
+
+        def submit(self, body: bytes):
+            from concurrent.futures import Future
+
+            self.handed.append(body)
+            future: Future = Future()
+            future.set_result(parse_pubmed_xml(body))
+            return future
+
+    worker, turns = Worker(), RetryTurns()
+    with make_session(load_settings()) as session:
+        client = EUtilsClient(session, server.url, sleep=lambda s: None)
+        ticket = turns.ticket()
+        here = _fetch(client, ids, False, worker, turns, ticket, _Awaited(ticket))
+        ticket = turns.ticket()
+        there = _fetch(client, ids, False, worker, turns, ticket, _Awaited(ticket - 1))
+    assert here.parsed is not None and here.future is None
+    assert [r.pmid for r in here.parsed.records] == ids
+    assert there.parsed is None and there.future is not None and len(worker.handed) == 1
+
+
 def test_two_batches_never_start_the_worker(server, env, monkeypatch):
     started = []  # asked directly: counting child processes raced earlier tests' exiting ones
     monkeypatch.setattr(ParseWorker, "start", lambda self: started.append(self))
@@ -105,6 +141,12 @@ def test_an_answer_the_parser_refuses_is_fetched_again(server, env):
     assert stats.retries == 1 and stats.network == 5
 
 
+class _NeverAwaited:
+    """An ``_Awaited`` that never names a batch (the caller's waits are not recorded)."""
+
+    ticket = property(lambda self: -1, lambda self, value: None)
+
+
 def test_a_batch_lost_with_the_worker_is_fetched_again(server, env, monkeypatch, caplog):
     """A worker that dies mid-search (here: every parse it is handed fails as a broken
     pool would) costs a refetch per batch it held, logged as such; nothing is lost."""
@@ -119,6 +161,8 @@ def test_a_batch_lost_with_the_worker_is_fetched_again(server, env, monkeypatch,
         return future
 
     monkeypatch.setattr(ParseWorker, "submit", broken)
+    # every batch from the third goes to the worker, as if the caller never waited for one
+    monkeypatch.setattr(search, "_Awaited", _NeverAwaited)
     # an in-process CLI run earlier in the session stops "kratomlit" propagating to the root
     monkeypatch.setattr(logging.getLogger("kratomlit"), "propagate", True)
     with caplog.at_level("WARNING", logger="kratomlit"):
@@ -222,8 +266,6 @@ class _Counted:
 def _held_while_storing(monkeypatch, body: bytes, budget: int, n: int = 10) -> list[int]:
     """For each batch, how many batches were in hand (requested, not yet stored, itself
     included) while the caller stored it."""
-    from kratomlit import search
-
     monkeypatch.setattr(search, "AHEAD_BYTES", budget)
     client = _Counted(body)
     held, stored = [], 0
