@@ -208,20 +208,24 @@ def _run(client: EUtilsClient, library: Library, search_id: int, previous: str |
             summary.already_held += len(meanwhile)
         return [p for p in batch if p not in meanwhile]
 
-    for batch, parsed in prefetched(client, client.batches(new), not_meanwhile):
-        if parsed is not None:
-            out = _store(library, search_id, batch, parsed, summary, on_stored)
-            summary.new += out["inserted"]
-            summary.already_held += out["unchanged"] + out["updated"]
-        del parsed  # not held while the next batch is awaited
-        tracker.advance(len(batch))
-    for batch, parsed in prefetched(client, client.batches(revised), refresh=True):
-        if parsed is not None:
-            out = _store(library, search_id, batch, parsed, summary, on_stored)
-            summary.updated += out["updated"] + out["inserted"]
-            summary.already_held += out["unchanged"]
-        del parsed
-        tracker.advance(len(batch))
+    def store_all(batches: Iterable[tuple[list[int], ParsedBatch | None]],
+                  count: Callable[[Counter[str]], None]) -> None:
+        for batch, parsed in batches:
+            if parsed is not None:
+                count(_store(library, search_id, batch, parsed, summary, on_stored))
+            del parsed  # not held while the next batch is awaited
+            tracker.advance(len(batch))
+
+    def count_new(out: Counter[str]) -> None:
+        summary.new += out["inserted"]
+        summary.already_held += out["unchanged"] + out["updated"]
+
+    def count_revised(out: Counter[str]) -> None:
+        summary.updated += out["updated"] + out["inserted"]
+        summary.already_held += out["unchanged"]
+
+    store_all(prefetched(client, client.batches(new), not_meanwhile), count_new)
+    store_all(prefetched(client, client.batches(revised), refresh=True), count_revised)
 
 
 AHEAD = 4  # batches requested beyond the one being stored, at most
