@@ -284,7 +284,7 @@ def test_backoff_grows_and_each_wait_is_kept(cli, matrix, env, monkeypatch):
 
 
 def test_retry_after_is_honoured(cli, matrix, env, monkeypatch):
-    # 2 s: longer than the 10 ms test backoff and than any limiter delay (1.2 s window), so
+    # 2 s: longer than the 10 ms test backoff and than any limiter delay (1.1 s window), so
     # only an honoured Retry-After explains the wait
     matrix.state.retry_after = "2"
     matrix.state.faults = {"esearch": ["429"]}
@@ -296,7 +296,7 @@ def test_retry_after_is_honoured(cli, matrix, env, monkeypatch):
 
 
 def test_a_429_is_handled_by_one_policy_the_clients(cli, matrix, env):
-    """requests-ratelimiter would fill the bucket after a 429 (a 1.2 s penalty on top of the
+    """requests-ratelimiter would fill the bucket after a 429 (a 1.1 s penalty on top of the
     client's backoff and Retry-After); with one policy, Retry-After: 0 means the backoff."""
     matrix.state.retry_after = "0"
     matrix.state.faults = {"esearch": ["429"]}
