@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
@@ -209,13 +209,16 @@ def _run(client: EUtilsClient, library: Library, search_id: int, previous: str |
             summary.already_held += len(meanwhile)
         return [p for p in batch if p not in meanwhile]
 
-    def store_all(batches: Iterable[tuple[list[int], ParsedBatch | None]],
+    def store_all(batches: Generator[tuple[list[int], ParsedBatch | None], None, None],
                   count: Callable[[Counter[str]], None]) -> None:
-        for batch, parsed in batches:
-            if parsed is not None:
-                count(_store(library, search_id, batch, parsed, summary, on_stored))
-            del parsed  # not held while the next batch is awaited
-            tracker.advance(len(batch))
+        # closed on the way out, error or not: a traceback holding this frame must not keep
+        # the fetching threads and the worker alive (they would send the queued batches)
+        with contextlib.closing(batches):
+            for batch, parsed in batches:
+                if parsed is not None:
+                    count(_store(library, search_id, batch, parsed, summary, on_stored))
+                del parsed  # not held while the next batch is awaited
+                tracker.advance(len(batch))
 
     def count_new(out: Counter[str]) -> None:
         summary.new += out["inserted"]
@@ -253,7 +256,7 @@ Pending = deque[tuple[list[int], "Future[_Fetched] | None", int]]  # ids, fetch,
 
 def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
                keep: Callable[[list[int]], list[int]] | None = None, refresh: bool = False
-               ) -> Iterator[tuple[list[int], ParsedBatch | None]]:
+               ) -> Generator[tuple[list[int], ParsedBatch | None], None, None]:
     """Each batch with its EFetch answer, parsed, in order; while the caller stores batch
     k, later batches are being fetched (``IN_FLIGHT`` requests, started in order, paced
     by the shared limiter) and parsed, up to ``AHEAD`` batches and ``AHEAD_BYTES``: the
@@ -315,9 +318,14 @@ def prefetched(client: EUtilsClient, batches: Iterable[list[int]],
             yield ids, parsed
             del parsed  # stored: not held while the next batch is awaited
             top_up()
-    finally:
+    finally:  # done, failed, or the caller stopped (closed us): nothing more goes out
+        turns.gave_up(Stopped("the search stopped"))  # threads waiting for a slot give up
         fetch.shutdown(wait=False, cancel_futures=True)
         worker.close()
+
+
+class Stopped(Exception):
+    """Why a batch still waiting for its slot was not sent: its search had stopped."""
 
 
 def _in_hand(pending: Pending, guess: int) -> int:

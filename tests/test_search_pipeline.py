@@ -313,3 +313,31 @@ def test_a_search_freezes_the_heap_it_starts_with_and_thaws_it(server, env):
             (gc.get_freeze_count(), gc.get_threshold()[0])))
     assert len(frozen) == 2 and all(n > before and t > thresholds[0] for n, t in frozen)
     assert gc.get_freeze_count() == before and gc.get_threshold() == thresholds
+
+
+def test_a_search_that_fails_while_storing_sends_nothing_more(server, env, monkeypatch):
+    """A store that fails (disk full, Ctrl-C) stops the fetching at once, even while its
+    traceback is still held (the CLI keeps it as the context of its exit): no batch still
+    waiting for a slot (3 requests per 1.1 s without a key) goes out."""
+    monkeypatch.delenv("NCBI_API_KEY")
+    from kratomlit.config import load_settings
+    from kratomlit.eutils import EUtilsClient
+    from kratomlit.search import run_search
+    from kratomlit.session import make_session
+    from kratomlit.store import Library
+
+    docs = [synthetic_doc(7_800_000 + i, date(2020, 1, 1)) for i in range(12)]
+    server.state.add_docs(docs, term="stops")
+    settings = load_settings()
+
+    def full(records) -> None:
+        raise OSError("disk full")
+
+    with make_session(settings) as session, Library(settings.library_path) as library:
+        client = EUtilsClient(session, server.url, batch_size=1, sleep=lambda s: None)
+        with pytest.raises(OSError) as held:
+            run_search(client, library, "stops", on_stored=full)
+        sent = len(server.state.requests("efetch"))
+        time.sleep(1.5)  # past the limiter's window: a batch waiting for a slot would be out
+        assert len(server.state.requests("efetch")) == sent < 12
+        assert held.value.args == ("disk full",)
