@@ -141,9 +141,12 @@ class RetryTurns:
         self._serving = 0  # the ticket whose request may enter the limiter now
         self._tickets: dict[int, int] = {}  # thread -> its ticket, until its slot is taken
 
+    def _other_failing(self, ident: int) -> bool:
+        return self._failing not in (None, ident)
+
     def _my_turn(self) -> bool:
         ident = threading.get_ident()
-        if self._failing not in (None, ident):
+        if self._other_failing(ident):
             return False
         ticket = self._tickets.get(ident)
         return ticket is None or ticket <= self._serving
@@ -186,10 +189,11 @@ class RetryTurns:
         """Right before sending (after the limiter's wait): not now if another request
         began failing meanwhile (the caller waits its turn, then takes a fresh slot);
         otherwise this request has its slot and the next in order may go for one."""
+        ident = threading.get_ident()
         with self._cond:
-            if self.error is not None or self._failing not in (None, threading.get_ident()):
+            if self.error is not None or self._other_failing(ident):
                 raise NotSent
-            self._served(threading.get_ident())
+            self._served(ident)
 
     def failed(self) -> None:
         """This thread's request failed and will be retried: the others hold."""

@@ -380,8 +380,7 @@ def _fetch(client: EUtilsClient, ids: list[int], refresh: bool, worker: ParseWor
     # The worker parses while the caller stores; a batch the caller is already waiting
     # for is parsed here instead (the caller is idle, and the round trip to the worker,
     # ~50 ms for a batch, is saved: the last batch of a search usually arrives so).
-    use = worker if worker is not None and awaited.ticket != ticket else None
-    future = use.submit(body) if use is not None else None
+    future = worker.submit(body) if worker is not None and awaited.ticket != ticket else None
     if future is not None:
         return _Fetched(future=future, size=size)  # not the body: the worker has it
     try:

@@ -95,7 +95,7 @@ def label_records(library: Library, records: Sequence[Record], classifier: Class
     """Topics, then design/n/doses, for ``records`` just stored: a search labels each
     batch from the records in hand, without reading it back or scanning the library for
     what lacks labels (a scan costs time in proportion to the library, per batch)."""
-    headings = [r.mesh_headings for r in records]  # built once for both (~6 % of labelling)
+    headings = [r.mesh_headings for r in records]  # built once for both (~2 % of labelling)
     labels = [(r.pmid, labels_of(classify_record(classifier, r, mesh), classifier.version))
               for r, mesh in zip(records, headings, strict=True)]
     library.labels.save(labels)
