@@ -21,6 +21,7 @@ import functools
 import gc
 import multiprocessing
 import os
+import pickle
 import signal
 import sqlite3
 import sys
@@ -29,6 +30,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -398,9 +400,10 @@ def _parsed(client: EUtilsClient, worker: ParseWorker, ids: list[int],
             return fetched.future.result()
         except (MalformedResponse, InBandError):
             return client.refetch(ids)
-        except Exception:  # noqa: BLE001 - the worker died (BrokenProcessPool, pickling)
+        except (BrokenProcessPool, pickle.PicklingError):  # the worker died, not the parse
             worker.broken = True
             return client.refetch(ids, why="lost: the parse worker stopped")
+        # any other exception is the parser's own, raised as it is when parsed in-thread
     return fetched.parsed if fetched.parsed is not None else client.refetch(ids)
 
 

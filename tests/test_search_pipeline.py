@@ -172,6 +172,34 @@ def test_a_batch_lost_with_the_worker_is_fetched_again(server, env, monkeypatch,
     assert "the parse worker stopped" in caplog.text and "unreadable" not in caplog.text
 
 
+def test_a_parser_error_from_the_worker_fails_as_it_does_in_thread(server, env, monkeypatch):
+    """An exception of the parser's own (a bug, not a refused answer or a dead worker) ends
+    the search whichever side parsed: the worker's is not mistaken for a lost worker, so
+    the batch is not fetched again and the worker is not given up."""
+    from concurrent.futures import Future
+
+    def failing(self, body):
+        if self.pool is None:
+            return None
+        future: Future = Future()
+        future.set_exception(KeyError("a parser bug"))
+        return future
+
+    lost: list[bool] = []
+    real_close = ParseWorker.close
+
+    def close(self):
+        lost.append(self.broken)
+        real_close(self)
+
+    monkeypatch.setattr(ParseWorker, "submit", failing)
+    monkeypatch.setattr(ParseWorker, "close", close)
+    monkeypatch.setattr(search, "_Awaited", _NeverAwaited)
+    with pytest.raises(KeyError, match="a parser bug"):
+        _prefetch_all(server, 12, 3)
+    assert lost == [False]
+    assert len(server.state.requests("efetch")) <= 4, "a batch was fetched again"
+
 def test_the_worker_exits_when_its_parent_is_killed(tmp_path):
     script = (
         "import os, sys, time\n"
