@@ -416,10 +416,16 @@ def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
 
 def cross_validate(items: Sequence[dict[str, Any]], k: int = 5, repeats: int = 3,
                    settings: Settings | None = None, lexicon: Lexicon | None = None,
-                   subsets: dict[str, Sequence[int]] | None = None) -> CVReport:
+                   subsets: dict[str, Sequence[int]] | None = None,
+                   train_share: float = 1.0) -> CVReport:
     """Repeated stratified K-fold: vocabulary, weights, C, calibration and thresholds are
     all refitted inside each training fold; each repeat is scored on its pooled
-    out-of-fold predictions, and the report gives mean and sd over repeats."""
+    out-of-fold predictions, and the report gives mean and sd over repeats.
+
+    ``train_share`` < 1 fits each fold on that share of its training rows only (a learning
+    curve: the folds, and so the held-out rows, stay the same for every share)."""
+    if not 0.0 < train_share <= 1.0:
+        raise ValueError(f"train_share must be in (0, 1], got {train_share}")
     settings = settings or Settings()
     data = _Data(items, lexicon or read_lexicon(), settings)
     y = data.y
@@ -428,7 +434,12 @@ def cross_validate(items: Sequence[dict[str, Any]], k: int = 5, repeats: int = 3
     probs = np.zeros((repeats, len(items), len(TOPICS)))
     cuts = np.zeros((repeats, len(items), len(TOPICS)), dtype=bool)
     chosen: dict[str, list[float]] = {t: [] for t in TOPICS}
-    for n, (train, test) in enumerate(splitter.split(np.zeros(len(items)), _strata(y, k))):
+    strata = _strata(y, k)
+    for n, (train, test) in enumerate(splitter.split(np.zeros(len(items)), strata)):
+        if train_share < 1.0:
+            rng = np.random.default_rng((settings.seed, n))
+            train = _stratified_order(train, strata, rng)[:round(train_share * len(train))]
+            train.sort()
         fitted = _fit_all(data, train, settings)
         p = _predict(data, test, fitted)
         probs[n // k, test] = p
@@ -444,6 +455,24 @@ def cross_validate(items: Sequence[dict[str, Any]], k: int = 5, repeats: int = 3
                                 "f1": {t: _mean_sd([s["per"][t].f1 for s in sub])
                                        for t in TOPICS}}
     return report
+
+
+def _stratified_order(rows: np.ndarray, strata: Sequence[str],
+                      rng: np.random.Generator) -> np.ndarray:
+    """``rows`` in a seeded order whose every prefix holds each stratum in proportion
+    (systematic sampling per stratum), so a smaller share is part of a larger one."""
+    groups: dict[str, list[int]] = {}
+    for r in rows:
+        groups.setdefault(strata[r], []).append(int(r))
+    ordered, position, tie = [], [], []
+    for key in sorted(groups):
+        members = rng.permutation(groups[key])
+        offset = rng.random()
+        for i, r in enumerate(members):
+            ordered.append(int(r))
+            position.append((i + offset) / len(members))
+            tie.append(rng.random())
+    return np.array(ordered)[np.lexsort((np.array(tie), np.array(position)))]
 
 
 def _report(k: int, repeats: int, y: np.ndarray, probs: np.ndarray, runs: list[dict[str, Any]],

@@ -91,6 +91,38 @@ def test_cross_validation_reports_mean_and_sd_with_calibration(dev) -> None:
     assert 0.5 < report.macro_f1[0] <= 1.0
 
 
+def test_a_learning_curve_share_fits_each_fold_on_a_stratified_part_of_it(
+        dev, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``train_share`` cuts each training fold, never the held-out rows: the fit sees that
+    share of the fold's rows, each label in proportion, and a smaller share's rows are
+    among a larger one's."""
+    import kratomlit.train as train_module
+
+    seen: list[np.ndarray] = []
+    real = train_module._fit_all
+    monkeypatch.setattr(train_module, "_fit_all",
+                        lambda data, rows, settings: seen.append(rows) or real(data, rows,
+                                                                               settings))
+    items = dev[:150]
+    full = cross_validate(items, k=3, repeats=1, settings=QUICK)
+    whole = list(seen)
+    seen.clear()
+    half = cross_validate(items, k=3, repeats=1, settings=QUICK, train_share=0.5)
+    halves = list(seen)
+    seen.clear()
+    cross_validate(items, k=3, repeats=1, settings=QUICK, train_share=0.25)
+    quarters = list(seen)
+    y = np.array([[t in item["labels"] for t in TOPICS] for item in items], dtype=int)
+    for fold, part, small in zip(whole, halves, quarters, strict=True):
+        assert len(part) == round(0.5 * len(fold)) and set(part) <= set(fold)
+        assert set(small) <= set(part)
+        share = y[part].sum(axis=0) / y[fold].sum(axis=0)
+        assert np.all(np.abs(share - 0.5) < 0.1), share
+    assert half.n == full.n == 150  # every row is still predicted once per repeat
+    with pytest.raises(ValueError, match="train_share"):
+        cross_validate(items, k=3, repeats=1, settings=QUICK, train_share=0.0)
+
+
 def test_best_threshold_maximises_f1_and_prefers_the_middle() -> None:
     y = np.array([0, 0, 0, 1, 1, 1])
     p = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
