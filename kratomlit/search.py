@@ -21,7 +21,6 @@ import functools
 import gc
 import multiprocessing
 import os
-import pickle
 import signal
 import sqlite3
 import sys
@@ -400,10 +399,11 @@ def _parsed(client: EUtilsClient, worker: ParseWorker, ids: list[int],
             return fetched.future.result()
         except (MalformedResponse, InBandError):
             return client.refetch(ids)
-        except (BrokenProcessPool, pickle.PicklingError):  # the worker died, not the parse
+        except BrokenProcessPool:  # the pool broke (the worker died), not the parse
             worker.broken = True
             return client.refetch(ids, why="lost: the parse worker stopped")
-        # any other exception is the parser's own, raised as it is when parsed in-thread
+        # any other exception is the parser's own (the worker sends it back), raised as it
+        # is when the batch is parsed in-thread
     return fetched.parsed if fetched.parsed is not None else client.refetch(ids)
 
 

@@ -440,6 +440,9 @@ def cross_validate(items: Sequence[dict[str, Any]], k: int = 5, repeats: int = 3
             rng = np.random.default_rng((settings.seed, n))
             train = _stratified_order(train, strata, rng)[:round(train_share * len(train))]
             train.sort()
+            if len(train) < 2 * settings.inner_folds:
+                raise ValueError(f"train_share {train_share} leaves {len(train)} training "
+                                 f"rows a fold; at least {2 * settings.inner_folds} are needed")
         fitted = _fit_all(data, train, settings)
         p = _predict(data, test, fitted)
         probs[n // k, test] = p

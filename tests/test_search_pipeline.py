@@ -200,6 +200,7 @@ def test_a_parser_error_from_the_worker_fails_as_it_does_in_thread(server, env, 
     assert lost == [False]
     assert len(server.state.requests("efetch")) <= 4, "a batch was fetched again"
 
+
 def test_the_worker_exits_when_its_parent_is_killed(tmp_path):
     script = (
         "import os, sys, time\n"

@@ -98,29 +98,35 @@ def test_a_learning_curve_share_fits_each_fold_on_a_stratified_part_of_it(
     among a larger one's."""
     import kratomlit.train as train_module
 
-    seen: list[np.ndarray] = []
-    real = train_module._fit_all
-    monkeypatch.setattr(train_module, "_fit_all",
-                        lambda data, rows, settings: seen.append(rows) or real(data, rows,
-                                                                               settings))
+    fitted_on: list[np.ndarray] = []
+    predicted: list[np.ndarray] = []
+    fit, predict = train_module._fit_all, train_module._predict
+    monkeypatch.setattr(train_module, "_fit_all", lambda data, rows, settings:
+                        fitted_on.append(rows) or fit(data, rows, settings))
+    monkeypatch.setattr(train_module, "_predict", lambda data, rows, fitted:
+                        predicted.append(rows) or predict(data, rows, fitted))
     items = dev[:150]
-    full = cross_validate(items, k=3, repeats=1, settings=QUICK)
-    whole = list(seen)
-    seen.clear()
-    half = cross_validate(items, k=3, repeats=1, settings=QUICK, train_share=0.5)
-    halves = list(seen)
-    seen.clear()
-    cross_validate(items, k=3, repeats=1, settings=QUICK, train_share=0.25)
-    quarters = list(seen)
+    runs = {}
+    for share in (1.0, 0.5, 0.25):
+        cross_validate(items, k=3, repeats=2, settings=QUICK, train_share=share)
+        runs[share] = (list(fitted_on), list(predicted))
+        fitted_on.clear()
+        predicted.clear()
     y = np.array([[t in item["labels"] for t in TOPICS] for item in items], dtype=int)
-    for fold, part, small in zip(whole, halves, quarters, strict=True):
+    whole, held_out = runs[1.0]
+    for share in (0.5, 0.25):
+        assert [list(rows) for rows in runs[share][1]] == [list(rows) for rows in held_out]
+    for repeat in (0, 1):  # each repeat predicts every row once
+        rows = np.concatenate(held_out[3 * repeat: 3 * repeat + 3])
+        assert sorted(rows.tolist()) == list(range(150))
+    for fold, part, small in zip(whole, runs[0.5][0], runs[0.25][0], strict=True):
         assert len(part) == round(0.5 * len(fold)) and set(part) <= set(fold)
         assert set(small) <= set(part)
         share = y[part].sum(axis=0) / y[fold].sum(axis=0)
         assert np.all(np.abs(share - 0.5) < 0.1), share
-    assert half.n == full.n == 150  # every row is still predicted once per repeat
-    with pytest.raises(ValueError, match="train_share"):
-        cross_validate(items, k=3, repeats=1, settings=QUICK, train_share=0.0)
+    for bad in (0.0, 1.5, 0.02):
+        with pytest.raises(ValueError, match="train_share"):
+            cross_validate(items, k=3, repeats=1, settings=QUICK, train_share=bad)
 
 
 def test_best_threshold_maximises_f1_and_prefers_the_middle() -> None:
