@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, make in _pipelines().items():
         runs = _run(make, x, y, args.repeats)
         topics = " ".join(f"{t} {runs[:, i].mean():.3f}" for i, t in enumerate(TOPICS))
-        print(f"{name:42} macro-F1 {runs[:, 4].mean():.3f} ± {runs[:, 4].std(ddof=1):.3f} | "
+        spread = f" ± {runs[:, 4].std(ddof=1):.3f}" if len(runs) > 1 else ""
+        print(f"{name:42} macro-F1 {runs[:, 4].mean():.3f}{spread} | "
               f"{topics} | dosing P {runs[:, 5].mean():.3f}", flush=True)
     return 0
 
