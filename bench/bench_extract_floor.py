@@ -19,7 +19,6 @@ beforehand. Exits 0 with a message when the dev file is absent.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
@@ -33,6 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "kratom_dev.jsonl"
 
 sys.path.insert(0, str(REPO))
+from bench_extract import _records  # noqa: E402 (bench/ is on sys.path: the script's folder)
+
 from kratomlit import doses, extract, sample_size  # noqa: E402
 from kratomlit.classify import Classifier  # noqa: E402
 
@@ -148,9 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.is_file():
         print(f"skipped: dev data not found at {args.data} (pass --data PATH)")
         return 0
-    with args.data.open(encoding="utf-8") as handle:
-        rows = [(item.get("title") or "", item.get("abstract") or "")
-                for item in map(json.loads, filter(str.strip, handle))]
+    rows = _records(args.data)
     repeat, per = args.repeat, args.repeat * len(rows)
     extractor, classifier = extract.Extractor.load(), Classifier.load()
     parts = _floor_parts(rows, repeat, extractor)

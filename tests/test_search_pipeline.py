@@ -147,20 +147,26 @@ class _NeverAwaited:
     ticket = property(lambda self: -1, lambda self, value: None)
 
 
-def test_a_batch_lost_with_the_worker_is_fetched_again(server, env, monkeypatch, caplog):
-    """A worker that dies mid-search (here: every parse it is handed fails as a broken
-    pool would) costs a refetch per batch it held, logged as such; nothing is lost."""
+def _submit_failing_with(error: BaseException):
+    """A ``ParseWorker.submit`` whose every parse fails with ``error`` (once the pool runs)."""
     from concurrent.futures import Future
-    from concurrent.futures.process import BrokenProcessPool
 
-    def broken(self, body):
+    def submit(self, body):
         if self.pool is None:
             return None
         future: Future = Future()
-        future.set_exception(BrokenProcessPool("worker died"))
+        future.set_exception(error)
         return future
+    return submit
 
-    monkeypatch.setattr(ParseWorker, "submit", broken)
+
+def test_a_batch_lost_with_the_worker_is_fetched_again(server, env, monkeypatch, caplog):
+    """A worker that dies mid-search (here: every parse it is handed fails as a broken
+    pool would) costs a refetch per batch it held, logged as such; nothing is lost."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    monkeypatch.setattr(ParseWorker, "submit",
+                        _submit_failing_with(BrokenProcessPool("worker died")))
     # every batch from the third goes to the worker, as if the caller never waited for one
     monkeypatch.setattr(search, "_Awaited", _NeverAwaited)
     # an in-process CLI run earlier in the session stops "kratomlit" propagating to the root
@@ -176,15 +182,6 @@ def test_a_parser_error_from_the_worker_fails_as_it_does_in_thread(server, env, 
     """An exception of the parser's own (a bug, not a refused answer or a dead worker) ends
     the search whichever side parsed: the worker's is not mistaken for a lost worker, so
     the batch is not fetched again and the worker is not given up."""
-    from concurrent.futures import Future
-
-    def failing(self, body):
-        if self.pool is None:
-            return None
-        future: Future = Future()
-        future.set_exception(KeyError("a parser bug"))
-        return future
-
     lost: list[bool] = []
     real_close = ParseWorker.close
 
@@ -192,7 +189,7 @@ def test_a_parser_error_from_the_worker_fails_as_it_does_in_thread(server, env, 
         lost.append(self.broken)
         real_close(self)
 
-    monkeypatch.setattr(ParseWorker, "submit", failing)
+    monkeypatch.setattr(ParseWorker, "submit", _submit_failing_with(KeyError("a parser bug")))
     monkeypatch.setattr(ParseWorker, "close", close)
     monkeypatch.setattr(search, "_Awaited", _NeverAwaited)
     with pytest.raises(KeyError, match="a parser bug"):
